@@ -1,1 +1,1 @@
-export {};
+export type { Batch, Sample, TaskDefinition, TaskKind } from "./types";

@@ -1,0 +1,19 @@
+import { Command } from "commander";
+import { registerBackendCommand } from "./commands/backend";
+import { registerDataCommand } from "./commands/data";
+import { registerMetricsCommand } from "./commands/metrics";
+import { registerModelsCommand } from "./commands/models";
+import { registerTrackCommand } from "./commands/track";
+
+/** Builds the `medfm` command with every subcommand registered. */
+export function createProgram(): Command {
+  const program = new Command("medfm")
+    .description("MedFM.js: medical image classification for Node.js")
+    .showHelpAfterError();
+  registerDataCommand(program);
+  registerMetricsCommand(program);
+  registerModelsCommand(program);
+  registerBackendCommand(program);
+  registerTrackCommand(program);
+  return program;
+}
