@@ -1,0 +1,225 @@
+import { parse } from "csv-parse/sync";
+import type { Sample } from "../types";
+import {
+  addError,
+  checkSinglePositive,
+  type ParseContext,
+  type ParsedEntries,
+  type ParsedEntry,
+  parseBinaryLabels,
+} from "./parse-context";
+
+const nameColumnCandidates = [
+  "image",
+  "img_path",
+  "path",
+  "filename",
+  "file",
+  "name",
+  "image index",
+];
+const groupColumnCandidates = ["patient_id", "patient id", "study_id", "study id"];
+
+function findColumn(header: readonly string[], candidates: readonly string[]): number {
+  for (const candidate of candidates) {
+    const index = header.findIndex((column) => column.trim().toLowerCase() === candidate);
+    if (index >= 0) return index;
+  }
+  return -1;
+}
+
+/**
+ * Parses CSV with a header: a name column, one 0/1 column per class (the task's class names, or
+ * without a task every column whose values are all 0/1), an optional group column; every other
+ * column is kept as metadata.
+ */
+export function parseCsvAnnotations(text: string, context: ParseContext): ParsedEntries {
+  const task = context.task;
+  const options = context.options;
+  let records: Array<{ record: string[]; info: { lines: number } }>;
+  try {
+    records = parse(text, {
+      bom: true,
+      info: true,
+      relax_column_count: true,
+      skip_empty_lines: false,
+    }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const line = Number((error as { lines?: number }).lines ?? 0);
+    addError(
+      context,
+      "syntax",
+      line,
+      text.split("\n")[Math.max(0, line - 1)] ?? "",
+      `invalid CSV (${message})`,
+    );
+    return {
+      entries: [],
+      classes: task?.classes,
+      classCount: task?.classes.length ?? 0,
+      labelled: true,
+    };
+  }
+  if (records.length === 0) {
+    addError(context, "format", 0, "", "CSV file has no header row");
+    return {
+      entries: [],
+      classes: task?.classes,
+      classCount: task?.classes.length ?? 0,
+      labelled: true,
+    };
+  }
+  const header = records[0].record.map((column) => column.trim());
+  const rows = records.slice(1);
+  const nameIndex = options.nameColumn
+    ? header.indexOf(options.nameColumn)
+    : Math.max(0, findColumn(header, nameColumnCandidates));
+  if (nameIndex < 0) {
+    addError(
+      context,
+      "format",
+      1,
+      header.join(","),
+      `no name column ${JSON.stringify(options.nameColumn)}`,
+    );
+    return { entries: [], classes: task?.classes, classCount: 0, labelled: true };
+  }
+  const groupIndex = options.groupColumn
+    ? header.indexOf(options.groupColumn)
+    : findColumn(header, groupColumnCandidates);
+  if (options.groupColumn && groupIndex < 0) {
+    addError(
+      context,
+      "format",
+      1,
+      header.join(","),
+      `no group column ${JSON.stringify(options.groupColumn)}`,
+    );
+  }
+  let classIndices: number[];
+  let classes: string[];
+  if (task) {
+    classIndices = task.classes.map((className) => {
+      const exact = header.indexOf(className);
+      return exact >= 0
+        ? exact
+        : header.findIndex((column) => column.toLowerCase() === className.toLowerCase());
+    });
+    const missing = task.classes.filter((_, index) => classIndices[index] < 0);
+    if (missing.length > 0) {
+      addError(
+        context,
+        "format",
+        1,
+        header.join(","),
+        `header lacks class columns of task ${task.name}: ${missing.join(", ")}`,
+      );
+      return {
+        entries: [],
+        classes: task.classes,
+        classCount: task.classes.length,
+        labelled: true,
+      };
+    }
+    classes = [...task.classes];
+  } else {
+    classIndices = header
+      .map((_, index) => index)
+      .filter(
+        (index) =>
+          index !== nameIndex &&
+          index !== groupIndex &&
+          rows.length > 0 &&
+          rows.every(({ record }) => {
+            const value = record[index]?.trim();
+            return value === "0" || value === "1";
+          }),
+      );
+    classes = classIndices.map((index) => header[index]);
+    if (classes.length === 0) {
+      addError(
+        context,
+        "format",
+        1,
+        header.join(","),
+        "no class columns (columns holding only 0/1)",
+      );
+    }
+  }
+  const used = new Set([nameIndex, groupIndex, ...classIndices]);
+  const entries: ParsedEntry[] = [];
+  for (const { record, info } of rows) {
+    const line = info.lines;
+    const lineText = record.join(",");
+    if (record.length === 1 && record[0].trim() === "") {
+      addError(context, "empty-line", line, record[0], "empty or whitespace-only line");
+      continue;
+    }
+    if (record.length !== header.length) {
+      addError(
+        context,
+        "label-count",
+        line,
+        lineText,
+        `expected ${header.length} columns (header), got ${record.length}`,
+      );
+      continue;
+    }
+    const name = record[nameIndex].trim();
+    const labels = parseBinaryLabels(
+      classIndices.map((index) => record[index].trim()),
+      context,
+      line,
+      lineText,
+    );
+    if (!labels || !checkSinglePositive(labels, context, line, lineText)) continue;
+    const entry: ParsedEntry = { name, labels, line, text: lineText };
+    if (groupIndex >= 0) entry.group = record[groupIndex].trim();
+    const metadata: Record<string, string> = {};
+    let hasMetadata = false;
+    header.forEach((column, index) => {
+      if (used.has(index)) return;
+      metadata[column] = record[index];
+      hasMetadata = true;
+    });
+    if (hasMetadata) entry.metadata = metadata;
+    entries.push(entry);
+  }
+  return { entries, classes, classCount: classes.length, labelled: true };
+}
+
+function csvField(value: string): string {
+  return /[",\r\n]/.test(value) || value !== value.trim()
+    ? `"${value.replaceAll('"', '""')}"`
+    : value;
+}
+
+/**
+ * Writes samples as CSV: `image`, one 0/1 column per class, `patient_id` when samples have
+ * groups, then the metadata columns found on any sample.
+ */
+export function formatCsvAnnotations(
+  samples: readonly Sample[],
+  classes: readonly string[],
+): string {
+  const hasGroup = samples.some((sample) => sample.group !== undefined);
+  const metadataColumns: string[] = [];
+  for (const sample of samples) {
+    for (const key of Object.keys(sample.metadata ?? {})) {
+      if (!metadataColumns.includes(key)) metadataColumns.push(key);
+    }
+  }
+  const header = ["image", ...classes, ...(hasGroup ? ["patient_id"] : []), ...metadataColumns];
+  const lines = [header.map(csvField).join(",")];
+  for (const sample of samples) {
+    const row = [
+      sample.name,
+      ...Array.from(sample.labels, String),
+      ...(hasGroup ? [sample.group ?? ""] : []),
+      ...metadataColumns.map((key) => sample.metadata?.[key] ?? ""),
+    ];
+    lines.push(row.map(csvField).join(","));
+  }
+  return `${lines.join("\n")}\n`;
+}
