@@ -1,0 +1,271 @@
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from "node:fs";
+import type { AtomType } from "./fields";
+import { JournalError } from "./track-error";
+
+/** The journal format version this package writes and reads. */
+export const journalVersion = 1;
+
+/** The first line of every journal. */
+export interface JournalHeader {
+  /** Always `medfm-track-journal`. */
+  format: "medfm-track-journal";
+  /** The format version ({@link journalVersion}). */
+  version: number;
+  /** The run id. */
+  runId: string;
+  /** The project the run belongs to. */
+  project: string;
+  /** The backend the run was created for (`file`, `mlflow`, ...). */
+  backend: string;
+  /** The backend's URI without credentials, when it has one. */
+  uri?: string;
+  /** The mode the run was created in. */
+  mode: string;
+  /** Unix milliseconds of creation. */
+  createdAt: number;
+}
+
+/** One journal operation, as read back. `seq` numbers them from 1 without gaps. */
+export type JournalOperation =
+  | { seq: number; op: "assign"; path: string; type: AtomType; value: number | boolean | string }
+  | {
+      seq: number;
+      op: "log";
+      path: string;
+      type: "floatSeries" | "stringSeries";
+      /** `[step, value, timestamp]` triplets; floats that are not finite are stored as strings. */
+      points: [number, number | string, number][];
+    }
+  | { seq: number; op: "add"; path: string; values: string[] }
+  | { seq: number; op: "remove"; path: string; values: string[] }
+  | { seq: number; op: "upload"; path: string; file: string; name: string; size: number }
+  | { seq: number; op: "stop"; timestamp: number; status: "finished" | "failed" | "killed" };
+
+/** An operation without its sequence number, as a run emits it. */
+export type PendingOperation = JournalOperation extends infer T
+  ? T extends { seq: number }
+    ? Omit<T, "seq">
+    : never
+  : never;
+
+/** A read operation and the byte offset just past its line. */
+export interface JournalEntry {
+  /** The operation. */
+  operation: JournalOperation;
+  /** Byte offset of the end of its line (where the next line starts). */
+  endOffset: number;
+}
+
+/** Encodes a float so that NaN and the infinities survive JSON. */
+export function encodeFloat(value: number): string {
+  return Number.isFinite(value) ? String(value) : `"${value}"`;
+}
+
+/** Decodes a float written by {@link encodeFloat}. */
+export function decodeFloat(value: number | string): number {
+  return typeof value === "number" ? value : Number(value);
+}
+
+/**
+ * Appends versioned JSON lines to a run's journal.
+ *
+ * Fsync policy: lines are written with one `write(2)` per flush, so a process crash (even
+ * SIGKILL) keeps every flushed line, since the kernel holds it; `sync()` calls `fdatasync(2)`,
+ * which a run does on `wait()`, `stop()` and, in `sync` mode, after every operation. Only an
+ * operating-system crash or power loss can lose lines written since the last `sync()`.
+ */
+export class JournalWriter {
+  /** The journal file. */
+  readonly file: string;
+  private fd: number | undefined;
+  private nextSeq: number;
+  private dirty = false;
+
+  private constructor(file: string, fd: number, nextSeq: number) {
+    this.file = file;
+    this.fd = fd;
+    this.nextSeq = nextSeq;
+  }
+
+  /** Creates a new journal with its header line; fails if the file exists. */
+  static create(file: string, header: Omit<JournalHeader, "format" | "version">): JournalWriter {
+    const fd = openSync(file, "wx");
+    const full: JournalHeader = {
+      format: "medfm-track-journal",
+      version: journalVersion,
+      ...header,
+    };
+    writeSync(fd, `${JSON.stringify(full)}\n`);
+    fdatasyncSync(fd);
+    return new JournalWriter(file, fd, 1);
+  }
+
+  /** Opens an existing journal to append to it, continuing its sequence numbers. */
+  static open(file: string): JournalWriter {
+    const { entries } = readJournal(file);
+    const fd = openSync(file, "a");
+    const last = entries.at(-1);
+    return new JournalWriter(file, fd, last ? last.operation.seq + 1 : 1);
+  }
+
+  /** The sequence number the next operation gets. */
+  get sequence(): number {
+    return this.nextSeq;
+  }
+
+  /** Serializes one operation, giving it the next sequence number; call `write` to store it. */
+  encode(operation: PendingOperation): string {
+    const seq = this.nextSeq++;
+    if (operation.op === "log") {
+      // Hand-built so that non-finite floats survive and long series serialize fast.
+      let body = "";
+      for (let index = 0; index < operation.points.length; index += 1) {
+        const [step, value, timestamp] = operation.points[index];
+        const encoded = typeof value === "number" ? encodeFloat(value) : JSON.stringify(value);
+        body += `${index === 0 ? "" : ","}[${step},${encoded},${timestamp}]`;
+      }
+      return `{"seq":${seq},"op":"log","path":${JSON.stringify(operation.path)},"type":"${operation.type}","points":[${body}]}\n`;
+    }
+    return `${JSON.stringify({ seq, ...operation })}\n`;
+  }
+
+  /** Serializes a log operation from flat `[step, value, timestamp, ...]` points. */
+  encodeLog(
+    path: string,
+    type: "floatSeries" | "stringSeries",
+    flat: readonly (number | string)[],
+  ): string {
+    const seq = this.nextSeq++;
+    let body = "";
+    for (let index = 0; index < flat.length; index += 3) {
+      const value = flat[index + 1];
+      const encoded = typeof value === "number" ? encodeFloat(value) : JSON.stringify(value);
+      body += `${index === 0 ? "" : ","}[${flat[index]},${encoded},${flat[index + 2]}]`;
+    }
+    return `{"seq":${seq},"op":"log","path":${JSON.stringify(path)},"type":"${type}","points":[${body}]}\n`;
+  }
+
+  /** Writes encoded lines in one call. */
+  write(lines: string): void {
+    if (this.fd === undefined) throw new JournalError(this.file, undefined, "journal is closed");
+    if (lines.length === 0) return;
+    writeSync(this.fd, lines);
+    this.dirty = true;
+  }
+
+  /** Forces written lines to disk (`fdatasync`). */
+  sync(): void {
+    if (this.fd !== undefined && this.dirty) {
+      fdatasyncSync(this.fd);
+      this.dirty = false;
+    }
+  }
+
+  /** Syncs and closes the file. */
+  close(): void {
+    if (this.fd === undefined) return;
+    this.sync();
+    closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** Parses a journal's header line, naming the file at fault. */
+function parseHeader(file: string, line: string): JournalHeader {
+  let header: JournalHeader;
+  try {
+    header = JSON.parse(line);
+  } catch {
+    throw new JournalError(file, 1, "the header line is not JSON");
+  }
+  if (header.format !== "medfm-track-journal") {
+    throw new JournalError(
+      file,
+      1,
+      `not a medfm-track journal (format ${JSON.stringify(header.format)})`,
+    );
+  }
+  if (header.version !== journalVersion) {
+    throw new JournalError(
+      file,
+      1,
+      `journal version ${header.version} is not supported (this package reads version ${journalVersion})`,
+    );
+  }
+  return header;
+}
+
+/**
+ * Reads a journal: its header and every complete operation from byte `fromOffset` on (0 reads
+ * all). A last line without its newline (a write cut short by a crash) is left out and reported
+ * as `tornTail`; a malformed line anywhere else throws.
+ */
+export function readJournal(
+  file: string,
+  fromOffset = 0,
+): { header: JournalHeader; entries: JournalEntry[]; tornTail: boolean } {
+  if (!existsSync(file)) throw new JournalError(file, undefined, "no journal at this path");
+  const buffer = readFileSync(file);
+  const firstNewline = buffer.indexOf(10);
+  if (firstNewline < 0) throw new JournalError(file, 1, "the header line is missing or incomplete");
+  const header = parseHeader(file, buffer.toString("utf8", 0, firstNewline));
+  const entries: JournalEntry[] = [];
+  let start = Math.max(fromOffset, firstNewline + 1);
+  let lineNumber = fromOffset === 0 ? 2 : Number.NaN;
+  let expectedSeq: number | undefined;
+  let tornTail = false;
+  while (start < buffer.length) {
+    const end = buffer.indexOf(10, start);
+    if (end < 0) {
+      tornTail = true;
+      break;
+    }
+    const text = buffer.toString("utf8", start, end);
+    let operation: JournalOperation;
+    try {
+      operation = JSON.parse(text);
+    } catch {
+      throw new JournalError(
+        file,
+        Number.isNaN(lineNumber) ? undefined : lineNumber,
+        `malformed line at byte ${start}: ${text.slice(0, 80)}`,
+      );
+    }
+    if (expectedSeq !== undefined && operation.seq !== expectedSeq) {
+      throw new JournalError(
+        file,
+        Number.isNaN(lineNumber) ? undefined : lineNumber,
+        `sequence jumps from ${expectedSeq - 1} to ${operation.seq}`,
+      );
+    }
+    expectedSeq = operation.seq + 1;
+    entries.push({ operation, endOffset: end + 1 });
+    start = end + 1;
+    lineNumber += 1;
+  }
+  return { header, entries, tornTail };
+}
+
+/** Reads only a journal's header line. */
+export function readJournalHeader(file: string): JournalHeader {
+  const fd = openSync(file, "r");
+  try {
+    const size = Math.min(fstatSync(fd).size, 64 * 1024);
+    const buffer = Buffer.alloc(size);
+    readSync(fd, buffer, 0, size, 0);
+    const newline = buffer.indexOf(10);
+    if (newline < 0) throw new JournalError(file, 1, "the header line is missing or incomplete");
+    return parseHeader(file, buffer.toString("utf8", 0, newline));
+  } finally {
+    closeSync(fd);
+  }
+}
