@@ -1,0 +1,87 @@
+import { type DenseMatrix, matrixColumn } from "./matrix";
+import { descendingOrder } from "./rank-order";
+
+/** What one sort of one class's scores yields: counts, both AP definitions and ROC AUC. */
+export interface ClassRanking {
+  /** Samples with target 1. */
+  readonly positives: number;
+  /** Samples with target 0. */
+  readonly negatives: number;
+  /** AP as mmpretrain defines it; 0 when there is no positive. */
+  readonly averagePrecision: number;
+  /** AP as sklearn's `average_precision_score` defines it; 0 when there is no positive. */
+  readonly averagePrecisionSklearn: number;
+  /** ROC AUC as sklearn's `roc_auc_score`; NaN when positives or negatives are absent. */
+  readonly rocAuc: number;
+}
+
+/**
+ * Ranks one class: samples whose target is -1 are left out, the rest sorted by score descending
+ * (ties by sample index), then AP and AUC are read off in one pass.
+ */
+export function rankClass(scores: Float64Array, targets: Float64Array): ClassRanking {
+  let ignored = 0;
+  for (let index = 0; index < targets.length; index++) if (targets[index] === -1) ignored++;
+  if (ignored > 0) {
+    const keptScores = new Float64Array(targets.length - ignored);
+    const keptTargets = new Float64Array(targets.length - ignored);
+    for (let index = 0, kept = 0; index < targets.length; index++) {
+      if (targets[index] === -1) continue;
+      keptScores[kept] = scores[index];
+      keptTargets[kept] = targets[index];
+      kept++;
+    }
+    scores = keptScores;
+    targets = keptTargets;
+  }
+  const count = scores.length;
+  const order = descendingOrder(scores);
+
+  // mmpretrain: precision at each positive's rank (ties in index order), summed.
+  let precisionSum = 0;
+  // sklearn AP: precision at each distinct threshold times the recall gained there.
+  let sklearnSum = 0;
+  // Twice the trapezoidal ROC area in counts: sum of dFP * (TP_before + TP_after). Integer, exact.
+  let doubleArea = 0;
+  let truePositives = 0;
+  let falsePositives = 0;
+  let groupTruePositives = 0;
+  let groupFalsePositives = 0;
+  for (let position = 0; position < count; position++) {
+    const index = order[position];
+    if (targets[index] === 1) {
+      truePositives++;
+      precisionSum += truePositives / (position + 1);
+    } else {
+      falsePositives++;
+    }
+    const last = position === count - 1 || scores[order[position + 1]] !== scores[index];
+    if (!last) continue;
+    const gainedPositives = truePositives - groupTruePositives;
+    if (gainedPositives > 0) {
+      sklearnSum += gainedPositives * (truePositives / (truePositives + falsePositives));
+    }
+    doubleArea += (falsePositives - groupFalsePositives) * (truePositives + groupTruePositives);
+    groupTruePositives = truePositives;
+    groupFalsePositives = falsePositives;
+  }
+  const positives = truePositives;
+  const negatives = falsePositives;
+  return {
+    positives,
+    negatives,
+    averagePrecision: positives === 0 ? 0 : precisionSum / positives,
+    averagePrecisionSklearn: positives === 0 ? 0 : sklearnSum / positives,
+    rocAuc:
+      positives === 0 || negatives === 0 ? Number.NaN : doubleArea / (2 * positives * negatives),
+  };
+}
+
+/** Ranks every class (column) of validated, same-shape matrices. */
+export function rankClasses(scores: DenseMatrix, targets: DenseMatrix): ClassRanking[] {
+  const rankings: ClassRanking[] = [];
+  for (let column = 0; column < scores.columns; column++) {
+    rankings.push(rankClass(matrixColumn(scores, column), matrixColumn(targets, column)));
+  }
+  return rankings;
+}
