@@ -13,6 +13,34 @@ function lineAt(text: string, offset: number): number {
   return line;
 }
 
+function parseErrorMessage(text: string): string | undefined {
+  try {
+    JSON.parse(text);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/**
+ * Offset of the character that makes `text` invalid JSON. Node 20 does not always say where:
+ * a prefix that stops before the fault fails only as truncated, so search for the shortest prefix
+ * that fails otherwise.
+ */
+function jsonErrorOffset(text: string): number {
+  const truncated = (message: string | undefined) =>
+    message === undefined || /end of JSON input|Unterminated string/i.test(message);
+  let low = 1;
+  let high = text.length;
+  if (truncated(parseErrorMessage(text))) return text.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (truncated(parseErrorMessage(text.slice(0, middle)))) low = middle + 1;
+    else high = middle;
+  }
+  return low - 1;
+}
+
 /** Line numbers of each `"img_path"` key, in order, so entry errors can name their line. */
 function imagePathLines(text: string): number[] {
   const lines: number[] = [];
@@ -39,8 +67,7 @@ export function parseMmpretrainJson(text: string, context: ParseContext): Parsed
     document = JSON.parse(text);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    const position = /position (\d+)/.exec(message);
-    const line = position ? lineAt(text, Number(position[1])) : 0;
+    const line = lineAt(text, jsonErrorOffset(text));
     const lineText = line > 0 ? (text.split("\n")[line - 1] ?? "") : text.slice(0, 80);
     addError(context, "syntax", line, lineText, `invalid JSON (${message})`);
     return {

@@ -1,0 +1,202 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { chestTask, colonTask, defineTask, endoTask } from "../tasks";
+import { AnnotationError } from "./annotation-error";
+import { detectAnnotationFormat } from "./detect-format";
+import { formatAnnotations } from "./format-annotations";
+import { parseAnnotations } from "./parse-annotations";
+import { readAnnotationFile, writeAnnotationFile } from "./read-annotation-file";
+
+const repositoryRoot = fileURLToPath(new URL("../../../../", import.meta.url));
+const samplesRoot = resolve(repositoryRoot, "../shared/samples");
+const hasSamples = existsSync(samplesRoot);
+if (!hasSamples) console.warn(`CSV sample tests skipped: ${samplesRoot} is absent`);
+
+function errorOf(run: () => unknown): AnnotationError {
+  try {
+    run();
+  } catch (error) {
+    if (AnnotationError.isInstance(error)) return error;
+    throw error;
+  }
+  throw new Error("expected an AnnotationError");
+}
+
+describe("mmpretrain JSON", () => {
+  const json = `{
+  "metainfo": { "classes": ["ulcer", "erosion", "polyp", "tumor"] },
+  "data_list": [
+    { "img_path": "a.png", "gt_label": [0, 2] },
+    { "img_path": "b.png", "gt_label": [], "study": "s1" }
+  ]
+}
+`;
+
+  it("reads classes, multi-label indices and extra keys", () => {
+    const set = parseAnnotations(json);
+    expect(set.format).toBe("mmpretrain-json");
+    expect(set.classes).toEqual(["ulcer", "erosion", "polyp", "tumor"]);
+    expect(Array.from(set.samples[0].labels)).toEqual([1, 0, 1, 0]);
+    expect(Array.from(set.samples[1].labels)).toEqual([0, 0, 0, 0]);
+    expect(set.samples[1].metadata).toEqual({ study: "s1" });
+    expect(set.samples.map((sample) => sample.line)).toEqual([4, 5]);
+  });
+
+  it("round-trips through formatAnnotations for multi-label and single-label tasks", () => {
+    const endo = parseAnnotations(json, { task: endoTask });
+    const written = formatAnnotations(endo.samples, { task: endoTask, format: "mmpretrain-json" });
+    const again = parseAnnotations(written, { task: endoTask });
+    expect(again.samples.map((sample) => Array.from(sample.labels))).toEqual(
+      endo.samples.map((sample) => Array.from(sample.labels)),
+    );
+    const colon = parseAnnotations("a b.png 1\nc.png 0\n", { task: colonTask });
+    const colonJson = formatAnnotations(colon.samples, {
+      task: colonTask,
+      format: "mmpretrain-json",
+    });
+    expect(JSON.parse(colonJson).data_list).toEqual([
+      { img_path: "a b.png", gt_label: 1 },
+      { img_path: "c.png", gt_label: 0 },
+    ]);
+    expect(parseAnnotations(colonJson).samples.map((sample) => Array.from(sample.labels))).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
+  });
+
+  it("names the line of a bad entry, of a class mismatch and of a JSON syntax error", () => {
+    const bad = json.replace('"gt_label": [0, 2]', '"gt_label": [0, 7]');
+    expect(
+      errorOf(() => parseAnnotations(bad, { file: "ann.json", task: endoTask })).message,
+    ).toContain("ann.json:4: gt_label 7 is not a valid class index");
+    const mismatch = errorOf(() => parseAnnotations(json, { file: "ann.json", task: chestTask }));
+    expect(mismatch.issues[0].line).toBe(2);
+    expect(mismatch.issues[0].message).toMatch(/metainfo.classes differ from task chest/);
+    const broken = errorOf(() =>
+      parseAnnotations('{\n  "data_list": [\n    { "img_path": }\n]}', { file: "x.json" }),
+    );
+    expect(broken.issues[0].code).toBe("syntax");
+    expect(broken.issues[0].line).toBe(3);
+  });
+});
+
+describe("path label lists", () => {
+  it("reads class names or indices and writes class names", () => {
+    const set = parseAnnotations("imgs/a b.png positive\nimgs/c.png 0\n", { task: colonTask });
+    expect(set.format).toBe("path-label");
+    expect(set.samples.map((sample) => Array.from(sample.labels))).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
+    expect(formatAnnotations(set.samples, { task: colonTask, format: "path-label" })).toBe(
+      "imgs/a b.png positive\nimgs/c.png negative\n",
+    );
+    const multi = parseAnnotations("x.png ulcer,tumor\ny.png -\n", {
+      task: endoTask,
+      format: "path-label",
+    });
+    expect(multi.samples.map((sample) => Array.from(sample.labels))).toEqual([
+      [1, 0, 0, 1],
+      [0, 0, 0, 0],
+    ]);
+    expect(formatAnnotations(multi.samples, { task: endoTask, format: "path-label" })).toBe(
+      "x.png ulcer,tumor\ny.png -\n",
+    );
+  });
+
+  it("names unknown classes", () => {
+    const error = errorOf(() =>
+      parseAnnotations("a.png maybe\n", { task: colonTask, file: "l.txt" }),
+    );
+    expect(error.message).toContain(
+      'l.txt:1: label "maybe" is not a class of task colon (negative, positive)',
+    );
+  });
+});
+
+describe("CSV with class columns", () => {
+  const task = defineTask({ name: "tissue", classes: ["tumor", "normal"], kind: "multi-label" });
+
+  it("maps class columns, takes patient_id as group and keeps other columns as metadata", () => {
+    const csv =
+      'image,normal,tumor,patient_id,site\na.png,0,1,p1,"Oslo, NO"\nb.png,1,0,p2,Bergen\n';
+    const set = parseAnnotations(csv, { task, file: "labels.csv" });
+    expect(set.format).toBe("csv");
+    expect(set.samples.map((sample) => Array.from(sample.labels))).toEqual([
+      [1, 0],
+      [0, 1],
+    ]);
+    expect(set.samples.map((sample) => sample.group)).toEqual(["p1", "p2"]);
+    expect(set.samples[0].metadata).toEqual({ site: "Oslo, NO" });
+    const written = formatAnnotations(set.samples, { task, format: "csv" });
+    expect(written).toBe(
+      'image,tumor,normal,patient_id,site\na.png,1,0,p1,"Oslo, NO"\nb.png,0,1,p2,Bergen\n',
+    );
+    expect(parseAnnotations(written, { task }).samples).toEqual(
+      set.samples.map((sample, index) => ({ ...sample, line: index + 2 })),
+    );
+  });
+
+  it("reports missing class columns, bad values and short rows with their lines", () => {
+    expect(
+      errorOf(() => parseAnnotations("image,tumor\na.png,1\n", { task, format: "csv" })).message,
+    ).toContain("header lacks class columns of task tissue: normal");
+    const error = errorOf(() =>
+      parseAnnotations("image,tumor,normal\na.png,2,0\nb.png,1\n\nc.png,0,1\n", {
+        task,
+        file: "t.csv",
+      }),
+    );
+    expect(error.issues.map((issue) => `${issue.line} ${issue.code}`)).toEqual([
+      "2 label-value",
+      "3 label-count",
+      "4 empty-line",
+    ]);
+  });
+
+  it.skipIf(!hasSamples)(
+    "reads the NIH-style chest labels.csv and checks its images on disk",
+    async () => {
+      const file = join(samplesRoot, "chest/labels.csv");
+      const set = await readAnnotationFile(file, { dataRoot: join(samplesRoot, "chest/images") });
+      expect(set.classes).toContain("Atelectasis");
+      expect(set.classes).toContain("No_Finding");
+      expect(set.classes).toHaveLength(15);
+      expect(set.samples).toHaveLength(30);
+      expect(set.samples[0].group).toBe("129");
+      expect(Object.keys(set.samples[0].metadata ?? {})).toEqual(["age", "sex", "view"]);
+    },
+  );
+});
+
+describe("detection and files", () => {
+  it("detects each format", () => {
+    expect(detectAnnotationFormat("a.png 0,1\n")).toBe("medfmc-comma");
+    expect(detectAnnotationFormat("a.png 0 1 0\n")).toBe("medfmc-space");
+    expect(detectAnnotationFormat("a b.png 1\n")).toBe("medfmc-index");
+    expect(detectAnnotationFormat("a b.png\n")).toBe("medfmc-names");
+    expect(detectAnnotationFormat("a.png cat\n")).toBe("path-label");
+    expect(detectAnnotationFormat('{"data_list": []}')).toBe("mmpretrain-json");
+    expect(detectAnnotationFormat("image,a,b\nx.png,0,1\n")).toBe("csv");
+    expect(detectAnnotationFormat("x.png 0 1\n", "labels.csv")).toBe("csv");
+  });
+
+  it("writes and reads back a file, and names an unreadable one", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "medfm-ann-"));
+    const samples = parseAnnotations("a.png 1 0 0 0\n", { task: endoTask }).samples;
+    await writeAnnotationFile(join(folder, "sub/out.txt"), samples, { task: endoTask });
+    const set = await readAnnotationFile(join(folder, "sub/out.txt"), { task: endoTask });
+    expect(Array.from(set.samples[0].labels)).toEqual([1, 0, 0, 0]);
+    await writeFile(join(folder, "a.png"), "");
+    await expect(
+      readAnnotationFile(join(folder, "sub/out.txt"), { task: endoTask, dataRoot: folder }),
+    ).resolves.toBeTruthy();
+    await expect(readAnnotationFile(join(folder, "none.txt"))).rejects.toThrow(
+      /none\.txt: cannot read annotation file/,
+    );
+  });
+});
