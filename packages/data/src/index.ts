@@ -27,6 +27,16 @@ export {
   writeAnnotationFile,
 } from "./annotations/read-annotation-file";
 export { unsafePathReason } from "./annotations/safe-path";
+export {
+  type CheckLeakageOptions,
+  checkLeakage,
+  type DuplicateFinding,
+  formatLeakageReport,
+  type GroupOverlapFinding,
+  type LeakageReport,
+  type NamedSampleList,
+  type OverlapFinding,
+} from "./leakage";
 export { createRandom, hashSeed, type Random } from "./random";
 export {
   chestTask,
