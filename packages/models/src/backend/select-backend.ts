@@ -1,0 +1,249 @@
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { BackendUnavailableError } from "./backend-unavailable-error";
+import { registerWasmKernels } from "./register-wasm-kernels";
+
+/** The tfjs backends `selectBackend` chooses between, best first. */
+export type BackendName = "tensorflow" | "wasm" | "cpu";
+
+/** The backend names `selectBackend` accepts, best first. */
+export const backendNames: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
+
+/** A better backend that was tried and not used. */
+export interface SkippedBackend {
+  /** The tfjs backend it would have given. */
+  backend: BackendName;
+  /** The package (or path) that was tried. */
+  source: string;
+  /** Why it was not used: "not installed", or the load error's message. */
+  reason: string;
+}
+
+/** What `selectBackend` chose and why. */
+export interface BackendSelection {
+  /** The tfjs backend now active. */
+  backend: BackendName;
+  /** The package that provides it: `@tensorflow/tfjs-node-gpu`, `@tensorflow/tfjs-node`, a path, `@tensorflow/tfjs-backend-wasm` or `@tensorflow/tfjs` (cpu). */
+  source: string;
+  /** Who chose it: the automatic order, the `backend` option or `MEDFM_BACKEND`. */
+  chosenBy: "auto" | "option" | "MEDFM_BACKEND";
+  /** Better backends that were tried first and skipped, with the reason, best first. */
+  skipped: SkippedBackend[];
+  /** The line printed about this choice. */
+  summary: string;
+}
+
+/** Options of `selectBackend`. */
+export interface SelectBackendOptions {
+  /** Use this backend or fail; overrides `MEDFM_BACKEND`. */
+  backend?: BackendName;
+  /** Where the one line about the choice goes; default: standard error. */
+  log?: (line: string) => void;
+  /** Environment to read `MEDFM_BACKEND` and `MEDFM_TFJS_NODE_PATH` from; default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Loads a package by name or absolute directory; default: Node's own resolution. Tests pass fakes. */
+  importPackage?: (specifier: string) => Promise<unknown>;
+}
+
+/** How to get the native backend, repeated wherever it is missing. */
+export const provisionHint =
+  "Provision it with `pnpm medfm backend install` (add `--gpu` for CUDA), which builds tfjs-node " +
+  "against TensorFlow from PyPI and prints the MEDFM_TFJS_NODE_PATH to set; or install " +
+  "@tensorflow/tfjs-node (or @tensorflow/tfjs-node-gpu) where its libtensorflow download works.";
+
+interface Candidate {
+  backend: BackendName;
+  source: string;
+  /** Loads the package that registers the backend; throws why it cannot. */
+  load: () => Promise<void>;
+}
+
+let lastSelection: BackendSelection | undefined;
+let lastRequest: string | undefined;
+let lastPrinted: string | undefined;
+
+/**
+ * Chooses and activates the best tfjs backend here: `tensorflow` from `@tensorflow/tfjs-node-gpu`,
+ * then from `@tensorflow/tfjs-node` (or the package directory in `MEDFM_TFJS_NODE_PATH`), then
+ * `wasm`, then `cpu`. `options.backend`, else `MEDFM_BACKEND=tensorflow|wasm|cpu`, forces one and
+ * throws `BackendUnavailableError` when it cannot load. Prints one line (once per choice) naming
+ * the backend and why better ones were skipped. On wasm it registers the training kernels.
+ */
+export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendSelection> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const importPackage = options.importPackage ?? defaultImportPackage;
+  const fromEnvironment = env.MEDFM_BACKEND?.trim() || undefined;
+  const requested = options.backend ?? fromEnvironment;
+  if (requested !== undefined && !backendNames.includes(requested as BackendName)) {
+    const where = options.backend !== undefined ? "the backend option" : "MEDFM_BACKEND";
+    throw new BackendUnavailableError(
+      requested,
+      `${where} is '${requested}'; expected one of ${backendNames.join(", ")}`,
+    );
+  }
+  const forced = requested as BackendName | undefined;
+  const chosenBy: BackendSelection["chosenBy"] =
+    forced === undefined ? "auto" : options.backend !== undefined ? "option" : "MEDFM_BACKEND";
+  const request = `${forced ?? "auto"}|${env.MEDFM_TFJS_NODE_PATH ?? ""}`;
+  if (
+    lastSelection !== undefined &&
+    lastRequest === request &&
+    tf.getBackend() === lastSelection.backend
+  ) {
+    return lastSelection;
+  }
+
+  const candidates = buildCandidates(env, importPackage).filter(
+    (candidate) => forced === undefined || candidate.backend === forced,
+  );
+  const skipped: SkippedBackend[] = [];
+  for (const candidate of candidates) {
+    const reason = await activate(candidate);
+    if (reason !== undefined) {
+      skipped.push({ backend: candidate.backend, source: candidate.source, reason });
+      continue;
+    }
+    const summary = describe(candidate, chosenBy, skipped);
+    const selection: BackendSelection = {
+      backend: candidate.backend,
+      source: candidate.source,
+      chosenBy,
+      skipped,
+      summary,
+    };
+    lastSelection = selection;
+    lastRequest = request;
+    if (lastPrinted !== summary) {
+      lastPrinted = summary;
+      log(summary);
+    }
+    return selection;
+  }
+  const tried = skipped.map((entry) => `${entry.source}: ${entry.reason}`).join("; ");
+  const via = chosenBy === "option" ? "the backend option" : "MEDFM_BACKEND";
+  throw new BackendUnavailableError(
+    forced ?? "auto",
+    `${via} asks for the '${forced}' backend, which cannot load here (${tried}).` +
+      (forced === "tensorflow" ? ` ${provisionHint}` : ""),
+  );
+}
+
+function buildCandidates(
+  env: Record<string, string | undefined>,
+  importPackage: (specifier: string) => Promise<unknown>,
+): Candidate[] {
+  const candidates: Candidate[] = [];
+  const nativePath = env.MEDFM_TFJS_NODE_PATH?.trim();
+  if (nativePath) {
+    const directory = resolve(nativePath);
+    candidates.push({
+      backend: "tensorflow",
+      source: `MEDFM_TFJS_NODE_PATH=${directory}`,
+      load: async () => {
+        await importPackage(directory);
+      },
+    });
+  }
+  for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    candidates.push({
+      backend: "tensorflow",
+      source: name,
+      load: async () => {
+        await importPackage(name);
+      },
+    });
+  }
+  candidates.push({
+    backend: "wasm",
+    source: "@tensorflow/tfjs-backend-wasm",
+    load: async () => {
+      await importPackage("@tensorflow/tfjs-backend-wasm");
+      registerWasmKernels();
+    },
+  });
+  candidates.push({ backend: "cpu", source: "@tensorflow/tfjs (cpu)", load: async () => {} });
+  return candidates;
+}
+
+/** Loads and activates a candidate; returns why it could not, or undefined on success. */
+async function activate(candidate: Candidate): Promise<string | undefined> {
+  try {
+    await candidate.load();
+  } catch (error) {
+    if (isNotInstalled(error, candidate.source)) {
+      return candidate.source.startsWith("MEDFM_TFJS_NODE_PATH=")
+        ? "no package there"
+        : "not installed";
+    }
+    return firstLine(error);
+  }
+  if (tf.findBackendFactory(candidate.backend) === null) {
+    return `loaded, but registered no '${candidate.backend}' backend (a tfjs-core other than 4.x?)`;
+  }
+  const warn = console.warn;
+  // tfjs reports a failed backend initialisation with console.warn and returns false; keep the
+  // message for our own line instead of printing it twice.
+  let warning = "";
+  console.warn = (...parts: unknown[]) => {
+    warning += parts.map(String).join(" ");
+  };
+  try {
+    const ready = await tf.setBackend(candidate.backend);
+    if (!ready) return firstLine(warning || "initialisation failed");
+  } catch (error) {
+    return firstLine(error);
+  } finally {
+    console.warn = warn;
+  }
+  if (candidate.backend === "cpu") {
+    // The cpu backend's first write prints a banner about tfjs-node; our line already says it.
+    (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  }
+  return undefined;
+}
+
+function describe(
+  candidate: Candidate,
+  chosenBy: BackendSelection["chosenBy"],
+  skipped: SkippedBackend[],
+): string {
+  const why =
+    chosenBy === "auto"
+      ? skipped.length === 0
+        ? "the best available"
+        : `skipped ${skipped.map((entry) => `${entry.source} (${entry.reason})`).join(", ")}`
+      : `forced by ${chosenBy === "option" ? "the backend option" : "MEDFM_BACKEND"}`;
+  return `[medfm] tfjs backend: ${candidate.backend} from ${candidate.source}; ${why}`;
+}
+
+function isNotInstalled(error: unknown, source: string): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  if (code !== "MODULE_NOT_FOUND" && code !== "ERR_MODULE_NOT_FOUND") return false;
+  const message = String((error as Error).message);
+  const name = source.startsWith("MEDFM_TFJS_NODE_PATH=") ? source.slice(21) : source;
+  return message.includes(`'${name}'`) || message.includes(`"${name}"`);
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split("\n").find((line) => line.trim() !== "") ?? text;
+}
+
+async function defaultImportPackage(specifier: string): Promise<unknown> {
+  if (specifier.startsWith("/")) {
+    // A package directory outside node_modules resolution (MEDFM_TFJS_NODE_PATH): require it
+    // from itself, so its own @tensorflow/tfjs copy resolves; tfjs-core's engine is global, so
+    // the backend it registers is the one our tfjs uses.
+    return createRequire(join(specifier, "package.json"))(specifier);
+  }
+  return import(/* @vite-ignore */ specifier);
+}
+
+/** Forgets the remembered choice, so the next `selectBackend` call selects and prints again. */
+export function resetBackendSelection(): void {
+  lastSelection = undefined;
+  lastRequest = undefined;
+  lastPrinted = undefined;
+}
