@@ -28,6 +28,32 @@ export {
 } from "./annotations/read-annotation-file";
 export { unsafePathReason } from "./annotations/safe-path";
 export {
+  type AugmentationPlan,
+  type AugmentOptions,
+  sampleAugmentation,
+} from "./images/augmentation";
+export { type DecodedImage, type DecodeImageOptions, decodeImage } from "./images/decode-image";
+export { ImageError } from "./images/image-error";
+export {
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type NormalizeOptions,
+  normalizeInto,
+  type PixelSource,
+} from "./images/normalize";
+export {
+  type RandomResizedCropOptions,
+  randomResizedCropBox,
+} from "./images/random-resized-crop";
+export { type RawPixels, type ReadPixelsOptions, readPixels } from "./images/read-pixels";
+export type {
+  CropBox,
+  ResizeKernel,
+  ResizeMode,
+  ResizeOptions,
+} from "./images/resize-options";
+export { rotatePixels } from "./images/rotate-pixels";
+export {
   type CheckLeakageOptions,
   checkLeakage,
   type DuplicateFinding,
@@ -37,7 +63,15 @@ export {
   type NamedSampleList,
   type OverlapFinding,
 } from "./leakage";
+export { createLoader, type Loader, type LoaderOptions, type SkippedImage } from "./loader";
 export { createRandom, hashSeed, type Random } from "./random";
+export {
+  type GenerateSyntheticDatasetOptions,
+  generateSyntheticDataset,
+  type SyntheticDataset,
+  type SyntheticTaskName,
+} from "./synthetic/generate-synthetic-dataset";
+export type { SyntheticClass, SyntheticTaskSpec } from "./synthetic/synthetic-task";
 export {
   chestTask,
   colonPatientId,

@@ -1,0 +1,184 @@
+import { readFile } from "node:fs/promises";
+import sharp from "sharp";
+import { ImageError } from "./image-error";
+import type { PixelSource } from "./normalize";
+import {
+  assertPositiveInteger,
+  type CropBox,
+  type ResizeKernel,
+  type ResizeOptions,
+} from "./resize-options";
+
+/** Decoded pixels with what was learnt about the source file. */
+export interface RawPixels extends PixelSource {
+  /** `Uint8Array` for 8-bit sources, `Uint16Array` for 16-bit sources. */
+  data: Uint8Array | Uint16Array;
+  /** Channels in `data`: 1 for grayscale sources (or when 1 was asked), else 3. */
+  channels: 1 | 3;
+  /** Bits per sample kept from the source. */
+  bitDepth: 8 | 16;
+  /** Source width after EXIF orientation. */
+  sourceWidth: number;
+  /** Source height after EXIF orientation. */
+  sourceHeight: number;
+  /** Container format as sharp names it (`"png"`, `"jpeg"`, `"tiff"`, ...). */
+  format: string;
+}
+
+/** What {@link readPixels} does between decoding and returning pixels. */
+export interface ReadPixelsOptions {
+  /** Name used in error messages when the source is a buffer; default `"<buffer>"`. */
+  name?: string;
+  /**
+   * Channels wanted: 3 (default) or 1. Grayscale sources always come back with 1 channel
+   * (repeat it when normalizing); color sources come back with 3, or as luma with 1.
+   */
+  channels?: 1 | 3;
+  /**
+   * Region to keep before resizing, in oriented source pixels; a function receives the
+   * oriented source size (used by RandomResizedCrop).
+   */
+  crop?: CropBox | ((width: number, height: number) => CropBox);
+  /** Resize after the crop. Without it the (cropped) image keeps its size. */
+  resize?: ResizeOptions;
+  /** Mirror left–right after resizing. */
+  flip?: boolean;
+}
+
+const sharpKernel: Record<ResizeKernel, keyof sharp.KernelEnum> = {
+  nearest: "nearest",
+  linear: "linear",
+  cubic: "cubic",
+  lanczos3: "lanczos3",
+};
+
+/**
+ * Decodes an image file or buffer with sharp (PNG, JPEG, TIFF, WebP, ...) and applies EXIF
+ * orientation, an optional crop, resize and flip, keeping 16-bit precision. Alpha is dropped
+ * (as cv2 and PIL `convert("RGB")` do) and palette images are expanded.
+ * Every failure is an {@link ImageError} naming the file.
+ */
+export async function readPixels(
+  source: string | Uint8Array,
+  options: ReadPixelsOptions = {},
+): Promise<RawPixels> {
+  const name = typeof source === "string" ? source : (options.name ?? "<buffer>");
+  let input: Uint8Array;
+  if (typeof source === "string") {
+    try {
+      input = await readFile(source);
+    } catch (error) {
+      throw new ImageError(name, `cannot read image (${(error as Error).message})`, {
+        cause: error,
+      });
+    }
+  } else {
+    input = source;
+  }
+  if (input.length === 0) throw new ImageError(name, "image file is empty");
+  const image = sharp(input, { autoOrient: true, failOn: "error" });
+  let metadata: sharp.Metadata;
+  try {
+    metadata = await image.metadata();
+  } catch (error) {
+    throw new ImageError(name, `cannot decode image (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  const width = metadata.autoOrient?.width ?? metadata.width;
+  const height = metadata.autoOrient?.height ?? metadata.height;
+  if (!width || !height) throw new ImageError(name, "image has no size");
+  const sixteenBit = metadata.depth === "ushort" || metadata.depth === "short";
+  const gray = !metadata.isPalette && (metadata.channels ?? 3) <= 2;
+  const channels: 1 | 3 = gray || options.channels === 1 ? 1 : 3;
+
+  let pipeline = image;
+  let croppedWidth = width;
+  let croppedHeight = height;
+  if (options.crop) {
+    const box = typeof options.crop === "function" ? options.crop(width, height) : options.crop;
+    assertCrop(box, width, height, name);
+    if (box.left !== 0 || box.top !== 0 || box.width !== width || box.height !== height) {
+      pipeline = pipeline.extract(box);
+    }
+    croppedWidth = box.width;
+    croppedHeight = box.height;
+  }
+  if (options.resize) {
+    const resize = options.resize;
+    assertPositiveInteger(resize.width, "resize.width");
+    assertPositiveInteger(resize.height, "resize.height");
+    const kernel = sharpKernel[resize.kernel ?? "linear"];
+    if ((resize.mode ?? "exact") === "exact") {
+      pipeline = pipeline.resize(resize.width, resize.height, { fit: "fill", kernel });
+    } else {
+      const shortSide = resize.shortSide ?? Math.max(resize.width, resize.height);
+      const scale = shortSide / Math.min(croppedWidth, croppedHeight);
+      const scaledWidth = Math.max(resize.width, Math.round(croppedWidth * scale));
+      const scaledHeight = Math.max(resize.height, Math.round(croppedHeight * scale));
+      pipeline = pipeline.resize(scaledWidth, scaledHeight, { fit: "fill", kernel }).extract({
+        left: Math.floor((scaledWidth - resize.width) / 2),
+        top: Math.floor((scaledHeight - resize.height) / 2),
+        width: resize.width,
+        height: resize.height,
+      });
+    }
+  }
+  if (options.flip) pipeline = pipeline.flop();
+  pipeline = pipeline.removeAlpha();
+  if (sixteenBit) {
+    pipeline = pipeline.toColourspace(channels === 1 ? "grey16" : "rgb16").raw({ depth: "ushort" });
+  } else {
+    pipeline = pipeline.toColourspace(channels === 1 ? "b-w" : "srgb").raw();
+  }
+  let output: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    output = await pipeline.toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    throw new ImageError(name, `cannot decode image (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  const { data, info } = output;
+  if (info.channels !== channels) {
+    throw new ImageError(name, `decoded ${info.channels} channels, expected ${channels}`);
+  }
+  let pixels: Uint8Array | Uint16Array;
+  if (sixteenBit) {
+    const aligned = data.byteOffset % 2 === 0 ? data : Buffer.from(data);
+    pixels = new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2);
+  } else {
+    pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  return {
+    data: pixels,
+    width: info.width,
+    height: info.height,
+    channels,
+    maxValue: sixteenBit ? 65535 : 255,
+    bitDepth: sixteenBit ? 16 : 8,
+    sourceWidth: width,
+    sourceHeight: height,
+    format: metadata.format ?? "unknown",
+  };
+}
+
+function assertCrop(box: CropBox, width: number, height: number, name: string): void {
+  const valid =
+    Number.isInteger(box.left) &&
+    Number.isInteger(box.top) &&
+    Number.isInteger(box.width) &&
+    Number.isInteger(box.height) &&
+    box.left >= 0 &&
+    box.top >= 0 &&
+    box.width > 0 &&
+    box.height > 0 &&
+    box.left + box.width <= width &&
+    box.top + box.height <= height;
+  if (!valid) {
+    throw new ImageError(
+      name,
+      `crop ${JSON.stringify(box)} does not fit inside the ${width}x${height} image`,
+    );
+  }
+}

@@ -1,0 +1,215 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeImage } from "./images/decode-image";
+import { ImageError } from "./images/image-error";
+import { IMAGENET_MEAN, IMAGENET_STD } from "./images/normalize";
+import { readPixels } from "./images/read-pixels";
+import { createLoader } from "./loader";
+import {
+  generateSyntheticDataset,
+  type SyntheticDataset,
+} from "./synthetic/generate-synthetic-dataset";
+import type { Batch, Sample } from "./types";
+
+let directory: string;
+let dataset: SyntheticDataset;
+let samples: Sample[];
+
+beforeAll(async () => {
+  directory = await mkdtemp(join(tmpdir(), "medfm-loader-"));
+  dataset = await generateSyntheticDataset({
+    outputDir: directory,
+    trainCount: 23,
+    valCount: 2,
+    imageSize: 40,
+    seed: 2,
+  });
+  samples = (await readFile(dataset.trainAnnotation, "utf8"))
+    .trim()
+    .split("\n")
+    .map((line, index) => {
+      const [name, labels] = line.split(" ");
+      return { name, labels: Uint8Array.from(labels.split(",").map(Number)), line: index + 1 };
+    });
+});
+afterAll(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+async function collect(iterable: AsyncIterable<Batch>): Promise<Batch[]> {
+  const batches: Batch[] = [];
+  for await (const batch of iterable) batches.push(batch);
+  return batches;
+}
+
+describe("createLoader", () => {
+  it("yields normalized NHWC batches with float labels in annotation order", async () => {
+    const loader = createLoader({
+      samples,
+      dataRoot: dataset.dataRoot,
+      imageSize: 32,
+      batchSize: 5,
+    });
+    expect(loader.size).toBe(23);
+    expect(loader.length).toBe(5);
+    expect(loader.numClasses).toBe(19);
+    const batches = await collect(loader.epoch(0));
+    expect(batches.map((batch) => batch.shape)).toEqual([
+      [5, 32, 32, 3],
+      [5, 32, 32, 3],
+      [5, 32, 32, 3],
+      [5, 32, 32, 3],
+      [3, 32, 32, 3],
+    ]);
+    expect(batches.flatMap((batch) => batch.names)).toEqual(samples.map((sample) => sample.name));
+    const second = batches[1];
+    expect(Array.from(second.labels.subarray(19, 38))).toEqual(Array.from(samples[6].labels));
+    // Row 1 of batch 1 is sample 6: it equals decodeImage's exact resize, normalized by hand.
+    const decoded = await decodeImage(join(dataset.dataRoot, samples[6].name), {
+      resize: { width: 32, height: 32 },
+    });
+    const row = second.images.subarray(32 * 32 * 3, 2 * 32 * 32 * 3);
+    for (let i = 0; i < row.length; i += 97) {
+      const channel = i % 3;
+      const expected = (decoded.data[i] - IMAGENET_MEAN[channel]) / IMAGENET_STD[channel];
+      expect(row[i]).toBeCloseTo(expected, 5);
+    }
+  });
+
+  it("drops the short last batch when asked", async () => {
+    const loader = createLoader({
+      samples,
+      dataRoot: dataset.dataRoot,
+      imageSize: 16,
+      batchSize: 5,
+      dropLast: true,
+    });
+    expect(loader.length).toBe(4);
+    expect((await collect(loader.epoch(0))).map((batch) => batch.names.length)).toEqual([
+      5, 5, 5, 5,
+    ]);
+  });
+
+  it("shuffles deterministically per seed and epoch, each sample once", async () => {
+    const make = (seed: number) =>
+      createLoader({
+        samples,
+        dataRoot: dataset.dataRoot,
+        imageSize: 8,
+        batchSize: 4,
+        shuffle: true,
+        seed,
+      });
+    const names = async (seed: number, epoch: number) =>
+      (await collect(make(seed).epoch(epoch))).flatMap((batch) => batch.names);
+    const epoch0 = await names(1, 0);
+    expect(await names(1, 0)).toEqual(epoch0);
+    expect(await names(1, 1)).not.toEqual(epoch0);
+    expect(await names(2, 0)).not.toEqual(epoch0);
+    expect([...epoch0].sort()).toEqual(samples.map((sample) => sample.name).sort());
+  });
+
+  it("augments the same way for the same (seed, epoch, sample) whatever the concurrency", async () => {
+    const make = (concurrency: number, seed = 4) =>
+      createLoader({
+        samples: samples.slice(0, 6),
+        dataRoot: dataset.dataRoot,
+        imageSize: 24,
+        batchSize: 3,
+        seed,
+        concurrency,
+        augment: { rotation: 10, brightness: 0.2, contrast: 0.2 },
+      });
+    const serial = await collect(make(1).epoch(3));
+    const parallel = await collect(make(6).epoch(3));
+    expect(parallel.map((batch) => Array.from(batch.images))).toEqual(
+      serial.map((batch) => Array.from(batch.images)),
+    );
+    const otherEpoch = await collect(make(1).epoch(4));
+    expect(Array.from(otherEpoch[0].images)).not.toEqual(Array.from(serial[0].images));
+    const plain = await collect(
+      createLoader({
+        samples: samples.slice(0, 6),
+        dataRoot: dataset.dataRoot,
+        imageSize: 24,
+        batchSize: 3,
+      }).epoch(3),
+    );
+    expect(Array.from(plain[0].images)).not.toEqual(Array.from(serial[0].images));
+  });
+
+  it("keeps at most prefetch batches decoding ahead of the consumer", async () => {
+    let reads = 0;
+    const counting: typeof readPixels = (source, options) => {
+      reads += 1;
+      return readPixels(source, options);
+    };
+    const loader = createLoader({
+      samples,
+      dataRoot: dataset.dataRoot,
+      imageSize: 8,
+      batchSize: 2,
+      prefetch: 2,
+      concurrency: 8,
+      readPixels: counting,
+    });
+    const iterator = loader.epoch(0)[Symbol.asyncIterator]();
+    await iterator.next();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Batch 0 is held by the caller; batches 1 and 2 may be decoding; nothing beyond.
+    expect(reads).toBe(6);
+    await iterator.next();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(reads).toBe(8);
+    await iterator.return?.();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(reads).toBe(8);
+  });
+
+  it("names the corrupt file, or skips it and records why", async () => {
+    const corrupt = "corrupt.png";
+    await writeFile(join(dataset.dataRoot, corrupt), Buffer.from("\x89PNG\r\n\x1a\nnot really"));
+    const withCorrupt: Sample[] = [
+      ...samples.slice(0, 3),
+      { name: corrupt, labels: new Uint8Array(19) },
+    ];
+    const failing = createLoader({
+      samples: withCorrupt,
+      dataRoot: dataset.dataRoot,
+      imageSize: 8,
+      batchSize: 4,
+    });
+    const error = await collect(failing.epoch(0)).catch((caught: unknown) => caught);
+    expect(ImageError.isInstance(error)).toBe(true);
+    expect((error as ImageError).file).toBe(join(dataset.dataRoot, corrupt));
+    expect((error as Error).message).toContain("corrupt.png");
+
+    const skipping = createLoader({
+      samples: withCorrupt,
+      dataRoot: dataset.dataRoot,
+      imageSize: 8,
+      batchSize: 4,
+      onCorrupt: "skip",
+    });
+    const batches = await collect(skipping.epoch(0));
+    expect(batches).toHaveLength(1);
+    expect(batches[0].names).toEqual(samples.slice(0, 3).map((sample) => sample.name));
+    expect(batches[0].shape).toEqual([3, 8, 8, 3]);
+    expect(batches[0].labels).toHaveLength(3 * 19);
+    expect(skipping.skipped).toHaveLength(1);
+    expect(skipping.skipped[0]).toMatchObject({ name: corrupt, epoch: 0 });
+  });
+
+  it("refuses names outside the data root and inconsistent label counts", () => {
+    const outside: Sample[] = [{ name: "../secret.png", labels: new Uint8Array(19) }];
+    expect(() =>
+      createLoader({ samples: outside, dataRoot: dataset.dataRoot, imageSize: 8, batchSize: 1 }),
+    ).toThrow(/outside the data root/);
+    const mixed: Sample[] = [samples[0], { name: samples[1].name, labels: new Uint8Array(4) }];
+    expect(() =>
+      createLoader({ samples: mixed, dataRoot: dataset.dataRoot, imageSize: 8, batchSize: 1 }),
+    ).toThrow(/has 4 labels, expected 19/);
+  });
+});

@@ -1,0 +1,316 @@
+import { isAbsolute, join, normalize as normalizePath, sep } from "node:path";
+import {
+  type AugmentationPlan,
+  type AugmentOptions,
+  sampleAugmentation,
+} from "./images/augmentation";
+import { ImageError } from "./images/image-error";
+import { IMAGENET_MEAN, IMAGENET_STD, normalizeInto } from "./images/normalize";
+import { readPixels } from "./images/read-pixels";
+import type { ResizeOptions } from "./images/resize-options";
+import { assertPositiveInteger } from "./images/resize-options";
+import { rotatePixels } from "./images/rotate-pixels";
+import { createRandom, hashSeed } from "./random";
+import type { Batch, Sample } from "./types";
+
+/** Options of {@link createLoader}. */
+export interface LoaderOptions {
+  /** Samples to load, usually parsed from an annotation file. All must have as many labels. */
+  samples: readonly Sample[];
+  /** Directory the sample names are relative to. Names may not leave it. */
+  dataRoot: string;
+  /** Output size: one number for square images, or `[height, width]`. */
+  imageSize: number | readonly [number, number];
+  /** Samples per batch. */
+  batchSize: number;
+  /** Shuffle the order each epoch (seeded by `seed` and the epoch); default false. */
+  shuffle?: boolean;
+  /** Seed of shuffling and augmentation; default 0. */
+  seed?: number | string;
+  /**
+   * Train augmentation: `true` for RandomResizedCrop + horizontal flip, or options to tune it.
+   * Without it images are resized by `resize`. Default false.
+   */
+  augment?: boolean | AugmentOptions;
+  /**
+   * How images are resized when not augmented (and when augmentation has no
+   * RandomResizedCrop); default `{ mode: "exact" }`.
+   */
+  resize?: Omit<ResizeOptions, "width" | "height">;
+  /** Channels per pixel in the batch: 3 (default; grayscale repeated) or 1. */
+  channels?: 1 | 3;
+  /** Channel means on the 0–255 scale; default mmpretrain's ImageNet mean. */
+  mean?: readonly number[];
+  /** Channel standard deviations on the 0–255 scale; default mmpretrain's ImageNet std. */
+  std?: readonly number[];
+  /**
+   * Batches decoded ahead of the one the caller holds; default 2. At most `prefetch + 1`
+   * batches are alive at once, which bounds memory.
+   */
+  prefetch?: number;
+  /** Images decoded at the same time (sharp runs them on libuv's thread pool); default 4. */
+  concurrency?: number;
+  /** Drop the last batch when it is smaller than `batchSize`; default false. */
+  dropLast?: boolean;
+  /**
+   * What a corrupt or unreadable image does: `"error"` (default) rejects the epoch with an
+   * `ImageError` naming the file; `"skip"` leaves it out of its batch and records it in
+   * `loader.skipped`.
+   */
+  onCorrupt?: "error" | "skip";
+  /** Replaces the sharp decoder (custom formats, tests); receives the full path. */
+  readPixels?: typeof readPixels;
+}
+
+/** An image left out of its batch because it could not be decoded (`onCorrupt: "skip"`). */
+export interface SkippedImage {
+  /** Sample name as in the annotation file. */
+  name: string;
+  /** Full path that was read. */
+  path: string;
+  /** Why it failed. */
+  reason: string;
+  /** Epoch in which it failed. */
+  epoch: number;
+}
+
+/** Batches of one sample list; each epoch is a fresh async iteration. */
+export interface Loader {
+  /** Number of samples. */
+  readonly size: number;
+  /** Batches per epoch. */
+  readonly length: number;
+  /** Labels per sample (columns of `Batch.labels`). */
+  readonly numClasses: number;
+  /** `[height, width, channels]` of every image in a batch. */
+  readonly imageShape: readonly [number, number, number];
+  /** Images skipped so far (only with `onCorrupt: "skip"`), in the order they failed. */
+  readonly skipped: readonly SkippedImage[];
+  /**
+   * The batches of epoch `index` (0-based). Order and augmentation depend only on the seed,
+   * the epoch and the sample, never on timing. Breaking out of the loop stops decoding.
+   */
+  epoch(index: number): AsyncIterable<Batch>;
+}
+
+/**
+ * Creates a batch loader: reads images with sharp in parallel, augments or resizes them,
+ * normalizes them into NHWC `Float32Array` batches with float label rows, and keeps a bounded
+ * number of batches decoded ahead.
+ */
+export function createLoader(options: LoaderOptions): Loader {
+  const { samples, dataRoot } = options;
+  const [height, width] =
+    typeof options.imageSize === "number"
+      ? [options.imageSize, options.imageSize]
+      : options.imageSize;
+  assertPositiveInteger(height, "imageSize height");
+  assertPositiveInteger(width, "imageSize width");
+  assertPositiveInteger(options.batchSize, "batchSize");
+  const channels = options.channels ?? 3;
+  const prefetch = options.prefetch ?? 2;
+  if (!Number.isInteger(prefetch) || prefetch < 0) {
+    throw new RangeError(`prefetch must be a non-negative integer, got ${prefetch}`);
+  }
+  const concurrency = options.concurrency ?? 4;
+  assertPositiveInteger(concurrency, "concurrency");
+  const seed = options.seed ?? 0;
+  const augment: AugmentOptions | undefined =
+    options.augment === true ? {} : options.augment === false ? undefined : options.augment;
+  const onCorrupt = options.onCorrupt ?? "error";
+  const read = options.readPixels ?? readPixels;
+  const mean = options.mean ?? IMAGENET_MEAN;
+  const std = options.std ?? IMAGENET_STD;
+  const numClasses = samples.length > 0 ? samples[0].labels.length : 0;
+  const paths = samples.map((sample, index) => {
+    if (sample.labels.length !== numClasses) {
+      throw new RangeError(
+        `sample ${index} (${sample.name}) has ${sample.labels.length} labels, expected ${numClasses}`,
+      );
+    }
+    return resolveInside(dataRoot, sample.name);
+  });
+  const perImage = height * width * channels;
+  const fullBatches = Math.floor(samples.length / options.batchSize);
+  const length =
+    options.dropLast || samples.length % options.batchSize === 0 ? fullBatches : fullBatches + 1;
+  const skipped: SkippedImage[] = [];
+  const evalResize: ResizeOptions = { mode: "exact", ...options.resize, width, height };
+  const cropResize: ResizeOptions = { width, height, mode: "exact", kernel: "cubic" };
+
+  async function loadInto(
+    target: Float32Array,
+    offset: number,
+    sampleIndex: number,
+    epoch: number,
+  ): Promise<void> {
+    let plan: AugmentationPlan | undefined;
+    const random = augment
+      ? createRandom(hashSeed(seed, "augment", epoch, sampleIndex))
+      : undefined;
+    const useCrop = augment !== undefined && augment.randomResizedCrop !== false;
+    const pixels = await read(paths[sampleIndex], {
+      channels,
+      crop:
+        augment && random
+          ? (sourceWidth, sourceHeight) => {
+              plan = sampleAugmentation(sourceWidth, sourceHeight, random, augment);
+              return plan.crop ?? { left: 0, top: 0, width: sourceWidth, height: sourceHeight };
+            }
+          : undefined,
+      resize: useCrop ? cropResize : evalResize,
+    });
+    const source = plan && plan.rotation !== 0 ? rotatePixels(pixels, plan.rotation) : pixels;
+    normalizeInto(target, offset, source, {
+      channels,
+      mean,
+      std,
+      flip: plan?.flip,
+      brightness: plan?.brightness,
+      contrast: plan?.contrast,
+    });
+  }
+
+  function epoch(index: number): AsyncIterable<Batch> {
+    if (!Number.isInteger(index) || index < 0) {
+      throw new RangeError(`epoch index must be a non-negative integer, got ${index}`);
+    }
+    return {
+      [Symbol.asyncIterator]: () => iterateEpoch(index),
+    };
+  }
+
+  async function* iterateEpoch(epochIndex: number): AsyncGenerator<Batch> {
+    const order = samples.map((_, index) => index);
+    if (options.shuffle) createRandom(hashSeed(seed, "shuffle", epochIndex)).shuffle(order);
+    const limiter = createLimiter(concurrency);
+    const state = { cancelled: false };
+    const started: Array<Promise<Batch | undefined>> = [];
+    const startBatch = (batchIndex: number): void => {
+      const indices = order.slice(
+        batchIndex * options.batchSize,
+        (batchIndex + 1) * options.batchSize,
+      );
+      const promise = buildBatch(indices, epochIndex, limiter, state);
+      // The consumer may stop early; a failure it never awaits must not go unhandled.
+      promise.catch(() => undefined);
+      started.push(promise);
+    };
+    try {
+      for (let batchIndex = 0; batchIndex < length; batchIndex += 1) {
+        while (started.length < Math.min(length, batchIndex + prefetch + 1)) {
+          startBatch(started.length);
+        }
+        const batch = await started[batchIndex];
+        // Drop our reference so a consumed batch can be collected.
+        started[batchIndex] = Promise.resolve(undefined);
+        if (batch) yield batch;
+      }
+    } finally {
+      state.cancelled = true;
+    }
+  }
+
+  async function buildBatch(
+    indices: number[],
+    epochIndex: number,
+    limiter: Limiter,
+    state: { cancelled: boolean },
+  ): Promise<Batch | undefined> {
+    const images = new Float32Array(indices.length * perImage);
+    const failed = new Set<number>();
+    await Promise.all(
+      indices.map((sampleIndex, row) =>
+        limiter(async () => {
+          if (state.cancelled) return;
+          try {
+            await loadInto(images, row * perImage, sampleIndex, epochIndex);
+          } catch (error) {
+            if (onCorrupt === "skip" && ImageError.isInstance(error)) {
+              failed.add(row);
+              skipped.push({
+                name: samples[sampleIndex].name,
+                path: paths[sampleIndex],
+                reason: error.message,
+                epoch: epochIndex,
+              });
+              return;
+            }
+            throw error;
+          }
+        }),
+      ),
+    );
+    if (state.cancelled) return undefined;
+    const kept = indices.filter((_, row) => !failed.has(row));
+    if (kept.length === 0) return undefined;
+    const labels = new Float32Array(kept.length * numClasses);
+    kept.forEach((sampleIndex, row) => {
+      labels.set(samples[sampleIndex].labels, row * numClasses);
+    });
+    let batchImages = images;
+    if (failed.size > 0) {
+      batchImages = new Float32Array(kept.length * perImage);
+      let row = 0;
+      indices.forEach((_, oldRow) => {
+        if (failed.has(oldRow)) return;
+        batchImages.set(
+          images.subarray(oldRow * perImage, (oldRow + 1) * perImage),
+          row * perImage,
+        );
+        row += 1;
+      });
+    }
+    return {
+      images: batchImages,
+      shape: [kept.length, height, width, channels],
+      labels,
+      names: kept.map((sampleIndex) => samples[sampleIndex].name),
+    };
+  }
+
+  return {
+    size: samples.length,
+    length,
+    numClasses,
+    imageShape: [height, width, channels],
+    skipped,
+    epoch,
+  };
+}
+
+type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+
+/** Runs at most `limit` tasks at once, starting queued tasks in the order they were queued. */
+function createLimiter(limit: number): Limiter {
+  let active = 0;
+  const queue: Array<() => void> = [];
+  const release = (): void => {
+    active -= 1;
+    const next = queue.shift();
+    if (next) next();
+  };
+  return <T>(task: () => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const run = (): void => {
+        active += 1;
+        task().then(resolve, reject).finally(release);
+      };
+      if (active < limit) run();
+      else queue.push(run);
+    });
+}
+
+/** Joins `name` to `root`, refusing absolute names and names that climb out of the root. */
+function resolveInside(root: string, name: string): string {
+  const normalized = normalizePath(name);
+  if (
+    isAbsolute(name) ||
+    normalized === ".." ||
+    normalized.startsWith(`..${sep}`) ||
+    normalized.split(/[\\/]/).includes("..")
+  ) {
+    throw new RangeError(`sample name "${name}" points outside the data root ${root}`);
+  }
+  return join(root, normalized);
+}
