@@ -70,3 +70,15 @@ export class MetricOptionError extends MetricsError {
     this.option = option;
   }
 }
+
+/** A results table for `challengeScore` with a missing, duplicate or invalid entry. */
+export class ResultsTableError extends MetricsError {
+  /** The 0-based table row at fault, when one is. */
+  readonly row: number | undefined;
+
+  constructor(row: number | undefined, message: string) {
+    super(`results${row === undefined ? "" : ` row ${row}`}: ${message}`);
+    this.name = "ResultsTableError";
+    this.row = row;
+  }
+}
