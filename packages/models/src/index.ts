@@ -1,3 +1,19 @@
+// Backbones (src/backbones/).
+export type { Backbone, BackboneForwardOptions } from "./backbones/backbone";
+export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/batch-norm";
+export {
+  DENSENET121_CONFIG,
+  DENSENET169_CONFIG,
+  DENSENET201_CONFIG,
+  DenseNet,
+  type DenseNetConfig,
+  type DenseNetPresetOptions,
+  densenet,
+  densenet121,
+  densenet169,
+  densenet201,
+} from "./backbones/densenet";
+
 // Backends and kernels (src/backend/).
 export { BackendUnavailableError } from "./backend/backend-unavailable-error";
 export { registerWasmKernels } from "./backend/register-wasm-kernels";
@@ -11,8 +27,32 @@ export {
   selectBackend,
 } from "./backend/select-backend";
 
-// Backbones, heads and the classifier (src/backbones/, src/heads/, src/classifier.ts).
-
-// Weights (src/weights/).
+// The classifier and its heads (src/classifier.ts, src/heads/).
+export {
+  type Classifier,
+  type ClassifierForwardOptions,
+  type CreateClassifierOptions,
+  createClassifier,
+  type LoadStateDictOptions,
+  type LoadStateDictReport,
+} from "./classifier";
+export {
+  type CosinePrototypeHead,
+  type CosinePrototypeHeadOptions,
+  cosinePrototypeHead,
+} from "./heads/cosine-prototype-head";
+export {
+  type Head,
+  type HeadForwardOptions,
+  type HeadMetadata,
+  type HeadOptions,
+  type HeadType,
+  scoresFromLogits,
+} from "./heads/head";
+export { type LinearHeadOptions, linearHead } from "./heads/linear-head";
+export { type MlpHeadOptions, mlpHead } from "./heads/mlp-head";
 
 // Training (src/train/).
+
+// Weights (src/weights/).
+export { StateDictError, type StateDictErrorDetails } from "./weights/state-dict-error";

@@ -1,0 +1,257 @@
+import * as tf from "@tensorflow/tfjs";
+import type { Backbone } from "./backbones/backbone";
+import { type Head, scoresFromLogits } from "./heads/head";
+import { StateDictError } from "./weights/state-dict-error";
+
+/** Options of {@link Classifier.forward}. */
+export interface ClassifierForwardOptions {
+  /** Batch statistics and dropout (true) or running statistics and no dropout (false). */
+  training: boolean;
+  /**
+   * In training mode, fold batch statistics into the batch-norm running estimates (default
+   * true). Updates are applied during the call with `Variable.assign`, which is safe inside
+   * `tf.variableGrads` and `optimizer.minimize` (running estimates are not trainable).
+   */
+  updateStatistics?: boolean;
+}
+
+/** Options of {@link Classifier.loadStateDict}. */
+export interface LoadStateDictOptions {
+  /**
+   * Require every key of the model in the map and no other key (default true). When false,
+   * missing keys keep their current values and unexpected keys are reported, not loaded.
+   */
+  strict?: boolean;
+  /** Where the map came from, named in errors (e.g. a file path). */
+  source?: string;
+}
+
+/** What {@link Classifier.loadStateDict} did. */
+export interface LoadStateDictReport {
+  /** Keys that were loaded. */
+  loaded: string[];
+  /** Model keys absent from the map (only when not strict). */
+  missing: string[];
+  /** Map keys the model does not have (only when not strict). */
+  unexpected: string[];
+}
+
+/** A backbone with a swappable head, freezable by stage, with torchvision-named state. */
+export interface Classifier {
+  /** The feature extractor. */
+  readonly backbone: Backbone;
+  /** The current head. */
+  readonly head: Head;
+  /** Logits `[batch, numClasses]` from NHWC images. */
+  forward(images: tf.Tensor4D, options: ClassifierForwardOptions): tf.Tensor2D;
+  /** Eval-mode logits (running statistics, no dropout). */
+  predict(images: tf.Tensor4D): tf.Tensor2D;
+  /** Eval-mode scores: sigmoid (multi-label) or softmax (multi-class) of the logits. */
+  predictScores(images: tf.Tensor4D): tf.Tensor2D;
+  /** Pooled backbone features `[batch, numFeatures]` (eval mode unless told otherwise). */
+  features(images: tf.Tensor4D, options?: ClassifierForwardOptions): tf.Tensor2D;
+  /** The backbone's final feature map `[batch, h, w, numFeatures]` (eval mode unless told). */
+  featureMap(images: tf.Tensor4D, options?: ClassifierForwardOptions): tf.Tensor4D;
+  /** Logits from a feature map as {@link featureMap} returns it (global average pool, head). */
+  forwardFromFeatureMap(featureMap: tf.Tensor4D, options: ClassifierForwardOptions): tf.Tensor2D;
+  /** Variables an optimizer should update: the head's and the unfrozen backbone's. */
+  trainableVariables(): tf.Variable[];
+  /** {@link trainableVariables} by state-dict key, in a stable order (for optimizer state). */
+  namedTrainableVariables(): Map<string, tf.Variable>;
+  /** Builds `head` for the backbone's features and swaps it in; returns the old head (not disposed). */
+  replaceHead(head: Head): Head;
+  /** Freezes the whole backbone: no gradients, batch norms on running statistics. */
+  freezeBackbone(): void;
+  /** Freezes the backbone except its last `n` dense blocks (with their transitions and the final norm). */
+  unfreezeLastBlocks(n: number): void;
+  /** Makes the whole backbone trainable. */
+  unfreezeBackbone(): void;
+  /**
+   * Every tensor under its torchvision key, channels-last (conv `[kh, kw, in, out]`, linear
+   * `[in, out]`), including running statistics and `num_batches_tracked` (int32 scalars).
+   * The tensors are copies owned by the caller.
+   */
+  stateDict(): Map<string, tf.Tensor>;
+  /** Assigns tensors by torchvision key (channels-last layout); see {@link LoadStateDictOptions}. */
+  loadStateDict(state: Map<string, tf.Tensor>, options?: LoadStateDictOptions): LoadStateDictReport;
+  /** Releases the backbone and the head. */
+  dispose(): void;
+}
+
+/** Options of {@link createClassifier}. */
+export interface CreateClassifierOptions {
+  /** The feature extractor, e.g. `densenet121()`. */
+  backbone: Backbone;
+  /** The head, e.g. `linearHead({ numClasses: 19, kind: "multi-label" })`; built here. */
+  head: Head;
+}
+
+const COUNTER_SUFFIX = ".num_batches_tracked";
+
+class BackboneClassifier implements Classifier {
+  readonly backbone: Backbone;
+  head: Head;
+  private disposed = false;
+
+  constructor(options: CreateClassifierOptions) {
+    this.backbone = options.backbone;
+    options.head.build(this.backbone.numFeatures);
+    this.head = options.head;
+  }
+
+  forward(images: tf.Tensor4D, options: ClassifierForwardOptions): tf.Tensor2D {
+    this.checkAlive();
+    return tf.tidy(() => this.head.forward(this.backbone.forward(images, options), options));
+  }
+
+  predict(images: tf.Tensor4D): tf.Tensor2D {
+    return this.forward(images, { training: false });
+  }
+
+  predictScores(images: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => scoresFromLogits(this.predict(images), this.head.task));
+  }
+
+  features(
+    images: tf.Tensor4D,
+    options: ClassifierForwardOptions = { training: false },
+  ): tf.Tensor2D {
+    this.checkAlive();
+    return this.backbone.forward(images, options);
+  }
+
+  featureMap(
+    images: tf.Tensor4D,
+    options: ClassifierForwardOptions = { training: false },
+  ): tf.Tensor4D {
+    this.checkAlive();
+    return this.backbone.featureMap(images, options);
+  }
+
+  forwardFromFeatureMap(featureMap: tf.Tensor4D, options: ClassifierForwardOptions): tf.Tensor2D {
+    this.checkAlive();
+    return tf.tidy(() => this.head.forward(tf.mean(featureMap, [1, 2]) as tf.Tensor2D, options));
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [...this.namedTrainableVariables().values()];
+  }
+
+  namedTrainableVariables(): Map<string, tf.Variable> {
+    this.checkAlive();
+    return new Map([
+      ...this.backbone.namedTrainableVariables(),
+      ...this.head.namedTrainableVariables(),
+    ]);
+  }
+
+  replaceHead(head: Head): Head {
+    this.checkAlive();
+    head.build(this.backbone.numFeatures);
+    const previous = this.head;
+    this.head = head;
+    return previous;
+  }
+
+  freezeBackbone(): void {
+    this.backbone.freezeStages(0);
+  }
+
+  unfreezeLastBlocks(n: number): void {
+    this.backbone.freezeStages(n);
+  }
+
+  unfreezeBackbone(): void {
+    const backbone = this.backbone as Backbone & { unfreezeAll?: () => void };
+    if (backbone.unfreezeAll) backbone.unfreezeAll();
+    else backbone.freezeStages(backbone.stageNames.length);
+  }
+
+  private namedVariables(): Map<string, tf.Variable> {
+    return new Map([...this.backbone.namedVariables(), ...this.head.namedVariables()]);
+  }
+
+  stateDict(): Map<string, tf.Tensor> {
+    this.checkAlive();
+    const result = new Map<string, tf.Tensor>();
+    const counters = this.backbone.batchCounters();
+    for (const [key, variable] of this.namedVariables()) {
+      result.set(key, tf.clone(variable));
+      // torchvision lists num_batches_tracked right after each norm's running_var.
+      if (key.endsWith(".running_var")) {
+        const counterKey = `${key.slice(0, -".running_var".length)}${COUNTER_SUFFIX}`;
+        const counter = counters.get(counterKey);
+        if (counter !== undefined) result.set(counterKey, tf.scalar(counter, "int32"));
+      }
+    }
+    return result;
+  }
+
+  loadStateDict(
+    state: Map<string, tf.Tensor>,
+    options: LoadStateDictOptions = {},
+  ): LoadStateDictReport {
+    this.checkAlive();
+    const strict = options.strict ?? true;
+    const source = options.source ?? "state dict";
+    const variables = this.namedVariables();
+    const counters = this.backbone.batchCounters();
+    const missing = [...variables.keys(), ...counters.keys()].filter((key) => !state.has(key));
+    const unexpected = [...state.keys()].filter((key) => !variables.has(key) && !counters.has(key));
+    const mismatched: string[] = [];
+    for (const [key, variable] of variables) {
+      const tensor = state.get(key);
+      if (tensor === undefined) continue;
+      if (
+        tensor.shape.length !== variable.shape.length ||
+        tensor.shape.some((size, index) => size !== variable.shape[index])
+      ) {
+        mismatched.push(
+          `${key}: expected [${variable.shape.join(", ")}], got [${tensor.shape.join(", ")}]`,
+        );
+      }
+    }
+    if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
+      throw new StateDictError({
+        source,
+        missing: strict ? missing : [],
+        unexpected: strict ? unexpected : [],
+        mismatched,
+      });
+    }
+    const loaded: string[] = [];
+    tf.tidy(() => {
+      for (const [key, variable] of variables) {
+        const tensor = state.get(key);
+        if (tensor === undefined) continue;
+        variable.assign(tensor.dtype === variable.dtype ? tensor : tf.cast(tensor, variable.dtype));
+        loaded.push(key);
+      }
+    });
+    const newCounters = new Map<string, number>();
+    for (const key of counters.keys()) {
+      const tensor = state.get(key);
+      if (tensor === undefined) continue;
+      newCounters.set(key, Number(tensor.dataSync()[0]));
+      loaded.push(key);
+    }
+    this.backbone.setBatchCounters(newCounters);
+    return { loaded, missing, unexpected };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.backbone.dispose();
+    this.head.dispose();
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new Error("classifier: used after dispose()");
+  }
+}
+
+/** Puts a head on a backbone. The head is built for the backbone's feature width. */
+export function createClassifier(options: CreateClassifierOptions): Classifier {
+  return new BackboneClassifier(options);
+}
