@@ -66,6 +66,24 @@ export {
 export { createLoader, type Loader, type LoaderOptions, type SkippedImage } from "./loader";
 export { createRandom, hashSeed, type Random } from "./random";
 export {
+  type IterativeStratificationOptions,
+  iterativeStratification,
+} from "./splits/iterative-stratification";
+export {
+  type SplitDeviation,
+  type SplitPart,
+  type SplitReport,
+  splitReport,
+} from "./splits/split-report";
+export {
+  assignParts,
+  type Fold,
+  type StratifiedSplitOptions,
+  splitGroupsOf,
+  stratifiedKFold,
+  trainValSplit,
+} from "./splits/stratified-split";
+export {
   type GenerateSyntheticDatasetOptions,
   generateSyntheticDataset,
   type SyntheticDataset,
