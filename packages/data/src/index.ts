@@ -66,6 +66,14 @@ export {
 export { createLoader, type Loader, type LoaderOptions, type SkippedImage } from "./loader";
 export { createRandom, hashSeed, type Random } from "./random";
 export {
+  type FewShotExperiment,
+  type FewShotOptions,
+  type FewShotShortfall,
+  fewShotFileName,
+  sampleFewShot,
+  writeFewShotFiles,
+} from "./splits/few-shot";
+export {
   type IterativeStratificationOptions,
   iterativeStratification,
 } from "./splits/iterative-stratification";

@@ -1,0 +1,180 @@
+import { join } from "node:path";
+import { writeAnnotationFile } from "../annotations/read-annotation-file";
+import { createRandom, hashSeed } from "../random";
+import type { Sample, TaskDefinition } from "../types";
+
+/** Options of {@link sampleFewShot}. */
+export interface FewShotOptions {
+  /** K: units (images, patients or studies) drawn for each class. */
+  shots: number;
+  /** Base seed; experiment `e` draws with a generator seeded by `(seed, e)`. Default 0. */
+  seed?: number | string;
+  /** Number of experiments (MedFM: 5). Default 5. */
+  experiments?: number;
+  /**
+   * What one shot is. Default: a group (patient, study) when every sample has `group` (colon, endo
+   * read with their task), else one image (chest). `false` forces images; a function derives the group.
+   */
+  group?: boolean | ((sample: Sample) => string);
+  /** Class names for messages (default: indices). */
+  classes?: readonly string[];
+}
+
+/** A class that had fewer than K units left to draw. */
+export interface FewShotShortfall {
+  /** Class name (or index as text). */
+  className: string;
+  /** K. */
+  wanted: number;
+  /** Units drawn for it. */
+  got: number;
+}
+
+/** One experiment: the shot set, its validation set (the rest of the pool) and what fell short. */
+export interface FewShotExperiment {
+  /** 1-based experiment number, as in `exp1`. */
+  experiment: number;
+  /** The K-shot training samples (no repeated names). */
+  train: Sample[];
+  /** Every other pool sample, with no name and no group shared with `train`, no repeated names. */
+  val: Sample[];
+  /** Units drawn (images, patients or studies). */
+  units: number;
+  /** Classes with fewer than K units available. */
+  shortfalls: FewShotShortfall[];
+  /** Pool lines left out because their name was already taken (the pool's own duplicates). */
+  droppedDuplicates: number;
+}
+
+interface Unit {
+  key: string;
+  samples: Sample[];
+  positive: Uint8Array;
+}
+
+/**
+ * Draws MedFM-protocol K-shot sets from a labelled pool (e.g. `trainval.txt`): for each class,
+ * rarest first, K units positive for it that were not drawn yet (K images for chest, K patients
+ * for colon, K studies for endo); a drawn group brings all its images. Unlike the official files,
+ * the shot set never overlaps its validation set and no line repeats. Deterministic per seed.
+ */
+export function sampleFewShot(
+  pool: readonly Sample[],
+  options: FewShotOptions,
+): FewShotExperiment[] {
+  const { shots } = options;
+  const experiments = options.experiments ?? 5;
+  if (!Number.isInteger(shots) || shots < 1)
+    throw new RangeError(`sampleFewShot: shots must be a positive integer, got ${shots}`);
+  if (!Number.isInteger(experiments) || experiments < 1) {
+    throw new RangeError(
+      `sampleFewShot: experiments must be a positive integer, got ${experiments}`,
+    );
+  }
+  if (pool.length === 0) throw new RangeError("sampleFewShot: the pool is empty");
+  const classCount = pool[0].labels.length;
+  if (classCount === 0)
+    throw new RangeError("sampleFewShot: the pool has no labels (a name-only list)");
+  const classes =
+    options.classes ?? Array.from({ length: classCount }, (_, index) => String(index));
+  const group = options.group ?? pool.every((sample) => sample.group !== undefined);
+  const keyOf = (sample: Sample): string => {
+    if (typeof group === "function") return `g:${group(sample)}`;
+    if (group === true) {
+      if (sample.group === undefined)
+        throw new RangeError(`sampleFewShot: ${JSON.stringify(sample.name)} has no group`);
+      return `g:${sample.group}`;
+    }
+    return `n:${sample.name}`;
+  };
+  let droppedDuplicates = 0;
+  const seenNames = new Set<string>();
+  const units: Unit[] = [];
+  const unitByKey = new Map<string, Unit>();
+  for (const sample of pool) {
+    if (sample.labels.length !== classCount) {
+      throw new RangeError(
+        `sampleFewShot: ${JSON.stringify(sample.name)} has ${sample.labels.length} labels, expected ${classCount}`,
+      );
+    }
+    if (seenNames.has(sample.name)) {
+      droppedDuplicates += 1;
+      continue;
+    }
+    seenNames.add(sample.name);
+    const key = keyOf(sample);
+    let unit = unitByKey.get(key);
+    if (!unit) {
+      unit = { key, samples: [], positive: new Uint8Array(classCount) };
+      unitByKey.set(key, unit);
+      units.push(unit);
+    }
+    unit.samples.push(sample);
+    for (let label = 0; label < classCount; label += 1)
+      unit.positive[label] |= sample.labels[label];
+  }
+  const available = Array.from(
+    { length: classCount },
+    (_, label) => units.filter((unit) => unit.positive[label]).length,
+  );
+  const classOrder = Array.from({ length: classCount }, (_, label) => label).sort(
+    (a, b) => available[a] - available[b] || a - b,
+  );
+  return Array.from({ length: experiments }, (_, index) => {
+    const random = createRandom(hashSeed(options.seed ?? 0, "few-shot", index + 1));
+    const chosen = new Set<Unit>();
+    const shortfalls: FewShotShortfall[] = [];
+    for (const label of classOrder) {
+      const candidates = random.shuffle(
+        units.filter((unit) => unit.positive[label] && !chosen.has(unit)),
+      );
+      const picked = candidates.slice(0, shots);
+      for (const unit of picked) chosen.add(unit);
+      if (picked.length < shots)
+        shortfalls.push({ className: classes[label], wanted: shots, got: picked.length });
+    }
+    const train: Sample[] = [];
+    const val: Sample[] = [];
+    // Keep pool order in both lists so files diff cleanly against the pool.
+    for (const unit of units)
+      for (const sample of unit.samples) (chosen.has(unit) ? train : val).push(sample);
+    const order = new Map(pool.map((sample, position) => [sample, position]));
+    const byPool = (a: Sample, b: Sample) => order.get(a)! - order.get(b)!;
+    return {
+      experiment: index + 1,
+      train: train.sort(byPool),
+      val: val.sort(byPool),
+      units: chosen.size,
+      shortfalls,
+      droppedDuplicates,
+    };
+  });
+}
+
+/** The official MedFMC file name: `chest_5-shot_train_exp1.txt`. */
+export function fewShotFileName(
+  taskName: string,
+  shots: number,
+  part: "train" | "val",
+  experiment: number,
+): string {
+  return `${taskName}_${shots}-shot_${part}_exp${experiment}.txt`;
+}
+
+/** Writes each experiment's train and val lists as MedFMC text files in `folder`; returns the paths. */
+export async function writeFewShotFiles(
+  folder: string,
+  task: TaskDefinition,
+  shots: number,
+  experiments: readonly FewShotExperiment[],
+): Promise<string[]> {
+  const paths: string[] = [];
+  for (const experiment of experiments) {
+    for (const part of ["train", "val"] as const) {
+      const path = join(folder, fewShotFileName(task.name, shots, part, experiment.experiment));
+      await writeAnnotationFile(path, experiment[part], { task, format: "medfmc" });
+      paths.push(path);
+    }
+  }
+  return paths;
+}
