@@ -73,11 +73,9 @@ export function normalizeInto(
   const brightness = options.brightness ?? 1;
   const contrast = options.contrast ?? 1;
   const adjust = brightness !== 1 || contrast !== 1;
-  // Contrast blends with the mean of the grayscale image (torchvision uses the mean of
-  // rgb_to_grayscale after brightness), computed here on the brightness-adjusted values.
-  let grayMean = 0;
-  if (contrast !== 1) grayMean = grayLevelMean(source) * scale * brightness;
-  grayMean = Math.min(255, Math.max(0, grayMean));
+  // Contrast blends with the mean gray level of the brightness-adjusted, clamped image, as
+  // torchvision's adjust_contrast after adjust_brightness.
+  const grayMean = contrast !== 1 ? grayLevelMean(source, scale * brightness) : 0;
   const data = source.data;
   const inverse = std.map((value) => 1 / value);
   const { width, height } = source;
@@ -101,17 +99,19 @@ export function normalizeInto(
   return count;
 }
 
-function grayLevelMean(source: PixelSource): number {
+function grayLevelMean(source: PixelSource, factor: number): number {
   const { data, channels } = source;
   const pixels = source.width * source.height;
+  const level = (value: number): number => Math.min(255, value * factor);
   let sum = 0;
   if (channels === 1) {
-    for (let i = 0; i < pixels; i += 1) sum += data[i];
+    for (let i = 0; i < pixels; i += 1) sum += level(data[i]);
   } else {
     // ITU-R 601-2 luma, as torchvision's rgb_to_grayscale.
     for (let i = 0; i < pixels; i += 1) {
       const base = i * channels;
-      sum += 0.299 * data[base] + 0.587 * data[base + 1] + 0.114 * data[base + 2];
+      sum +=
+        0.299 * level(data[base]) + 0.587 * level(data[base + 1]) + 0.114 * level(data[base + 2]);
     }
   }
   return pixels === 0 ? 0 : sum / pixels;
