@@ -92,6 +92,20 @@ export {
   trainValSplit,
 } from "./splits/stratified-split";
 export {
+  type AnnotationStats,
+  type AnnotationStatsOptions,
+  annotationStats,
+  compareSplits,
+  type SplitComparison,
+  type SplitComparisonRow,
+} from "./stats/annotation-stats";
+export {
+  cardinalitySvg,
+  classCountsSvg,
+  coOccurrenceSvg,
+  splitComparisonSvg,
+} from "./stats/stats-svg";
+export {
   type GenerateSyntheticDatasetOptions,
   generateSyntheticDataset,
   type SyntheticDataset,
