@@ -51,8 +51,47 @@ export {
 } from "./heads/head";
 export { type LinearHeadOptions, linearHead } from "./heads/linear-head";
 export { type MlpHeadOptions, mlpHead } from "./heads/mlp-head";
-
+export { evaluateTask, type TaskEvaluation } from "./train/evaluate";
 // Training (src/train/).
+export {
+  type AsymmetricLossOptions,
+  asymmetricLoss,
+  type BinaryCrossEntropyOptions,
+  binaryCrossEntropyWithLogits,
+  type LossFunction,
+  type SoftmaxCrossEntropyOptions,
+  softmaxCrossEntropy,
+} from "./train/losses";
+export {
+  type AdamWOptions,
+  adamw,
+  clipGradientsByGlobalNorm,
+  type Optimizer,
+  type OptimizerState,
+  type SgdOptions,
+  sgd,
+} from "./train/optimizers";
+export {
+  type CosineScheduleOptions,
+  constantSchedule,
+  cosineSchedule,
+  type LearningRateSchedule,
+  type StepScheduleOptions,
+  stepSchedule,
+} from "./train/schedules";
+export {
+  type BatchEndEvent,
+  type BatchSource,
+  createTrainer,
+  type EpochEndEvent,
+  type EvaluateEvent,
+  NonFiniteLossError,
+  type TrainableModel,
+  type Trainer,
+  type TrainerEvents,
+  type TrainerOptions,
+  type TrainingHistory,
+} from "./train/trainer";
 
 // Weights (src/weights/).
 export { StateDictError, type StateDictErrorDetails } from "./weights/state-dict-error";

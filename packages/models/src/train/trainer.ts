@@ -1,0 +1,271 @@
+import type { Batch, TaskDefinition } from "@medfm/data";
+import * as tf from "@tensorflow/tfjs";
+import { evaluateTask, type TaskEvaluation } from "./evaluate";
+import { binaryCrossEntropyWithLogits, type LossFunction, softmaxCrossEntropy } from "./losses";
+import { clipGradientsByGlobalNorm, type Optimizer } from "./optimizers";
+import { constantSchedule, type LearningRateSchedule } from "./schedules";
+
+/** What the trainer needs of a model: a forward pass and the variables to update. */
+export interface TrainableModel {
+  /** Logits `[batch, classes]`; `training` switches batch norm to batch statistics. */
+  forward(images: tf.Tensor4D, options: { training: boolean }): tf.Tensor2D;
+  /** The variables the optimizer updates (frozen ones excluded). */
+  trainableVariables(): tf.Variable[];
+}
+
+/** A source of batches, one pass per epoch (the `@medfm/data` loader is one). */
+export interface BatchSource {
+  /** Batches of epoch `epoch` (0-based); shuffling and augmentation may depend on it. */
+  epoch(epoch: number): AsyncIterable<Batch>;
+  /** Batches per epoch, when known (used for schedules and progress). */
+  readonly length?: number;
+}
+
+/** Payload of the `batchEnd` event. */
+export interface BatchEndEvent {
+  epoch: number;
+  /** Batch index within the epoch. */
+  batch: number;
+  /** Global optimizer step (0-based) of this batch. */
+  step: number;
+  /** Batches per epoch, when the source knows it. */
+  batches?: number;
+  loss: number;
+  lr: number;
+  /** Images in this batch. */
+  size: number;
+}
+
+/** Payload of the `evaluate` event. */
+export interface EvaluateEvent {
+  epoch: number;
+  evaluation: TaskEvaluation;
+}
+
+/** Payload of the `epochEnd` event. */
+export interface EpochEndEvent {
+  epoch: number;
+  /** Mean training loss over the epoch's batches. */
+  loss: number;
+  /** Validation results, when a validation source is set. */
+  evaluation?: TaskEvaluation;
+  /** Seconds the epoch took, evaluation included. */
+  seconds: number;
+}
+
+/** The trainer's events and their payloads. */
+export interface TrainerEvents {
+  batchEnd: BatchEndEvent;
+  evaluate: EvaluateEvent;
+  epochEnd: EpochEndEvent;
+}
+
+/** Options of {@link createTrainer}. */
+export interface TrainerOptions {
+  /** The model to train. */
+  model: TrainableModel;
+  /** The task: decides the default loss and the validation metrics. */
+  task: TaskDefinition;
+  /** The optimizer (e.g. `sgd({ momentum: 0.9, weightDecay: 1e-4 })`). */
+  optimizer: Optimizer;
+  /** Learning rate per global step. Default: constant 0.001. */
+  schedule?: LearningRateSchedule;
+  /** Loss; default BCE with logits (multi-label) or softmax cross-entropy (multi-class). */
+  loss?: LossFunction;
+  /** Clip gradients to this global L2 norm. */
+  gradientClipNorm?: number;
+}
+
+/** Result of {@link Trainer.fit}: one entry per epoch. */
+export interface TrainingHistory {
+  epochs: EpochEndEvent[];
+}
+
+/** Error thrown when the loss stops being finite; names the epoch, batch and step. */
+const nonFiniteLossMarker = Symbol.for("medfm.models.NonFiniteLossError");
+
+export class NonFiniteLossError extends Error {
+  /** Marks instances across copies of the package (see {@link NonFiniteLossError.isInstance}). */
+  readonly [nonFiniteLossMarker] = true;
+
+  constructor(
+    readonly epoch: number,
+    readonly batch: number,
+    readonly step: number,
+    readonly loss: number,
+    readonly names: readonly string[],
+  ) {
+    super(
+      `Loss is ${loss} at epoch ${epoch}, batch ${batch} (global step ${step}); training stopped. ` +
+        `Batch samples: ${names.slice(0, 4).join(", ")}${names.length > 4 ? ", ..." : ""}. ` +
+        "Lower the learning rate, enable gradient clipping, or check these images.",
+    );
+    this.name = "NonFiniteLossError";
+  }
+
+  /** Whether `error` is a {@link NonFiniteLossError}, across package copies. */
+  static isInstance(error: unknown): error is NonFiniteLossError {
+    return (
+      typeof error === "object" &&
+      error !== null &&
+      (error as Record<symbol, unknown>)[nonFiniteLossMarker] === true
+    );
+  }
+}
+
+/** Trains a model over batch sources and evaluates it with the task's metrics each epoch. */
+export interface Trainer {
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on<E extends keyof TrainerEvents>(
+    event: E,
+    listener: (payload: TrainerEvents[E]) => void,
+  ): () => void;
+  /** Runs one optimizer step on a batch and returns its loss. */
+  trainStep(batch: Batch, step: number): { loss: number; lr: number };
+  /** Runs `epochs` epochs over `train`, evaluating on `validation` after each. */
+  fit(options: {
+    train: BatchSource;
+    validation?: BatchSource;
+    epochs: number;
+    /** First epoch to run (for resuming). Default 0. */
+    initialEpoch?: number;
+    signal?: AbortSignal;
+  }): Promise<TrainingHistory>;
+  /** Eval-mode scores (logits) and targets over a source, then the task's metrics. */
+  evaluate(source: BatchSource, epoch?: number): Promise<TaskEvaluation>;
+  /** Optimizer steps taken so far. */
+  readonly step: number;
+}
+
+function toTensors(batch: Batch): { images: tf.Tensor4D; targets: tf.Tensor2D } {
+  const [n] = batch.shape;
+  return {
+    images: tf.tensor4d(batch.images, batch.shape),
+    targets: tf.tensor2d(batch.labels, [n, batch.labels.length / n]),
+  };
+}
+
+/**
+ * Creates a trainer. It knows nothing of tracking or progress bars: those subscribe to its
+ * events (`batchEnd`, `evaluate`, `epochEnd`).
+ */
+export function createTrainer(options: TrainerOptions): Trainer {
+  const { model, task, optimizer } = options;
+  const schedule = options.schedule ?? constantSchedule(0.001);
+  const loss =
+    options.loss ??
+    (task.kind === "multi-label" ? binaryCrossEntropyWithLogits() : softmaxCrossEntropy());
+  const listeners: { [E in keyof TrainerEvents]: Array<(payload: TrainerEvents[E]) => void> } = {
+    batchEnd: [],
+    evaluate: [],
+    epochEnd: [],
+  };
+  const emit = <E extends keyof TrainerEvents>(event: E, payload: TrainerEvents[E]): void => {
+    for (const listener of listeners[event]) listener(payload);
+  };
+  let globalStep = 0;
+
+  const trainStep = (batch: Batch, step: number): { loss: number; lr: number } => {
+    const lr = schedule(step);
+    const variables = model.trainableVariables();
+    const { images, targets } = toTensors(batch);
+    try {
+      const { value, grads } = tf.variableGrads(
+        () => loss(model.forward(images, { training: true }), targets),
+        variables,
+      );
+      const lossValue = value.dataSync()[0];
+      value.dispose();
+      if (!Number.isFinite(lossValue)) {
+        tf.dispose(grads);
+        return { loss: lossValue, lr };
+      }
+      let gradients = grads;
+      if (options.gradientClipNorm !== undefined) {
+        gradients = clipGradientsByGlobalNorm(grads, options.gradientClipNorm).gradients;
+        if (gradients !== grads) tf.dispose(grads);
+      }
+      optimizer.step(variables, gradients, lr);
+      tf.dispose(gradients);
+      return { loss: lossValue, lr };
+    } finally {
+      images.dispose();
+      targets.dispose();
+    }
+  };
+
+  const evaluate = async (source: BatchSource, epoch = 0): Promise<TaskEvaluation> => {
+    const scoreRows: Float32Array[] = [];
+    const targetRows: Float32Array[] = [];
+    const names: string[] = [];
+    for await (const batch of source.epoch(epoch)) {
+      const { images, targets } = toTensors(batch);
+      const logits = tf.tidy(() => model.forward(images, { training: false }));
+      const scores = (await logits.data()) as Float32Array;
+      const classes = logits.shape[1];
+      for (let row = 0; row < batch.names.length; row += 1) {
+        scoreRows.push(scores.slice(row * classes, (row + 1) * classes));
+        targetRows.push(batch.labels.slice(row * classes, (row + 1) * classes));
+      }
+      names.push(...batch.names);
+      tf.dispose([images, targets, logits]);
+    }
+    return evaluateTask(task, scoreRows, targetRows, names);
+  };
+
+  return {
+    on(event, listener) {
+      listeners[event].push(listener);
+      return () => {
+        const index = listeners[event].indexOf(listener);
+        if (index >= 0) listeners[event].splice(index, 1);
+      };
+    },
+    trainStep,
+    evaluate,
+    get step() {
+      return globalStep;
+    },
+    async fit({ train, validation, epochs, initialEpoch = 0, signal }) {
+      const history: TrainingHistory = { epochs: [] };
+      for (let epoch = initialEpoch; epoch < epochs; epoch += 1) {
+        const started = performance.now();
+        let lossSum = 0;
+        let batchIndex = 0;
+        for await (const batch of train.epoch(epoch)) {
+          signal?.throwIfAborted();
+          const result = trainStep(batch, globalStep);
+          if (!Number.isFinite(result.loss)) {
+            throw new NonFiniteLossError(epoch, batchIndex, globalStep, result.loss, batch.names);
+          }
+          lossSum += result.loss;
+          emit("batchEnd", {
+            epoch,
+            batch: batchIndex,
+            step: globalStep,
+            batches: train.length,
+            loss: result.loss,
+            lr: result.lr,
+            size: batch.names.length,
+          });
+          globalStep += 1;
+          batchIndex += 1;
+        }
+        let evaluation: TaskEvaluation | undefined;
+        if (validation) {
+          evaluation = await evaluate(validation, epoch);
+          emit("evaluate", { epoch, evaluation });
+        }
+        const event: EpochEndEvent = {
+          epoch,
+          loss: batchIndex ? lossSum / batchIndex : Number.NaN,
+          evaluation,
+          seconds: (performance.now() - started) / 1000,
+        };
+        history.epochs.push(event);
+        emit("epochEnd", event);
+      }
+      return history;
+    },
+  };
+}
