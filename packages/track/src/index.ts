@@ -1,3 +1,17 @@
+export { authorizationFromEnv, redactUri } from "./backends/backend-auth";
+export { mlflow } from "./backends/mlflow";
+export {
+  createMlflowBackend,
+  type MlflowBackendOptions,
+  mlflowLimits,
+  mlflowRunIdTag,
+} from "./backends/mlflow-backend";
+export type {
+  BackendItem,
+  RemoteRun,
+  RemoteRunInfo,
+  TrackingBackend,
+} from "./backends/tracking-backend";
 export type {
   AppendOptions,
   AtomType,
@@ -6,6 +20,15 @@ export type {
   FieldType,
   SeriesPoint,
 } from "./fields";
+export {
+  createHttpClient,
+  type HttpClient,
+  type HttpClientOptions,
+  type HttpRequest,
+  type HttpResponse,
+} from "./http/http-client";
+export { AbortedError, HttpError, isRetryableStatus } from "./http/http-error";
+export { parseRetryAfter, type RetryDelayOptions, retryDelay } from "./http/retry-delay";
 export { type InitRunOptions, initRun, newRunId, type RemoteBackendFactory } from "./init-run";
 export {
   type JournalEntry,
@@ -23,5 +46,14 @@ export {
   type StoredFile,
   type StoredRun,
 } from "./read-run";
+export { createRemoteDelivery, type RemoteDeliveryOptions } from "./remote-delivery";
 export type { FieldHandle, Run, RunDelivery, RunMembers, RunMode } from "./run";
+export {
+  readSyncState,
+  SyncBusyError,
+  type SyncResult,
+  type SyncState,
+  syncRun,
+  syncStateFileName,
+} from "./sync-run";
 export { FieldTypeError, JournalError, RunModeError, TrackError } from "./track-error";

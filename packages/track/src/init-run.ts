@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { mlflow } from "./backends/mlflow";
 import { JournalWriter } from "./journal";
 import { resolveMode } from "./modes";
 import { defaultRunsRoot, journalFileName, readRun, type StoredRun } from "./read-run";
-import { type Run, RunCore, type RunDelivery, type RunMode } from "./run";
+import { isRunOpen, type Run, RunCore, type RunDelivery, type RunMode } from "./run";
 import { RunModeError } from "./track-error";
 
 /** Options of {@link initRun}. */
@@ -18,10 +19,11 @@ export interface InitRunOptions {
   /** The mode; defaults to `MEDFM_TRACK_MODE`, else `async`. */
   mode?: RunMode;
   /**
-   * Where runs go besides the local journal: `file` (default; the journal is the store), or a
-   * remote backend factory's result (see `createRemoteDelivery`).
+   * Where runs go besides the local journal: `file` (the journal is the store), `mlflow` (the
+   * server at `MEDFM_TRACK_URI`), or a factory like `mlflow({ uri })`. Defaults to `mlflow` when
+   * `MEDFM_TRACK_URI` is set, else `file`.
    */
-  backend?: "file" | RemoteBackendFactory;
+  backend?: "file" | "mlflow" | RemoteBackendFactory;
   /** The runs root; defaults to `MEDFM_TRACK_ROOT`, else `./.medfm/runs`. */
   root?: string;
   /** Id of an existing run, to resume it (or to open it in `read-only` mode). */
@@ -69,7 +71,8 @@ export function initRun(options: InitRunOptions = {}): Run {
   const warn = options.warn ?? ((message: string) => console.warn(message));
   const project = options.project ?? process.env.MEDFM_TRACK_PROJECT ?? "default";
   const root = options.root ? resolve(options.root) : defaultRunsRoot();
-  const backend = options.backend ?? "file";
+  const chosen = options.backend ?? (process.env.MEDFM_TRACK_URI ? "mlflow" : "file");
+  const backend = chosen === "mlflow" ? mlflow({ warn }) : chosen;
   const id = options.id ?? newRunId();
   const folder = mode === "debug" ? undefined : join(root, id);
   const journalFile = folder ? join(folder, journalFileName) : undefined;
@@ -80,6 +83,8 @@ export function initRun(options: InitRunOptions = {}): Run {
     existing = readRun(folder as string);
   } else if (folder && journalFile) {
     if (options.id && existsSync(journalFile)) {
+      if (isRunOpen(folder))
+        throw new RunModeError(`run ${id} is open in this process; stop it first`);
       existing = readRun(folder);
       if (existing.status !== "running") {
         throw new RunModeError(

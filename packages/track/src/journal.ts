@@ -4,7 +4,6 @@ import {
   fdatasyncSync,
   fstatSync,
   openSync,
-  readFileSync,
   readSync,
   writeSync,
 } from "node:fs";
@@ -205,31 +204,49 @@ function parseHeader(file: string, line: string): JournalHeader {
 }
 
 /**
- * Reads a journal: its header and every complete operation from byte `fromOffset` on (0 reads
- * all). A last line without its newline (a write cut short by a crash) is left out and reported
- * as `tornTail`; a malformed line anywhere else throws.
+ * Reads a journal: its header and the complete operations from byte `fromOffset` on (0 reads
+ * all), at most about `maxBytes` of lines. A last line without its newline (a write cut short by
+ * a crash, or one being written) is left out and reported as `tornTail`; a malformed line
+ * anywhere else throws. `endOffset` is where the next read should start.
  */
 export function readJournal(
   file: string,
   fromOffset = 0,
-): { header: JournalHeader; entries: JournalEntry[]; tornTail: boolean } {
+  maxBytes = Number.POSITIVE_INFINITY,
+): { header: JournalHeader; entries: JournalEntry[]; tornTail: boolean; endOffset: number } {
   if (!existsSync(file)) throw new JournalError(file, undefined, "no journal at this path");
-  const buffer = readFileSync(file);
-  const firstNewline = buffer.indexOf(10);
-  if (firstNewline < 0) throw new JournalError(file, 1, "the header line is missing or incomplete");
-  const header = parseHeader(file, buffer.toString("utf8", 0, firstNewline));
+  const { header, headerEnd } = readHeaderAndEnd(file);
+  const fd = openSync(file, "r");
+  let buffer: Buffer;
+  let start = Math.max(fromOffset, headerEnd);
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.max(0, Math.min(size - start, maxBytes));
+    buffer = Buffer.alloc(length);
+    let read = 0;
+    while (read < length) {
+      const count = readSync(fd, buffer, read, length - read, start + read);
+      if (count === 0) break;
+      read += count;
+    }
+    buffer = buffer.subarray(0, read);
+  } finally {
+    closeSync(fd);
+  }
+  const base = start;
   const entries: JournalEntry[] = [];
-  let start = Math.max(fromOffset, firstNewline + 1);
-  let lineNumber = fromOffset === 0 ? 2 : Number.NaN;
+  let position = 0;
+  let lineNumber = start === headerEnd ? 2 : Number.NaN;
   let expectedSeq: number | undefined;
   let tornTail = false;
-  while (start < buffer.length) {
-    const end = buffer.indexOf(10, start);
+  while (position < buffer.length) {
+    const end = buffer.indexOf(10, position);
     if (end < 0) {
-      tornTail = true;
+      // With a byte limit, a partial line is simply the next read's start.
+      tornTail = base + buffer.length >= fstatSizeOf(file);
       break;
     }
-    const text = buffer.toString("utf8", start, end);
+    const text = buffer.toString("utf8", position, end);
     let operation: JournalOperation;
     try {
       operation = JSON.parse(text);
@@ -237,7 +254,7 @@ export function readJournal(
       throw new JournalError(
         file,
         Number.isNaN(lineNumber) ? undefined : lineNumber,
-        `malformed line at byte ${start}: ${text.slice(0, 80)}`,
+        `malformed line at byte ${base + position}: ${text.slice(0, 80)}`,
       );
     }
     if (expectedSeq !== undefined && operation.seq !== expectedSeq) {
@@ -248,15 +265,29 @@ export function readJournal(
       );
     }
     expectedSeq = operation.seq + 1;
-    entries.push({ operation, endOffset: end + 1 });
-    start = end + 1;
+    entries.push({ operation, endOffset: base + end + 1 });
+    position = end + 1;
     lineNumber += 1;
   }
-  return { header, entries, tornTail };
+  start = base + position;
+  return { header, entries, tornTail, endOffset: start };
+}
+
+function fstatSizeOf(file: string): number {
+  const fd = openSync(file, "r");
+  try {
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Reads only a journal's header line. */
 export function readJournalHeader(file: string): JournalHeader {
+  return readHeaderAndEnd(file).header;
+}
+
+function readHeaderAndEnd(file: string): { header: JournalHeader; headerEnd: number } {
   const fd = openSync(file, "r");
   try {
     const size = Math.min(fstatSync(fd).size, 64 * 1024);
@@ -264,7 +295,10 @@ export function readJournalHeader(file: string): JournalHeader {
     readSync(fd, buffer, 0, size, 0);
     const newline = buffer.indexOf(10);
     if (newline < 0) throw new JournalError(file, 1, "the header line is missing or incomplete");
-    return parseHeader(file, buffer.toString("utf8", 0, newline));
+    return {
+      header: parseHeader(file, buffer.toString("utf8", 0, newline)),
+      headerEnd: newline + 1,
+    };
   } finally {
     closeSync(fd);
   }

@@ -16,7 +16,7 @@ describe("initRun with the file backend", () => {
     const root = tempRoot();
     const run = initRun({ root, project: "chest", name: "baseline", tags: ["densenet"] });
     run["params/lr"] = 0.1;
-    run["params"] = { optimizer: "sgd", schedule: { warmup: 5, cosine: true } };
+    run.params = { optimizer: "sgd", schedule: { warmup: 5, cosine: true } };
     run["data/started"] = new Date(Date.UTC(2026, 0, 2, 3, 4, 5));
     const losses = [0.69, 0.52, 0.41, 0.4];
     for (const loss of losses) run["train/loss"].append(loss);
@@ -98,6 +98,7 @@ describe("initRun with the file backend", () => {
     run["metrics/b"].append(2);
     await run.wait();
     run["metrics/c"] = "three";
+    run["metrics/b"].append(4);
     await run.stop();
     const lines = readFileSync(join(run.path as string, "journal.jsonl"), "utf8")
       .trim()
@@ -148,20 +149,26 @@ describe("initRun with the file backend", () => {
     expect(() => reader["train/loss"].append(1)).toThrow(/read-only/);
   });
 
-  it("resumes a run by id, continuing steps and keeping field types", async () => {
+  it("resumes a crashed run by id, continuing steps and keeping field types", async () => {
     const root = tempRoot();
     const first = initRun({ root });
     first["train/loss"].extend([5, 4]);
     first["params/lr"] = 0.1;
-    await first.wait();
+    expect(() => initRun({ root, id: first.id })).toThrow(/is open in this process/);
+    await first.stop();
+    expect(() => initRun({ root, id: first.id })).toThrow(/is finished; it cannot be resumed/);
+    // A crash leaves no stop line: cut it off.
+    const file = join(first.path as string, "journal.jsonl");
+    const lines = readFileSync(file, "utf8").trimEnd().split("\n");
+    writeFileSync(file, `${lines.slice(0, -1).join("\n")}\n`);
     const resumed = initRun({ root, id: first.id });
     resumed["train/loss"].append(3);
     expect(() => {
       resumed["params/lr"] = "x";
     }).toThrow(FieldTypeError);
     await resumed.stop();
-    await first.stop();
     const stored = readRun(resumed.path as string);
+    expect(stored.status).toBe("finished");
     expect(stored.series["train/loss"].map((point) => [point.step, point.value])).toEqual([
       [0, 5],
       [1, 4],
@@ -224,7 +231,7 @@ describe("initRun with the file backend", () => {
   it("stores an array as its JSON string with a warning", async () => {
     const warnings: string[] = [];
     const run = initRun({ root: tempRoot(), warn: (message) => warnings.push(message) });
-    run["params"] = { size: [224, 224] };
+    run.params = { size: [224, 224] };
     await run.stop();
     expect(readRun(run.path as string).params.size).toBe("[224,224]");
     expect(warnings[0]).toMatch(/params\/size: an array is stored as the string/);

@@ -462,12 +462,14 @@ export class RunCore {
   ): Promise<void> {
     if (this.stopped) return;
     const status = options.status ?? "finished";
-    if (this.mode !== "read-only" && this.mode !== "debug") {
-      this.operations.push({ op: "stop", timestamp: Date.now(), status });
-    }
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
+    }
+    // Everything before the stop line, so the journal's last operation is the stop.
+    this.flush();
+    if (this.mode !== "read-only" && this.mode !== "debug") {
+      this.operations.push({ op: "stop", timestamp: Date.now(), status });
     }
     this.stopped = true;
     this.flush();
@@ -500,6 +502,10 @@ export class RunCore {
   /** Registers the run for flushing at exit. */
   activate(): void {
     if (this.mode === "debug" || this.mode === "read-only") return;
+    for (const run of activeRuns) {
+      if (run.path === this.path)
+        throw new RunModeError(`run ${this.id} is open in this process; stop it first`);
+    }
     activeRuns.add(this);
     updateExitHooks();
   }
@@ -549,6 +555,12 @@ export class RunCore {
 }
 
 const activeRuns = new Set<RunCore>();
+
+/** Whether a run stored in `folder` is open (not stopped) in this process. */
+export function isRunOpen(folder: string): boolean {
+  for (const run of activeRuns) if (run.path === folder) return true;
+  return false;
+}
 let hooksInstalled = false;
 
 function onBeforeExit(): void {

@@ -1,0 +1,186 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mlflow } from "./backends/mlflow";
+import { createMlflowBackend } from "./backends/mlflow-backend";
+import { initRun } from "./init-run";
+import { readRun, type StoredRun } from "./read-run";
+import { syncRun } from "./sync-run";
+import { FaultProxy } from "./testing/fault-proxy";
+import {
+  findMlflowRun,
+  findMlflowTestServer,
+  metricHistory,
+  mlflowSkipMessage,
+} from "./testing/mlflow-test-server";
+
+const uri = await findMlflowTestServer();
+if (!uri) console.warn(mlflowSkipMessage);
+
+describe.runIf(!uri && process.env.CI === "true")("MLflow server under CI", () => {
+  it("is running (CI must start scripts/mlflow/start.sh)", () => {
+    expect.fail(mlflowSkipMessage);
+  });
+});
+
+const root = mkdtempSync(join(tmpdir(), "medfm-track-mlflow-"));
+const project = `medfm-track-test-${process.pid}-${Date.now()}`;
+const quiet = () => {};
+
+/** Compares every float series point and every param of a local run with its MLflow copy. */
+async function expectOnServer(server: string, stored: StoredRun): Promise<void> {
+  const remote = await findMlflowRun(server, project, stored.id);
+  const params = Object.fromEntries(
+    remote.data.params?.map((p: { key: string; value: string }) => [p.key, p.value]) ?? [],
+  );
+  for (const [key, value] of Object.entries(stored.params)) expect(params[key]).toBe(String(value));
+  for (const [path, points] of Object.entries(stored.series)) {
+    if (stored.fieldTypes[path] !== "floatSeries") continue;
+    const history = await metricHistory(server, remote.info.run_id, path);
+    history.sort((a, b) => a.step - b.step);
+    expect(history.length, `points of ${path}`).toBe(points.length);
+    for (let index = 0; index < points.length; index += 1) {
+      expect(history[index].step).toBe(points[index].step);
+      expect(history[index].timestamp).toBe(points[index].timestamp);
+      expect(Number(history[index].value)).toBe(points[index].value);
+    }
+  }
+}
+
+describe.skipIf(!uri)("mlflow backend against a real MLflow server", () => {
+  const server = uri as string;
+
+  it("logs params, tags, 10,000 points over 4 keys and an artifact; reads back every value", async () => {
+    const artifact = join(root, "model.bin");
+    const bytes = Buffer.from(Array.from({ length: 3000 }, (_, index) => (index * 7) % 256));
+    writeFileSync(artifact, bytes);
+    const run = initRun({
+      root,
+      project,
+      name: "integration",
+      tags: ["chest", "densenet"],
+      backend: mlflow({ uri: server, warn: quiet }),
+    });
+    run.params = { lr: 0.001, optimizer: "adam", epochs: 30, pretrained: true };
+    run["params/note"] = "x".repeat(7000);
+    const keys = ["train/loss", "train/acc", "val/mAP", "val/AUC"];
+    for (let step = 0; step < 2500; step += 1) {
+      for (const [index, key] of keys.entries()) {
+        run[key].append(Math.sin(step * 0.01 + index) * 10 ** (index - 2), {
+          timestamp: 1_700_000_000_000 + step,
+        });
+      }
+    }
+    run["model/best"].upload(artifact);
+    await run.stop();
+
+    const stored = readRun(run.path as string);
+    const remote = await findMlflowRun(server, project, run.id);
+    expect(remote.info.status).toBe("FINISHED");
+    expect(remote.info.run_name).toBe("integration");
+    const tags = Object.fromEntries(
+      remote.data.tags.map((t: { key: string; value: string }) => [t.key, t.value]),
+    );
+    expect(tags.chest).toBe("true");
+    expect(tags.densenet).toBe("true");
+    const params = Object.fromEntries(
+      remote.data.params.map((p: { key: string; value: string }) => [p.key, p.value]),
+    );
+    expect(params).toMatchObject({
+      lr: "0.001",
+      optimizer: "adam",
+      epochs: "30",
+      pretrained: "true",
+    });
+    expect(params.note).toBe("x".repeat(6000));
+    stored.params.note = "x".repeat(6000);
+    await expectOnServer(server, stored);
+    const artifactUri = remote.info.artifact_uri.replace("mlflow-artifacts:/", "");
+    const response = await fetch(
+      `${server}/api/2.0/mlflow-artifacts/artifacts/${artifactUri}/model/best/model.bin`,
+    );
+    expect(Buffer.from(await response.arrayBuffer()).equals(bytes)).toBe(true);
+  });
+
+  describe("faults, through a local proxy", () => {
+    let proxy: FaultProxy;
+    beforeAll(async () => {
+      proxy = new FaultProxy(server);
+    });
+    afterAll(async () => {
+      await proxy.close();
+    });
+
+    const fastHttp = { maxRetries: 2, baseDelayMs: 5, maxDelayMs: 50, connectTimeoutMs: 2000 };
+
+    it("server down at the start: the run goes into the journal and a later sync delivers all", async () => {
+      await proxy.reserveRefused();
+      const warnings: string[] = [];
+      const run = initRun({
+        root,
+        project,
+        backend: mlflow({ uri: proxy.url, http: fastHttp, retryDelayMs: 20, warn: quiet }),
+        warn: (message) => warnings.push(message),
+        timeoutMs: 300,
+      });
+      run["params/lr"] = 0.5;
+      for (let step = 0; step < 1500; step += 1) run["train/loss"].append(1 / (step + 1));
+      await run.stop();
+      expect(warnings.join("\n")).toMatch(/medfm track sync --path/);
+      await proxy.listen();
+      const backend = createMlflowBackend({ uri: proxy.url, warn: quiet });
+      const result = await syncRun(run.path as string, backend);
+      await backend.close();
+      expect(result.finished).toBe(true);
+      const stored = readRun(run.path as string);
+      await expectOnServer(server, stored);
+      expect((await findMlflowRun(server, project, run.id)).info.status).toBe("FINISHED");
+    });
+
+    it("connections dropped mid-run, before and after the server acts: every point exactly once", async () => {
+      await proxy.close();
+      await proxy.listen();
+      proxy.decide = (n) =>
+        n % 5 === 2 ? "drop" : n % 5 === 4 ? "drop-after" : n % 11 === 0 ? { status: 503 } : "pass";
+      const run = initRun({
+        root,
+        project,
+        backend: mlflow({ uri: proxy.url, http: fastHttp, retryDelayMs: 10, warn: quiet }),
+        warn: quiet,
+        flushIntervalMs: 5,
+      });
+      for (let step = 0; step < 4000; step += 1) {
+        run["train/loss"].append(step % 97, { step });
+        if (step % 500 === 499) await run.wait();
+      }
+      await run.stop();
+      proxy.decide = () => "pass";
+      const stored = readRun(run.path as string);
+      expect(stored.series["train/loss"]).toHaveLength(4000);
+      await expectOnServer(server, stored);
+      expect(proxy.requests).toBeGreaterThan(10);
+    });
+
+    it("a sync that crashes midway, even after the server took a batch, then syncs again: exactly once", async () => {
+      await proxy.close();
+      await proxy.listen();
+      const run = initRun({ root, project, mode: "offline" });
+      for (let step = 0; step < 5000; step += 1) run["val/loss"].append(step * 0.5);
+      run["params/seed"] = 7;
+      await run.stop();
+      // The 4th request reaches the server but its answer is lost, and the sync gives up there.
+      proxy.decide = (n) => (n >= 4 ? "drop-after" : "pass");
+      const failing = createMlflowBackend({ uri: proxy.url, http: { maxRetries: 0 }, warn: quiet });
+      await expect(syncRun(run.path as string, failing)).rejects.toThrow();
+      await failing.close();
+      proxy.decide = () => "pass";
+      const backend = createMlflowBackend({ uri: proxy.url, warn: quiet });
+      expect((await syncRun(run.path as string, backend)).finished).toBe(true);
+      // A repeated sync of a finished run sends nothing.
+      expect((await syncRun(run.path as string, backend)).itemsSent).toBe(0);
+      await backend.close();
+      await expectOnServer(server, readRun(run.path as string));
+    });
+  });
+});

@@ -1,0 +1,274 @@
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
+import type { BackendItem, RemoteRun, TrackingBackend } from "./backends/tracking-backend";
+import { decodeFloat, type JournalOperation, readJournal, readJournalHeader } from "./journal";
+import { journalFileName, readRun } from "./read-run";
+import { TrackError } from "./track-error";
+
+/** The name of a run's sync state file inside its folder. */
+export const syncStateFileName = "sync.json";
+
+/** Where delivery of a run's journal to one backend stands; saved atomically after each step. */
+export interface SyncState {
+  /** Format version, 1. */
+  version: 1;
+  /** The backend name. */
+  backend: string;
+  /** The backend URI, without credentials. */
+  uri: string;
+  /** The remote run, once created. */
+  remote: RemoteRun | undefined;
+  /** Byte offset of the first journal line not fully delivered. */
+  offset: number;
+  /** Items of that line already delivered (points of a long `log` line). */
+  itemsDone: number;
+  /** Operations delivered in full. */
+  operationsDone: number;
+  /** Whether the stop operation was delivered (the remote run is ended). */
+  finished: boolean;
+}
+
+/** Another process is syncing this run now. */
+export class SyncBusyError extends TrackError {
+  constructor(folder: string, pid: number) {
+    super(`${folder} is being synced by process ${pid}; try again when it is done`, {
+      isRetryable: true,
+    });
+    this.name = "SyncBusyError";
+  }
+}
+
+/** What one {@link syncRun} call did. */
+export interface SyncResult {
+  /** The remote run. */
+  remote: RemoteRun;
+  /** Items (points, params, tags...) sent in this call. */
+  itemsSent: number;
+  /** Files uploaded in this call. */
+  filesSent: number;
+  /** Whether the remote run is ended. */
+  finished: boolean;
+}
+
+/** Reads a run's sync state, if it has one. */
+export function readSyncState(folder: string): SyncState | undefined {
+  const file = join(folder, syncStateFileName);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, "utf8")) as SyncState;
+}
+
+function saveSyncState(folder: string, state: SyncState): void {
+  const file = join(folder, syncStateFileName);
+  writeFileSync(`${file}.tmp`, JSON.stringify(state));
+  renameSync(`${file}.tmp`, file);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM";
+  }
+}
+
+/** Takes the folder's sync lock (a file holding our pid); a lock of a dead process is taken over. */
+function lock(folder: string): () => void {
+  const file = join(folder, "sync.lock");
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      const fd = openSync(file, "wx");
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EEXIST") throw error;
+      const pid = Number(readFileSync(file, "utf8"));
+      if (pid === process.pid || !Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) {
+        rmSync(file, { force: true });
+        continue;
+      }
+      throw new SyncBusyError(folder, pid);
+    }
+  }
+  throw new SyncBusyError(folder, -1);
+}
+
+/** Turns one journal operation into backend items (uploads and stop are handled apart). */
+export function itemsOf(operation: JournalOperation): BackendItem[] {
+  switch (operation.op) {
+    case "assign": {
+      const value =
+        operation.type === "float"
+          ? decodeFloat(operation.value as number | string)
+          : operation.value;
+      return [
+        {
+          kind: operation.path.startsWith("params/") ? "param" : "attribute",
+          key: operation.path,
+          type: operation.type,
+          value,
+        },
+      ];
+    }
+    case "log":
+      return operation.points.map(([step, value, timestamp]) =>
+        operation.type === "floatSeries"
+          ? { kind: "metric", key: operation.path, value: decodeFloat(value), step, timestamp }
+          : { kind: "text", key: operation.path, value: String(value), step, timestamp },
+      );
+    case "add":
+      return [{ kind: "setAdd", key: operation.path, values: operation.values }];
+    case "remove":
+      return [{ kind: "setRemove", key: operation.path, values: operation.values }];
+    default:
+      return [];
+  }
+}
+
+/**
+ * Delivers a run's journal to a backend, from where the last delivery stopped.
+ *
+ * Progress (journal byte offset plus items done within the line) is saved after every batch,
+ * upload and the final stop. A crash after the server took a batch but before progress was saved
+ * repeats that batch; backends make that harmless (MLflow keeps one copy of a metric point with
+ * the same key, step, timestamp and value, and params and tags of the same value), so every point
+ * ends up on the server exactly once. Only one process syncs a folder at a time (`sync.lock`).
+ */
+export async function syncRun(
+  folder: string,
+  backend: TrackingBackend,
+  options: { signal?: AbortSignal; chunkBytes?: number } = {},
+): Promise<SyncResult> {
+  const runFolder = resolve(folder);
+  const journalFile = join(runFolder, journalFileName);
+  const unlock = lock(runFolder);
+  try {
+    const header = readJournalHeader(journalFile);
+    let state = readSyncState(runFolder);
+    if (!state || state.backend !== backend.name || state.uri !== backend.uri) {
+      state = {
+        version: 1,
+        backend: backend.name,
+        uri: backend.uri,
+        remote: undefined,
+        offset: 0,
+        itemsDone: 0,
+        operationsDone: 0,
+        finished: false,
+      };
+    }
+    const result: SyncResult = {
+      remote: state.remote as RemoteRun,
+      itemsSent: 0,
+      filesSent: 0,
+      finished: state.finished,
+    };
+    if (state.finished) return result;
+    if (!state.remote) {
+      const stored = readRun(runFolder);
+      state.remote = await backend.createRun(
+        {
+          runId: header.runId,
+          project: header.project,
+          name:
+            typeof stored.values["sys/name"] === "string" ? stored.values["sys/name"] : undefined,
+          createdAt: header.createdAt,
+        },
+        options.signal,
+      );
+      saveSyncState(runFolder, state);
+    }
+    const remote = state.remote;
+    result.remote = remote;
+    const current = state;
+    let batch: BackendItem[] = [];
+    // Progress to save once `batch` is delivered.
+    let pending = {
+      offset: current.offset,
+      itemsDone: current.itemsDone,
+      operationsDone: current.operationsDone,
+    };
+    const sendBatch = async (): Promise<void> => {
+      if (batch.length > 0) {
+        await backend.logBatch(remote, batch, options.signal);
+        result.itemsSent += batch.length;
+        batch = [];
+      }
+      current.offset = pending.offset;
+      current.itemsDone = pending.itemsDone;
+      current.operationsDone = pending.operationsDone;
+      saveSyncState(runFolder, current);
+    };
+    for (;;) {
+      const chunk = readJournal(journalFile, current.offset, options.chunkBytes ?? 8 * 1024 * 1024);
+      if (chunk.entries.length === 0) break;
+      let lineStart = current.offset;
+      let skip = current.itemsDone;
+      for (const { operation, endOffset } of chunk.entries) {
+        if (operation.op === "upload") {
+          await sendBatch();
+          if (skip === 0) {
+            await backend.uploadFile(
+              remote,
+              operation.path,
+              {
+                path: resolve(runFolder, operation.file),
+                name: operation.name,
+                size: operation.size,
+              },
+              options.signal,
+            );
+            result.filesSent += 1;
+          }
+          pending = { offset: endOffset, itemsDone: 0, operationsDone: pending.operationsDone + 1 };
+          await sendBatch();
+        } else if (operation.op === "stop") {
+          await sendBatch();
+          await backend.finishRun(
+            remote,
+            { status: operation.status, endTime: operation.timestamp, stored: readRun(runFolder) },
+            options.signal,
+          );
+          pending = { offset: endOffset, itemsDone: 0, operationsDone: pending.operationsDone + 1 };
+          current.finished = true;
+          result.finished = true;
+          await sendBatch();
+          return result;
+        } else {
+          const items = itemsOf(operation);
+          for (let index = skip; index < items.length; index += 1) {
+            batch.push(items[index]);
+            const lineDone = index + 1 === items.length;
+            pending = lineDone
+              ? { offset: endOffset, itemsDone: 0, operationsDone: pending.operationsDone + 1 }
+              : { offset: lineStart, itemsDone: index + 1, operationsDone: pending.operationsDone };
+            if (batch.length >= backend.maxBatchItems) await sendBatch();
+          }
+          if (items.length === 0 || skip >= items.length) {
+            pending = {
+              offset: endOffset,
+              itemsDone: 0,
+              operationsDone: pending.operationsDone + 1,
+            };
+          }
+        }
+        skip = 0;
+        lineStart = endOffset;
+      }
+      await sendBatch();
+      if (chunk.endOffset === current.offset && chunk.entries.length === 0) break;
+    }
+    return result;
+  } finally {
+    unlock();
+  }
+}
