@@ -33,6 +33,11 @@ export {
   sampleAugmentation,
 } from "./images/augmentation";
 export { type DecodedImage, type DecodeImageOptions, decodeImage } from "./images/decode-image";
+export {
+  createImageCache,
+  type ImageCache,
+  type ImageCacheOptions,
+} from "./images/image-cache";
 export { ImageError } from "./images/image-error";
 export {
   IMAGENET_MEAN,
@@ -45,7 +50,12 @@ export {
   type RandomResizedCropOptions,
   randomResizedCropBox,
 } from "./images/random-resized-crop";
-export { type RawPixels, type ReadPixelsOptions, readPixels } from "./images/read-pixels";
+export {
+  type RawImage,
+  type RawPixels,
+  type ReadPixelsOptions,
+  readPixels,
+} from "./images/read-pixels";
 export type {
   CropBox,
   ResizeKernel,

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -200,6 +200,47 @@ describe("createLoader", () => {
     expect(batches[0].labels).toHaveLength(3 * 19);
     expect(skipping.skipped).toHaveLength(1);
     expect(skipping.skipped[0]).toMatchObject({ name: corrupt, epoch: 0 });
+  });
+
+  it("reads from the on-disk cache with the same results every epoch", async () => {
+    const cacheDir = join(directory, "cache");
+    const make = () =>
+      createLoader({
+        samples: samples.slice(0, 5),
+        dataRoot: dataset.dataRoot,
+        imageSize: 16,
+        batchSize: 5,
+        augment: true,
+        seed: 1,
+        cache: { dir: cacheDir, shortSide: 20 },
+      });
+    const cold = await collect(make().epoch(0));
+    const warm = await collect(make().epoch(0));
+    expect(Array.from(warm[0].images)).toEqual(Array.from(cold[0].images));
+    expect(await readdir(cacheDir)).toHaveLength(5);
+    const plain = await collect(
+      createLoader({
+        samples: samples.slice(0, 5),
+        dataRoot: dataset.dataRoot,
+        imageSize: 16,
+        batchSize: 5,
+      }).epoch(0),
+    );
+    const cachedPlain = await collect(
+      createLoader({
+        samples: samples.slice(0, 5),
+        dataRoot: dataset.dataRoot,
+        imageSize: 16,
+        batchSize: 5,
+        cache: { dir: cacheDir, shortSide: 20 },
+      }).epoch(0),
+    );
+    // Resizing from the 20 px cached copy instead of the 40 px original changes little.
+    let difference = 0;
+    plain[0].images.forEach((value, i) => {
+      difference += Math.abs(value - cachedPlain[0].images[i]);
+    });
+    expect(difference / plain[0].images.length).toBeLessThan(0.1);
   });
 
   it("refuses names outside the data root and inconsistent label counts", () => {

@@ -4,6 +4,7 @@ import {
   type AugmentOptions,
   sampleAugmentation,
 } from "./images/augmentation";
+import { createImageCache } from "./images/image-cache";
 import { ImageError } from "./images/image-error";
 import { IMAGENET_MEAN, IMAGENET_STD, normalizeInto } from "./images/normalize";
 import { readPixels } from "./images/read-pixels";
@@ -58,6 +59,12 @@ export interface LoaderOptions {
    * `loader.skipped`.
    */
   onCorrupt?: "error" | "skip";
+  /**
+   * Keep decoded copies of the images on disk, reduced so their short side is `shortSide`
+   * (default: twice the larger output side), and read those instead of the originals from the
+   * first use on. Augmentation and resizing then start from the cached copy.
+   */
+  cache?: { dir: string; shortSide?: number };
   /** Replaces the sharp decoder (custom formats, tests); receives the full path. */
   readPixels?: typeof readPixels;
 }
@@ -119,6 +126,13 @@ export function createLoader(options: LoaderOptions): Loader {
     options.augment === true ? {} : options.augment === false ? undefined : options.augment;
   const onCorrupt = options.onCorrupt ?? "error";
   const read = options.readPixels ?? readPixels;
+  const cache = options.cache
+    ? createImageCache({
+        dir: options.cache.dir,
+        shortSide: options.cache.shortSide ?? 2 * Math.max(height, width),
+        channels,
+      })
+    : undefined;
   const mean = options.mean ?? IMAGENET_MEAN;
   const std = options.std ?? IMAGENET_STD;
   const numClasses = samples.length > 0 ? samples[0].labels.length : 0;
@@ -149,7 +163,9 @@ export function createLoader(options: LoaderOptions): Loader {
       ? createRandom(hashSeed(seed, "augment", epoch, sampleIndex))
       : undefined;
     const useCrop = augment !== undefined && augment.randomResizedCrop !== false;
-    const pixels = await read(paths[sampleIndex], {
+    const path = paths[sampleIndex];
+    const pixels = await read(cache ? await cache.get(path) : path, {
+      name: path,
       channels,
       crop:
         augment && random

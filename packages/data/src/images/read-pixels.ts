@@ -25,6 +25,18 @@ export interface RawPixels extends PixelSource {
   format: string;
 }
 
+/** Pixels already decoded (HWC, 8- or 16-bit), accepted by {@link readPixels} as a source. */
+export interface RawImage {
+  /** HWC samples: `Uint8Array` for 8-bit, `Uint16Array` for 16-bit. */
+  data: Uint8Array | Uint16Array;
+  /** Width in pixels. */
+  width: number;
+  /** Height in pixels. */
+  height: number;
+  /** 1 (grayscale) or 3 (RGB). */
+  channels: 1 | 3;
+}
+
 /** What {@link readPixels} does between decoding and returning pixels. */
 export interface ReadPixelsOptions {
   /** Name used in error messages when the source is a buffer; default `"<buffer>"`. */
@@ -53,18 +65,28 @@ const sharpKernel: Record<ResizeKernel, keyof sharp.KernelEnum> = {
 };
 
 /**
- * Decodes an image file or buffer with sharp (PNG, JPEG, TIFF, WebP, ...) and applies EXIF
+ * Decodes an image file or buffer with sharp (PNG, JPEG, TIFF, WebP, ...), or takes already
+ * decoded {@link RawImage} pixels, and applies EXIF
  * orientation, an optional crop, resize and flip, keeping 16-bit precision. Alpha is dropped
  * (as cv2 and PIL `convert("RGB")` do) and palette images are expanded.
  * Every failure is an {@link ImageError} naming the file.
  */
 export async function readPixels(
-  source: string | Uint8Array,
+  source: string | Uint8Array | RawImage,
   options: ReadPixelsOptions = {},
 ): Promise<RawPixels> {
   const name = typeof source === "string" ? source : (options.name ?? "<buffer>");
-  let input: Uint8Array;
-  if (typeof source === "string") {
+  let input: Uint8Array | Uint16Array;
+  const raw = isRawImage(source) ? source : undefined;
+  if (raw) {
+    if (raw.data.length !== raw.width * raw.height * raw.channels) {
+      throw new ImageError(
+        name,
+        `raw image holds ${raw.data.length} samples, expected ${raw.width}x${raw.height}x${raw.channels}`,
+      );
+    }
+    input = raw.data;
+  } else if (typeof source === "string") {
     try {
       input = await readFile(source);
     } catch (error) {
@@ -73,10 +95,12 @@ export async function readPixels(
       });
     }
   } else {
-    input = source;
+    input = source as Uint8Array;
   }
   if (input.length === 0) throw new ImageError(name, "image file is empty");
-  const image = sharp(input, { autoOrient: true, failOn: "error" });
+  const image = raw
+    ? sharp(input, { raw: { width: raw.width, height: raw.height, channels: raw.channels } })
+    : sharp(input, { autoOrient: true, failOn: "error" });
   let metadata: sharp.Metadata;
   try {
     metadata = await image.metadata();
@@ -161,6 +185,10 @@ export async function readPixels(
     sourceHeight: height,
     format: metadata.format ?? "unknown",
   };
+}
+
+function isRawImage(source: string | Uint8Array | RawImage): source is RawImage {
+  return typeof source === "object" && !ArrayBuffer.isView(source) && "width" in source;
 }
 
 function assertCrop(box: CropBox, width: number, height: number, name: string): void {
