@@ -75,6 +75,13 @@ describe("parseAnnotations: MedFMC text", () => {
     expect(error.issues[5].text).toBe(chestLine("../up.png", []));
   });
 
+  it("refuses an empty file", () => {
+    expect(errorOf(() => parseAnnotations("", { file: "empty.txt" })).message).toContain(
+      "empty.txt: no annotations found (empty file)",
+    );
+    expect(errorOf(() => parseAnnotations('{"data_list": []}')).issues[0].code).toBe("format");
+  });
+
   it("without a task, takes the label count from the first line", () => {
     const error = errorOf(() => parseAnnotations("a.png 0 1 0 0\nb.png 0 1 0\n"));
     expect(error.issues[0].message).toBe("expected 4 labels (line 1), got 3");

@@ -74,6 +74,9 @@ export function parseAnnotations(
     default:
       parsed = parseMedfmcText(lines, format as MedfmcTextFormat, context);
   }
+  if (parsed.entries.length === 0 && context.errors.length === 0) {
+    addError(context, "format", 0, text.slice(0, 80), "no annotations found (empty file)");
+  }
   const samples: Sample[] = [];
   const firstByName = new Map<string, Sample>();
   const duplicateLines = new Map<string, DuplicateName>();
