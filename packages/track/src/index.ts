@@ -1,4 +1,5 @@
 export { authorizationFromEnv, redactUri } from "./backends/backend-auth";
+export { createBackend, remoteBackendNames } from "./backends/create-backend";
 export { mlflow } from "./backends/mlflow";
 export {
   createMlflowBackend,
