@@ -1,0 +1,236 @@
+import { spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  EXTRACT_WHEEL_SCRIPT,
+  missingTensorflowSymbols,
+  NATIVE_BACKEND_MANIFEST,
+  napiBuildVersion,
+  pythonStubSource,
+  REQUIRED_TENSORFLOW_SYMBOLS,
+  readNativeBackendManifest,
+  registerBackendCommand,
+  undefinedPythonSymbols,
+} from "./backend";
+
+const scriptFile = fileURLToPath(
+  new URL("../../../../scripts/native-backend/extract-wheel.py", import.meta.url),
+);
+const hasPython = spawnSync("python3", ["--version"]).status === 0;
+const hasCompiler = spawnSync("cc", ["--version"]).status === 0;
+const workDirectory = mkdtempSync(path.join(tmpdir(), "medfm-backend-test-"));
+
+afterAll(() => {
+  rmSync(workDirectory, { recursive: true, force: true });
+});
+
+/** Writes a zip with the given members using Python's zipfile, as a stand-in TensorFlow wheel. */
+function writeWheel(file: string, members: Record<string, string>): void {
+  const result = spawnSync(
+    "python3",
+    [
+      "-c",
+      "import json, sys, zipfile\n" +
+        "z = zipfile.ZipFile(sys.argv[1], 'w')\n" +
+        "[z.writestr(name, data) for name, data in json.load(sys.stdin).items()]\n" +
+        "z.close()",
+      file,
+    ],
+    { input: JSON.stringify(members) },
+  );
+  expect(result.status, String(result.stderr)).toBe(0);
+}
+
+function runExtractor(args: string[]): Record<string, unknown> {
+  const extractor = path.join(workDirectory, "extract-wheel.py");
+  writeFileSync(extractor, EXTRACT_WHEEL_SCRIPT);
+  const result = spawnSync("python3", [extractor, ...args], { encoding: "utf8" });
+  expect(result.status, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as Record<string, unknown>;
+}
+
+describe("EXTRACT_WHEEL_SCRIPT", () => {
+  it.runIf(existsSync(scriptFile))(
+    "is the documented scripts/native-backend/extract-wheel.py",
+    () => {
+      expect(EXTRACT_WHEEL_SCRIPT).toBe(readFileSync(scriptFile, "utf8"));
+    },
+  );
+
+  it.runIf(hasPython)(
+    "copies the libraries and only the headers the C API includes, and reads the CUDA pins",
+    () => {
+      const wheel = path.join(workDirectory, "tensorflow-2.99.0-cp310-none-any.whl");
+      writeWheel(wheel, {
+        "tensorflow/libtensorflow_cc.so.2": "cc",
+        "tensorflow/libtensorflow_framework.so.2": "framework",
+        "tensorflow/python/_pywrap_tensorflow_internal.so": "unused when libtensorflow_cc exists",
+        "tensorflow/include/tensorflow/c/c_api.h":
+          '#include <stdint.h>\n#include "tensorflow/c/tf_status.h"\n',
+        "tensorflow/include/tensorflow/c/tf_status.h": '#include "xla/tsl/c/tsl_status.h"\n',
+        "tensorflow/include/xla/tsl/c/tsl_status.h": "/* leaf */\n",
+        "tensorflow/include/tensorflow/c/eager/c_api.h":
+          '  #  include "tensorflow/c/c_api.h"\n#include "tensorflow/c/not_shipped.h"\n',
+        "tensorflow/include/tensorflow/core/platform/ctstring_internal.h": "/* leaf */\n",
+        "tensorflow/include/Eigen/Core": "not reachable from the C API",
+        "tensorflow-2.99.0.dist-info/METADATA": [
+          "Name: tensorflow",
+          "Requires-Dist: numpy>=1.26",
+          "Requires-Dist: nvidia-cudnn-cu12 ==9.3.0.75 ; extra == 'and-cuda'",
+          'Requires-Dist: nvidia-cublas-cu12<13.0,>=12.5.3.2; extra == "and-cuda"',
+        ].join("\n"),
+      });
+      const deps = path.join(workDirectory, "deps");
+      const report = runExtractor([wheel, deps]);
+      expect(report).toEqual({
+        libraries: ["libtensorflow_cc.so.2", "libtensorflow_framework.so.2"],
+        headers: 5,
+        missingHeaders: ["tensorflow/c/not_shipped.h"],
+        cudaRequirements: ["nvidia-cudnn-cu12==9.3.0.75", "nvidia-cublas-cu12<13.0,>=12.5.3.2"],
+      });
+      expect(readdirSync(path.join(deps, "lib")).sort()).toEqual([
+        "libtensorflow_cc.so.2",
+        "libtensorflow_framework.so.2",
+      ]);
+      expect(readFileSync(path.join(deps, "include/xla/tsl/c/tsl_status.h"), "utf8")).toBe(
+        "/* leaf */\n",
+      );
+      expect(existsSync(path.join(deps, "include/Eigen/Core"))).toBe(false);
+    },
+  );
+
+  it.runIf(hasPython)("falls back to _pywrap_tensorflow_internal.so before TensorFlow 2.12", () => {
+    const wheel = path.join(workDirectory, "tensorflow_cpu-2.9.1-cp310-none-any.whl");
+    writeWheel(wheel, {
+      "tensorflow/libtensorflow_framework.so.2": "framework",
+      "tensorflow/python/_pywrap_tensorflow_internal.so": "the C API lives here",
+    });
+    const report = runExtractor([wheel, path.join(workDirectory, "deps-legacy")]);
+    expect(report.libraries).toEqual([
+      "libtensorflow_framework.so.2",
+      "_pywrap_tensorflow_internal.so",
+    ]);
+    expect(report.missingHeaders).toEqual([
+      "tensorflow/c/c_api.h",
+      "tensorflow/c/eager/c_api.h",
+      "tensorflow/core/platform/ctstring_internal.h",
+    ]);
+  });
+
+  it.runIf(hasPython)("takes only nvidia/<component>/lib/* from a CUDA wheel", () => {
+    const wheel = path.join(workDirectory, "nvidia_cudnn_cu12-9.3.0.75-py3-none-any.whl");
+    writeWheel(wheel, {
+      "nvidia/cudnn/lib/libcudnn.so.9": "cudnn",
+      "nvidia/cudnn/include/cudnn.h": "header",
+      "nvidia/__init__.py": "",
+    });
+    const deps = path.join(workDirectory, "deps-gpu");
+    expect(runExtractor(["--nvidia", wheel, deps])).toEqual({
+      libraries: ["nvidia/cudnn/lib/libcudnn.so.9"],
+    });
+    expect(existsSync(path.join(deps, "nvidia/cudnn/include/cudnn.h"))).toBe(false);
+  });
+});
+
+describe("symbol checks", () => {
+  it("names the required symbols that no library defines, ignoring symbol versions", () => {
+    const present = REQUIRED_TENSORFLOW_SYMBOLS.filter((symbol) => symbol !== "TFE_Execute").map(
+      (symbol) => `0000000000001000 T ${symbol}@@tensorflow`,
+    );
+    const half = Math.floor(present.length / 2);
+    expect(
+      missingTensorflowSymbols([present.slice(0, half).join("\n"), present.slice(half).join("\n")]),
+    ).toEqual(["TFE_Execute"]);
+  });
+
+  it("lists the Python symbols a library leaves undefined", () => {
+    const nm = [
+      "                 U PyTuple_Type",
+      "                 U _Py_NoneStruct",
+      "                 w PyGILState_Check",
+      "                 U memcpy@GLIBC_2.14",
+      "                 U PyTuple_Type",
+    ].join("\n");
+    expect(undefinedPythonSymbols(nm)).toEqual([
+      "PyGILState_Check",
+      "PyTuple_Type",
+      "_Py_NoneStruct",
+    ]);
+  });
+
+  it.runIf(hasCompiler)("builds a stub library that defines each Python symbol", () => {
+    const source = path.join(workDirectory, "stub.c");
+    const library = path.join(workDirectory, "libstub.so");
+    writeFileSync(source, pythonStubSource(["PyTuple_Type", "_Py_NoneStruct"]));
+    const compiled = spawnSync("cc", ["-shared", "-fPIC", "-o", library, source], {
+      encoding: "utf8",
+    });
+    expect(compiled.status, compiled.stderr).toBe(0);
+    const symbols = spawnSync("nm", ["-D", "--defined-only", library], { encoding: "utf8" }).stdout;
+    expect(symbols).toMatch(/ T PyTuple_Type$/m);
+    expect(symbols).toMatch(/ T _Py_NoneStruct$/m);
+    expect(() => pythonStubSource(["Py_x; system()"])).toThrow(/Py_x; system\(\)/);
+  });
+});
+
+describe("napiBuildVersion", () => {
+  it("picks the highest version both tfjs-node and this Node.js support", () => {
+    expect(napiBuildVersion([3, 4, 5, 6, 7, 8], 9)).toBe(8);
+    expect(napiBuildVersion([3, 4, 5, 6, 7, 8], 6)).toBe(6);
+    expect(() => napiBuildVersion([7, 8], 5)).toThrow(/5.*7, 8/);
+  });
+});
+
+describe("medfm backend", () => {
+  it("offers install with --gpu, --dir and --tf-version, and status", () => {
+    const program = new Command("medfm");
+    registerBackendCommand(program);
+    const backend = program.commands.find((command) => command.name() === "backend");
+    const install = backend?.commands.find((command) => command.name() === "install");
+    expect(install?.options.map((option) => option.long)).toEqual(
+      expect.arrayContaining(["--gpu", "--dir", "--tf-version", "--python", "--tfjs"]),
+    );
+    expect(backend?.commands.map((command) => command.name())).toEqual(["install", "status"]);
+  });
+
+  it("status reads the manifest a provisioning wrote, and says when there is none", async () => {
+    const directory = path.join(workDirectory, "native");
+    expect(readNativeBackendManifest(directory)).toBeUndefined();
+    const manifest = { packagePath: "/somewhere/tfjs-node", tensorflowVersion: "2.18.1" };
+    rmSync(directory, { recursive: true, force: true });
+    mkdirSync(directory, { recursive: true });
+    writeFileSync(path.join(directory, NATIVE_BACKEND_MANIFEST), JSON.stringify(manifest));
+    expect(readNativeBackendManifest(directory)).toEqual(manifest);
+
+    const written: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      const program = new Command("medfm");
+      registerBackendCommand(program);
+      await program.parseAsync(["backend", "status", "--dir", directory], { from: "user" });
+      await program.parseAsync(["backend", "status", "--dir", `${directory}-none`], {
+        from: "user",
+      });
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(JSON.parse(written[0])).toEqual(manifest);
+    expect(written[1]).toMatch(/no native backend in .*native-none; run: medfm backend install/);
+  });
+});
