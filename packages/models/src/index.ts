@@ -1,5 +1,5 @@
 // Backbones (src/backbones/).
-export type { Backbone, BackboneForwardOptions } from "./backbones/backbone";
+export type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbones/backbone";
 export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/batch-norm";
 export {
   DENSENET121_CONFIG,
@@ -49,6 +49,7 @@ export {
   type HeadType,
   scoresFromLogits,
 } from "./heads/head";
+export { headFromMetadata } from "./heads/head-from-metadata";
 export { type LinearHeadOptions, linearHead } from "./heads/linear-head";
 export { type MlpHeadOptions, mlpHead } from "./heads/mlp-head";
 export { evaluateTask, type TaskEvaluation } from "./train/evaluate";
@@ -94,4 +95,29 @@ export {
 } from "./train/trainer";
 
 // Weights (src/weights/).
+export {
+  type CreateClassifierFromTorchOptions,
+  createClassifierFromTorch,
+  type LoadTorchWeightsOptions,
+  type LoadTorchWeightsReport,
+  loadTorchStateDict,
+  loadTorchWeights,
+} from "./weights/load-torch-weights";
+export {
+  encodeSafetensors,
+  parseSafetensors,
+  readSafetensors,
+  type SafetensorsDtype,
+  SafetensorsError,
+  type SafetensorsFile,
+  type SafetensorsInput,
+  type SafetensorsTensor,
+} from "./weights/safetensors";
 export { StateDictError, type StateDictErrorDetails } from "./weights/state-dict-error";
+export {
+  type InferredDenseNet,
+  inferDenseNetConfig,
+  nativeTensorToTorch,
+  normaliseTorchDenseNetKey,
+  torchTensorToNative,
+} from "./weights/torchvision-densenet-keys";

@@ -11,6 +11,14 @@ export interface BackboneForwardOptions {
   updateStatistics?: boolean;
 }
 
+/** What a saved model records about its backbone, enough to rebuild it. */
+export interface BackboneMetadata {
+  /** Backbone family, e.g. `"densenet"`. */
+  type: string;
+  /** The family's configuration (for DenseNet, a `DenseNetConfig`). */
+  config: Record<string, unknown>;
+}
+
 /**
  * A feature extractor whose tensors carry torchvision state-dict names. The contract the
  * classifier builds on: DenseNet implements it; another architecture would too.
@@ -39,6 +47,8 @@ export interface Backbone {
    * the final norm when `trainableStages` is 0. Frozen batch norms use their running statistics.
    */
   freezeStages(trainableStages: number): void;
+  /** What a saved model records to rebuild this backbone. */
+  metadata(): BackboneMetadata;
   /** Releases every variable. */
   dispose(): void;
 }

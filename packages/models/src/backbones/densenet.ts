@@ -1,6 +1,6 @@
 import { createRandom, hashSeed, type Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
-import type { Backbone, BackboneForwardOptions } from "./backbone";
+import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbone";
 import { BatchNorm2d, batchMoments } from "./batch-norm";
 import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "./initializers";
 
@@ -325,6 +325,13 @@ export class DenseNet implements Backbone {
       }
     }
     yield { stage: this.blocks.length, module: this.norm5 };
+  }
+
+  metadata(): BackboneMetadata {
+    return {
+      type: "densenet",
+      config: { ...this.config, blockConfig: [...this.config.blockConfig] },
+    };
   }
 
   namedVariables(): Map<string, tf.Variable> {
