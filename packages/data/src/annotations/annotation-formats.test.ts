@@ -141,6 +141,21 @@ describe("CSV with class columns", () => {
     );
   });
 
+  it("reads a multi-class CSV with one label column", () => {
+    const set = parseAnnotations("image,label,site\na.png,positive,x\nb.png,0,y\n", {
+      task: colonTask,
+      file: "c.csv",
+    });
+    expect(set.samples.map((sample) => Array.from(sample.labels))).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
+    expect(set.samples[1].metadata).toEqual({ site: "y" });
+    expect(() =>
+      parseAnnotations("image,label\na.png,maybe\n", { task: colonTask, file: "c.csv" }),
+    ).toThrow('c.csv:2: label "maybe" is not a class of task colon (negative, positive)');
+  });
+
   it("reports missing class columns, bad values and short rows with their lines", () => {
     expect(
       errorOf(() => parseAnnotations("image,tumor\na.png,1\n", { task, format: "csv" })).message,

@@ -9,7 +9,8 @@ import type { AnnotationIssue } from "./annotation-error";
  * - `medfmc-names`: file names only (`test_WithoutLabel.txt`).
  * - `mmpretrain-json`: `{ metainfo: { classes }, data_list: [{ img_path, gt_label }] }`.
  * - `path-label`: `path label`, the label a class name or index (multi-label: comma-separated, `-` for none).
- * - `csv`: a header row with a name column and one 0/1 column per class; other columns are metadata.
+ * - `csv`: a header row with a name column and one 0/1 column per class (multi-class: or one
+ *   `label` column); other columns are metadata.
  */
 export type AnnotationFormat =
   | "medfmc-comma"

@@ -3,6 +3,7 @@ import type { Sample } from "../types";
 import {
   addError,
   checkSinglePositive,
+  oneHot,
   type ParseContext,
   type ParsedEntries,
   type ParsedEntry,
@@ -28,10 +29,77 @@ function findColumn(header: readonly string[], candidates: readonly string[]): n
   return -1;
 }
 
+const labelColumnCandidates = ["label", "class", "target"];
+
+/** A multi-class CSV with one `label` column holding a class name or index per row. */
+function parseLabelColumn(
+  rows: ReadonlyArray<{ record: string[]; info: { lines: number } }>,
+  header: readonly string[],
+  columns: { nameIndex: number; groupIndex: number; labelIndex: number },
+  context: ParseContext,
+): ParsedEntries {
+  const classes = context.task!.classes;
+  const entries: ParsedEntry[] = [];
+  for (const { record, info } of rows) {
+    const line = info.lines;
+    const lineText = record.join(",");
+    if (record.length === 1 && record[0].trim() === "") {
+      addError(context, "empty-line", line, record[0], "empty or whitespace-only line");
+      continue;
+    }
+    if (record.length !== header.length) {
+      addError(
+        context,
+        "label-count",
+        line,
+        lineText,
+        `expected ${header.length} columns (header), got ${record.length}`,
+      );
+      continue;
+    }
+    const value = record[columns.labelIndex].trim();
+    let index = classes.indexOf(value);
+    if (index < 0 && /^\d+$/.test(value) && Number(value) < classes.length) index = Number(value);
+    if (index < 0) {
+      addError(
+        context,
+        "unknown-class",
+        line,
+        lineText,
+        `label ${JSON.stringify(value)} is not a class of task ${context.task!.name} (${classes.join(", ")})`,
+      );
+      continue;
+    }
+    const entry: ParsedEntry = {
+      name: record[columns.nameIndex].trim(),
+      labels: oneHot(index, classes.length),
+      line,
+      text: lineText,
+    };
+    if (columns.groupIndex >= 0) entry.group = record[columns.groupIndex].trim();
+    const metadata: Record<string, string> = {};
+    let hasMetadata = false;
+    header.forEach((column, position) => {
+      if (
+        position === columns.nameIndex ||
+        position === columns.groupIndex ||
+        position === columns.labelIndex
+      )
+        return;
+      metadata[column] = record[position];
+      hasMetadata = true;
+    });
+    if (hasMetadata) entry.metadata = metadata;
+    entries.push(entry);
+  }
+  return { entries, classes, classCount: classes.length, labelled: true };
+}
+
 /**
  * Parses CSV with a header: a name column, one 0/1 column per class (the task's class names, or
  * without a task every column whose values are all 0/1), an optional group column; every other
- * column is kept as metadata.
+ * column is kept as metadata. A multi-class task may instead have one `label` (or `class`,
+ * `target`) column holding a class name or index.
  */
 export function parseCsvAnnotations(text: string, context: ParseContext): ParsedEntries {
   const task = context.task;
@@ -107,6 +175,10 @@ export function parseCsvAnnotations(text: string, context: ParseContext): Parsed
         : header.findIndex((column) => column.toLowerCase() === className.toLowerCase());
     });
     const missing = task.classes.filter((_, index) => classIndices[index] < 0);
+    const labelIndex = findColumn(header, labelColumnCandidates);
+    if (missing.length === task.classes.length && task.kind === "multi-class" && labelIndex >= 0) {
+      return parseLabelColumn(rows, header, { nameIndex, groupIndex, labelIndex }, context);
+    }
     if (missing.length > 0) {
       addError(
         context,
