@@ -25,10 +25,14 @@ if (files.length === 0) {
 let failed = 0;
 for (const file of files) {
   console.log(`\n=== ${file.slice(root.length)}`);
-  const result = spawnSync("pnpm", ["exec", "tsx", file, ...process.argv.slice(3)], {
-    cwd: root,
-    stdio: "inherit",
-  });
+  const result = spawnSync(
+    join(root, "node_modules", ".bin", "tsx"),
+    [file, ...process.argv.slice(3)],
+    {
+      cwd: root,
+      stdio: "inherit",
+    },
+  );
   if (result.status !== 0) failed += 1;
 }
 process.exit(failed ? 1 : 0);

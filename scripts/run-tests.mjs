@@ -13,10 +13,8 @@ mkdirSync(reportDir, { recursive: true });
 rmSync(jsonReport, { force: true });
 
 const result = spawnSync(
-  "pnpm",
+  join(root, "node_modules", ".bin", "vitest"),
   [
-    "exec",
-    "vitest",
     "run",
     "--reporter=default",
     "--reporter=json",
