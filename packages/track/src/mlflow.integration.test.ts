@@ -14,6 +14,7 @@ import {
   metricHistory,
   mlflowSkipMessage,
 } from "./testing/mlflow-test-server";
+import { spawnLogger } from "./testing/spawn-logger";
 
 const uri = await findMlflowTestServer();
 if (!uri) console.warn(mlflowSkipMessage);
@@ -30,7 +31,7 @@ const quiet = () => {};
 
 /** Compares every float series point and every param of a local run with its MLflow copy. */
 async function expectOnServer(server: string, stored: StoredRun): Promise<void> {
-  const remote = await findMlflowRun(server, project, stored.id);
+  const remote = await findMlflowRun(server, stored.project, stored.id);
   const params = Object.fromEntries(
     remote.data.params?.map((p: { key: string; value: string }) => [p.key, p.value]) ?? [],
   );
@@ -160,6 +161,31 @@ describe.skipIf(!uri)("mlflow backend against a real MLflow server", () => {
       expect(stored.series["train/loss"]).toHaveLength(4000);
       await expectOnServer(server, stored);
       expect(proxy.requests).toBeGreaterThan(10);
+    });
+
+    it("SIGKILL mid-run: a later sync delivers every journaled point exactly once", async () => {
+      await proxy.close();
+      await proxy.listen();
+      // A slow, lossy server, so the child dies with deliveries half done.
+      proxy.decide = (n) => (n % 4 === 3 ? "drop-after" : "pass");
+      const logger = spawnLogger([root, proxy.url, "100000000", "500", "yes", "no"]);
+      const [, , path] = await logger.waitFor(/RUN (\S+) (\S+)/);
+      const [, waited] = await logger.waitFor(/LOGGED ([3-9]\d{3})/);
+      logger.process.kill("SIGKILL");
+      expect((await logger.exited).signal).toBe("SIGKILL");
+      proxy.decide = () => "pass";
+      const stored = readRun(path);
+      expect(stored.status).toBe("running");
+      // Every point waited for is journaled; later ones may be too.
+      expect(stored.series["train/loss"].length).toBeGreaterThanOrEqual(Number(waited));
+      const backend = createMlflowBackend({ uri: proxy.url, warn: quiet });
+      await syncRun(path, backend);
+      await backend.close();
+      const remote = await findMlflowRun(server, "medfm-track-child", stored.id);
+      const history = await metricHistory(server, remote.info.run_id, "train/loss");
+      const steps = history.map((point) => point.step).sort((a, b) => a - b);
+      expect(steps).toEqual(stored.series["train/loss"].map((point) => point.step));
+      expect(new Set(steps).size).toBe(steps.length);
     });
 
     it("a sync that crashes midway, even after the server took a batch, then syncs again: exactly once", async () => {

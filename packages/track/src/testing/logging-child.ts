@@ -1,0 +1,29 @@
+// A process that logs points, for the crash and signal tests (spawned with `node --import tsx`).
+// Usage: logging-child.ts <root> <uri|-> <total> <report-every> <wait:yes|no> <stop:yes|no>
+// Prints `RUN <id> <path>`, then `LOGGED <n>` each time n points are appended (after `wait()`
+// when asked, so that they are in the journal), then `DONE` when all are appended.
+import { setImmediate as yieldToEvents } from "node:timers/promises";
+import { mlflow } from "../backends/mlflow";
+import { initRun } from "../init-run";
+
+const [root, uri, totalText, everyText, waitText, stopText] = process.argv.slice(2);
+const total = Number(totalText);
+const every = Number(everyText);
+const run = initRun({
+  root,
+  project: "medfm-track-child",
+  backend: uri === "-" ? "file" : mlflow({ uri, warn: () => {}, retryDelayMs: 50 }),
+  warn: () => {},
+});
+console.log(`RUN ${run.id} ${run.path}`);
+run["params/total"] = total;
+for (let step = 0; step < total; step += 1) {
+  run["train/loss"].append(1 / (step + 1));
+  if ((step + 1) % every === 0) {
+    if (waitText === "yes") await run.wait({ timeoutMs: 100 });
+    console.log(`LOGGED ${step + 1}`);
+    await yieldToEvents();
+  }
+}
+console.log("DONE");
+if (stopText === "yes") await run.stop();
