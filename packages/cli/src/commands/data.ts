@@ -499,9 +499,10 @@ function registerFewShot(data: Command): void {
           });
           return;
         }
+        const grouped = samples.every((sample) => sample.group !== undefined);
         const lines = results.map(
           (result) =>
-            `${basename(result.train.path)}: ${result.train.count} images from ${result.units} ${set.samples.every((sample) => sample.group !== undefined) ? "groups" : "images drawn"}; val ${result.val.count}${result.shortfalls.length ? `; short: ${result.shortfalls.map((item) => `${item.className} ${item.got}/${item.wanted}`).join(", ")}` : ""}`,
+            `${basename(result.train.path)}: ${result.train.count} images (${result.units} ${grouped ? "groups" : "images"} drawn); val ${result.val.count}${result.shortfalls.length ? `; short: ${result.shortfalls.map((item) => `${item.className} ${item.got}/${item.wanted}`).join(", ")}` : ""}`,
         );
         writerOf(command)(
           `${lines.join("\n")}\nwrote ${results.length * 2} files to ${options.out}\n`,
