@@ -80,23 +80,85 @@ export function normalizeInto(
   const inverse = std.map((value) => 1 / value);
   const { width, height } = source;
   const flip = options.flip === true;
+  const map = (raw: number, channel: number): number => {
+    let value = raw * scale;
+    if (adjust) {
+      value = Math.min(255, value * brightness);
+      if (contrast !== 1) {
+        value = Math.min(255, Math.max(0, (value - grayMean) * contrast + grayMean));
+      }
+    }
+    return (value - mean[channel]) * inverse[channel];
+  };
+  if (data instanceof Uint8Array) {
+    // 8-bit input: every output is a function of (value, channel), so one 256-entry table per
+    // channel replaces the arithmetic; this loop runs once per pixel of every batch.
+    const table = new Float32Array(256 * outChannels);
+    for (let channel = 0; channel < outChannels; channel += 1) {
+      for (let value = 0; value < 256; value += 1)
+        table[channel * 256 + value] = map(value, channel);
+    }
+    const sourceChannels = source.channels;
+    if (sourceChannels === 1 && outChannels === 3) {
+      grayToThreeChannels(data, target, offset, width, height, flip, table);
+      return count;
+    }
+    for (let y = 0; y < height; y += 1) {
+      const rowStart = y * width;
+      let out = offset + rowStart * outChannels;
+      for (let x = 0; x < width; x += 1) {
+        const sourceIndex = (rowStart + (flip ? width - 1 - x : x)) * sourceChannels;
+        for (let channel = 0; channel < outChannels; channel += 1) {
+          const value = data[sourceChannels === 1 ? sourceIndex : sourceIndex + channel];
+          target[out + channel] = table[channel * 256 + value];
+        }
+        out += outChannels;
+      }
+    }
+    return count;
+  }
   for (let y = 0; y < height; y += 1) {
     for (let x = 0; x < width; x += 1) {
       const out = offset + (y * width + x) * outChannels;
       const sourceIndex = (y * width + (flip ? width - 1 - x : x)) * source.channels;
       for (let channel = 0; channel < outChannels; channel += 1) {
-        let value = data[source.channels === 1 ? sourceIndex : sourceIndex + channel] * scale;
-        if (adjust) {
-          value = Math.min(255, value * brightness);
-          if (contrast !== 1) {
-            value = Math.min(255, Math.max(0, (value - grayMean) * contrast + grayMean));
-          }
-        }
-        target[out + channel] = (value - mean[channel]) * inverse[channel];
+        target[out + channel] = map(
+          data[source.channels === 1 ? sourceIndex : sourceIndex + channel],
+          channel,
+        );
       }
     }
   }
   return count;
+}
+
+/** The hot path for 8-bit grayscale X-rays: one table lookup per output value. */
+function grayToThreeChannels(
+  data: Uint8Array,
+  target: Float32Array,
+  offset: number,
+  width: number,
+  height: number,
+  flip: boolean,
+  table: Float32Array,
+): void {
+  const red = table.subarray(0, 256);
+  const green = table.subarray(256, 512);
+  const blue = table.subarray(512, 768);
+  const step = flip ? -1 : 1;
+  for (let y = 0; y < height; y += 1) {
+    const rowStart = y * width;
+    let out = offset + rowStart * 3;
+    let sourceIndex = flip ? rowStart + width - 1 : rowStart;
+    for (let x = 0; x < width; x += 1) {
+      const value = data[sourceIndex];
+      target[out] = red[value];
+      target[out + 1] = green[value];
+      target[out + 2] = blue[value];
+      out += 3;
+      sourceIndex += step;
+    }
+  }
 }
 
 function grayLevelMean(source: PixelSource, factor: number): number {

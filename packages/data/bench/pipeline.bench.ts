@@ -1,0 +1,149 @@
+// Images per second for decode + RandomResizedCrop 224 (bicubic) + horizontal flip + ImageNet
+// normalize (3 channels) on real 1024² chest X-ray PNGs, against a torchvision Dataset +
+// DataLoader with 2 workers doing the same, measured in the same run, alternating rounds.
+// Run: pnpm bench pipeline   (needs ../shared/samples/chest and /usr/bin/python3 with torch and
+// torchvision; PYTHON overrides the interpreter, BENCH_IMAGES the images per round).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLoader } from "../src/loader";
+import type { Sample } from "../src/types";
+
+const root = new URL("../../..", import.meta.url).pathname;
+const chestImages = join(root, "..", "shared", "samples", "chest", "images");
+if (!existsSync(chestImages)) {
+  console.log(
+    `skipped: ${chestImages} is absent (the benchmark needs the real 1024² chest X-rays)`,
+  );
+  process.exit(0);
+}
+const python = process.env.PYTHON ?? "/usr/bin/python3";
+const imagesPerRound = Number(process.env.BENCH_IMAGES ?? 240);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const batchSize = 16;
+const files = readdirSync(chestImages)
+  .filter((file) => file.endsWith(".png"))
+  .sort();
+const samples: Sample[] = files.map((name) => ({ name, labels: new Uint8Array(14) }));
+const epochs = Math.max(1, Math.round(imagesPerRound / files.length));
+const measured = epochs * files.length;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((left, right) => left - right);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function medfmRound(options: { concurrency: number; cacheDir?: string }): Promise<number> {
+  const loader = createLoader({
+    samples,
+    dataRoot: chestImages,
+    imageSize: 224,
+    batchSize,
+    shuffle: true,
+    seed: 0,
+    augment: { randomResizedCrop: true, horizontalFlip: 0.5 },
+    concurrency: options.concurrency,
+    prefetch: 4,
+    cache: options.cacheDir ? { dir: options.cacheDir, shortSide: 448 } : undefined,
+  });
+  let checksum = 0;
+  for await (const batch of loader.epoch(0)) checksum += batch.images[0]; // warm-up epoch
+  const start = process.hrtime.bigint();
+  let images = 0;
+  for (let epoch = 1; epoch <= epochs; epoch += 1) {
+    for await (const batch of loader.epoch(epoch)) {
+      images += batch.shape[0];
+      checksum += batch.images[batch.images.length - 1];
+    }
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (images !== measured || Number.isNaN(checksum)) throw new Error("medfm loader lost images");
+  return images / seconds;
+}
+
+const reference = `
+import sys, time, torch
+from PIL import Image
+import torchvision.transforms as T
+from torch.utils.data import Dataset, DataLoader
+files, epochs, batch = sys.argv[1].split("\\n"), int(sys.argv[2]), int(sys.argv[3])
+transform = T.Compose([
+    T.RandomResizedCrop(224, interpolation=T.InterpolationMode.BICUBIC),
+    T.RandomHorizontalFlip(),
+    T.ToTensor(),
+    T.Normalize([123.675 / 255, 116.28 / 255, 103.53 / 255], [58.395 / 255, 57.12 / 255, 57.375 / 255]),
+])
+class Chest(Dataset):
+    def __len__(self): return len(files)
+    def __getitem__(self, i):
+        return transform(Image.open(files[i]).convert("RGB")), torch.zeros(14)
+loader = DataLoader(Chest(), batch_size=batch, shuffle=True, num_workers=2, persistent_workers=True)
+for images, labels in loader: pass  # warm-up epoch (starts the workers)
+start = time.perf_counter(); count = 0
+for _ in range(epochs):
+    for images, labels in loader: count += images.shape[0]
+print(count / (time.perf_counter() - start))
+`;
+
+function torchvisionRound(directory: string): number | undefined {
+  const script = join(directory, "torchvision_pipeline.py");
+  writeFileSync(script, reference);
+  const result = spawnSync(
+    python,
+    [
+      script,
+      files.map((file) => join(chestImages, file)).join("\n"),
+      String(epochs),
+      String(batchSize),
+    ],
+    { encoding: "utf8" },
+  );
+  if (result.status !== 0) {
+    console.log(
+      `torchvision reference failed (${python}): ${result.stderr.trim().split("\n").pop()}`,
+    );
+    return undefined;
+  }
+  return Number(result.stdout.trim().split("\n").pop());
+}
+
+const directory = mkdtempSync(join(tmpdir(), "medfm-pipeline-bench-"));
+try {
+  console.log(
+    `${files.length} NIH chest X-rays (1024² 8-bit PNG), ${measured} images per round, ${rounds} rounds, ` +
+      `${cpus().length} CPUs, batch ${batchSize}; RandomResizedCrop 224 bicubic + flip + normalize, 3 channels`,
+  );
+  const medfm: number[] = [];
+  const torchvision: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    medfm.push(await medfmRound({ concurrency: 4 }));
+    const torch = torchvisionRound(directory);
+    if (torch !== undefined) torchvision.push(torch);
+  }
+  const cacheDir = join(directory, "cache");
+  await medfmRound({ concurrency: 4, cacheDir }); // fills the cache
+  const cached = median([
+    await medfmRound({ concurrency: 4, cacheDir }),
+    await medfmRound({ concurrency: 4, cacheDir }),
+    await medfmRound({ concurrency: 4, cacheDir }),
+  ]);
+  const ours = median(medfm);
+  console.log(
+    `medfm createLoader (sharp, concurrency 4):   ${ours.toFixed(1)} images/s  [${medfm.map((v) => v.toFixed(0)).join(", ")}]`,
+  );
+  if (torchvision.length > 0) {
+    const theirs = median(torchvision);
+    console.log(
+      `torchvision DataLoader (PIL, 2 workers):     ${theirs.toFixed(1)} images/s  [${torchvision.map((v) => v.toFixed(0)).join(", ")}]`,
+    );
+    console.log(`ratio medfm / torchvision: ${(ours / theirs).toFixed(2)}x (goal >= 3x)`);
+    console.log(
+      `with the on-disk cache (448 px short side, warm): ${cached.toFixed(1)} images/s, ${(cached / theirs).toFixed(2)}x torchvision without a cache`,
+    );
+  } else {
+    console.log(`with the on-disk cache (448 px short side, warm): ${cached.toFixed(1)} images/s`);
+  }
+} finally {
+  rmSync(directory, { recursive: true, force: true });
+}
