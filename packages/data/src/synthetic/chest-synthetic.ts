@@ -71,6 +71,11 @@ export const chestSynthetic: SyntheticTaskSpec = {
   name: "chest",
   classes: chestClasses,
   channels: 1,
+  imagesPerGroup: 1,
+  labelsPerGroup: false,
+  fileName(split, index) {
+    return `synthetic_chest_${split}_${String(index).padStart(4, "0")}.png`;
+  },
   sampleLabels(random) {
     return Uint8Array.from(chestClasses, (entry) =>
       entry.prevalence > 0 && random.next() < entry.prevalence ? 1 : 0,

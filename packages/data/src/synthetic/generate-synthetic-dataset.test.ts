@@ -74,23 +74,46 @@ describe("generateSyntheticDataset (chest)", () => {
     });
   });
 
-  it("draws each active label as a visible difference", async () => {
-    // Mean absolute difference between the average image with and without each label: a
-    // structure that is really drawn moves the mean image far more than noise does.
+  it("is byte-identical for a seed and differs across seeds (chest)", async () => {
+    const options = { trainCount: 12, valCount: 4, imageSize: 32 };
+    const a = await freshDir();
+    const b = await freshDir();
+    const c = await freshDir();
+    await generateSyntheticDataset({ ...options, outputDir: a, seed: 7 });
+    await generateSyntheticDataset({ ...options, outputDir: b, seed: 7 });
+    await generateSyntheticDataset({ ...options, outputDir: c, seed: 8 });
+    expect(await digest(a)).toBe(await digest(b));
+    expect(await digest(a)).not.toBe(await digest(c));
+  });
+});
+
+function parseLine(task: string, line: string): { name: string; labels: number[] } {
+  const end = line.lastIndexOf(".png") + 4;
+  const name = line.slice(0, end);
+  const rest = line.slice(end + 1);
+  if (task === "colon") return { name, labels: rest === "1" ? [0, 1] : [1, 0] };
+  return { name, labels: rest.split(task === "chest" ? "," : " ").map(Number) };
+}
+
+describe.each(["chest", "colon", "endo"] as const)("generateSyntheticDataset (%s)", (task) => {
+  it("ties every active label to a visible difference", async () => {
+    // Largest gap between the mean images with and without each label: a drawn structure
+    // moves the mean image far more than noise and the other labels do.
     const outputDir = await freshDir();
     const dataset = await generateSyntheticDataset({
+      task,
       outputDir,
-      trainCount: 200,
-      valCount: 10,
+      trainCount: 160,
+      valCount: 4,
       imageSize: 32,
       seed: 5,
     });
     const rows = (await readFile(dataset.trainAnnotation, "utf8")).trim().split("\n");
     const images = await Promise.all(
       rows.map(async (line) => {
-        const [name, labels] = line.split(" ");
+        const { name, labels } = parseLine(task, line);
         const data = await sharp(join(dataset.dataRoot, name)).raw().toBuffer();
-        return { data, labels: labels.split(",").map(Number) };
+        return { data, labels };
       }),
     );
     for (const index of dataset.activeClasses) {
@@ -103,6 +126,10 @@ describe("generateSyntheticDataset (chest)", () => {
           sums[group][i] += value;
         });
       }
+      expect(
+        counts[0] * counts[1],
+        `${task} ${dataset.classes[index].name} occurs`,
+      ).toBeGreaterThan(0);
       let difference = 0;
       for (let i = 0; i < sums[0].length; i += 1) {
         difference = Math.max(
@@ -113,16 +140,46 @@ describe("generateSyntheticDataset (chest)", () => {
       expect(difference, dataset.classes[index].name).toBeGreaterThan(25);
     }
   });
+});
 
-  it("is byte-identical for a seed and differs across seeds", async () => {
-    const options = { trainCount: 12, valCount: 4, imageSize: 32 };
-    const a = await freshDir();
-    const b = await freshDir();
-    const c = await freshDir();
-    await generateSyntheticDataset({ ...options, outputDir: a, seed: 7 });
-    await generateSyntheticDataset({ ...options, outputDir: b, seed: 7 });
-    await generateSyntheticDataset({ ...options, outputDir: c, seed: 8 });
-    expect(await digest(a)).toBe(await digest(b));
-    expect(await digest(a)).not.toBe(await digest(c));
+describe("generateSyntheticDataset (colon, endo) naming and groups", () => {
+  it("writes colon lines with spaces in names and one label per patient", async () => {
+    const dataset = await generateSyntheticDataset({
+      task: "colon",
+      outputDir: await freshDir(),
+      trainCount: 40,
+      valCount: 8,
+      imageSize: 24,
+      seed: 1,
+    });
+    expect(dataset.classes.map((entry) => entry.name)).toEqual(["negative", "positive"]);
+    const lines = (await readFile(dataset.trainAnnotation, "utf8")).trimEnd().split("\n");
+    const byPatient = new Map<string, Set<string>>();
+    for (const line of lines) {
+      expect(line).toMatch(/^\S.* \S.*\.png [01]$/);
+      const name = line.slice(0, -2);
+      const patient = name.slice(0, -9);
+      byPatient.set(patient, (byPatient.get(patient) ?? new Set()).add(line.slice(-1)));
+    }
+    expect(byPatient.size).toBe(10);
+    for (const labels of byPatient.values()) expect(labels.size).toBe(1);
+    const first = lines[0].slice(0, -2);
+    expect((await sharp(join(dataset.dataRoot, first)).metadata()).channels).toBe(3);
+  });
+
+  it("writes endo lines with 4 space-separated labels and 18-character study ids", async () => {
+    const dataset = await generateSyntheticDataset({
+      task: "endo",
+      outputDir: await freshDir(),
+      trainCount: 30,
+      valCount: 6,
+      imageSize: 24,
+      seed: 1,
+    });
+    const lines = (await readFile(dataset.valAnnotation, "utf8")).trimEnd().split("\n");
+    expect(lines).toHaveLength(6);
+    for (const line of lines)
+      expect(line).toMatch(/^\d{5}_2021\.11_\d{4}_\d{8}\.png [01] [01] [01] [01]$/);
+    expect(new Set(lines.map((line) => line.slice(0, 18))).size).toBe(2);
   });
 });

@@ -5,10 +5,12 @@ import { assertPositiveInteger } from "../images/resize-options";
 import { createRandom, hashSeed } from "../random";
 import { canvasToBytes } from "./canvas";
 import { chestSynthetic } from "./chest-synthetic";
+import { colonSynthetic } from "./colon-synthetic";
+import { endoSynthetic } from "./endo-synthetic";
 import type { SyntheticClass, SyntheticTaskSpec } from "./synthetic-task";
 
 /** Tasks the synthetic generator can draw. */
-export type SyntheticTaskName = "chest";
+export type SyntheticTaskName = "chest" | "colon" | "endo";
 
 /** Options of {@link generateSyntheticDataset}. */
 export interface GenerateSyntheticDatasetOptions {
@@ -44,14 +46,21 @@ export interface SyntheticDataset {
   counts: { train: number; val: number };
 }
 
-const specs: Record<SyntheticTaskName, SyntheticTaskSpec> = { chest: chestSynthetic };
+const specs: Record<SyntheticTaskName, SyntheticTaskSpec> = {
+  chest: chestSynthetic,
+  colon: colonSynthetic,
+  endo: endoSynthetic,
+};
 
 /**
  * Writes a small dataset in the MedFMC layout whose labels are visible in the images, for demos
  * and tests where the real MedFMC images cannot be shipped. Labels are independent Bernoulli
  * draws per class; each image is drawn from its own generator derived from (seed, split, index),
- * so the output is identical for a given seed. Chest: grayscale PNG X-ray-like images named
- * `synthetic_chest_{split}_{index}.png`, annotation lines `name.png l1,...,l19` with LF endings.
+ * so the output is identical for a given seed. Annotation files use the task's official MedFMC
+ * text format with LF endings and a trailing newline. Chest: grayscale X-ray-like PNGs, lines
+ * `name.png l1,...,l19`. Colon: RGB H&E-like patches, names with spaces, 4 per patient sharing
+ * its label, lines `name.png L`. Endo: RGB endoscopy-like frames, 3 per study, lines
+ * `name.png l1 l2 l3 l4`.
  */
 export async function generateSyntheticDataset(
   options: GenerateSyntheticDatasetOptions,
@@ -70,11 +79,22 @@ export async function generateSyntheticDataset(
   await mkdir(dataRoot, { recursive: true });
   const writeSplit = async (split: "train" | "val", count: number): Promise<string> => {
     const lines: string[] = [];
-    const width = String(count - 1).length;
+    let groupLabels: Uint8Array | undefined;
     for (let i = 0; i < count; i += 1) {
-      const name = `synthetic_${task}_${split}_${String(i).padStart(width, "0")}.png`;
+      const group = Math.floor(i / spec.imagesPerGroup);
+      const name = spec.fileName(split, i, group, seed);
       const random = createRandom(hashSeed(seed, task, split, i));
-      const labels = spec.sampleLabels(random.fork("labels"));
+      let labels: Uint8Array;
+      if (spec.labelsPerGroup) {
+        if (i % spec.imagesPerGroup === 0) {
+          groupLabels = spec.sampleLabels(
+            createRandom(hashSeed(seed, task, split, "group", group)),
+          );
+        }
+        labels = groupLabels!;
+      } else {
+        labels = spec.sampleLabels(random.fork("labels"));
+      }
       const canvas = spec.draw(labels, size, random.fork("image"));
       await sharp(canvasToBytes(canvas), {
         raw: { width: size, height: size, channels: spec.channels },

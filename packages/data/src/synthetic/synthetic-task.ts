@@ -19,7 +19,16 @@ export interface SyntheticTaskSpec {
   classes: readonly SyntheticClass[];
   /** Channels of the images written: 1 (grayscale PNG) or 3 (RGB PNG). */
   channels: 1 | 3;
-  /** Draws labels for one sample. */
+  /**
+   * Images per group (patient or study); labels are drawn once per group when
+   * `labelsPerGroup` is set. 1 for tasks without groups.
+   */
+  imagesPerGroup: number;
+  /** Whether all images of a group share its labels (colon: a patient is tumour or not). */
+  labelsPerGroup: boolean;
+  /** File name of image `index` (0-based, in `group`) of `split`, in the task's naming style. */
+  fileName(split: string, index: number, group: number, seed: number | string): string;
+  /** Draws labels for one sample (or group). */
   sampleLabels(random: Random): Uint8Array;
   /** Draws the image of a sample with `labels` on a square canvas of `size` pixels. */
   draw(labels: Uint8Array, size: number, random: Random): Canvas;
