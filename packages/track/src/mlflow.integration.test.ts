@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -137,6 +137,32 @@ describe.skipIf(!uri)("mlflow backend against a real MLflow server", () => {
       const stored = readRun(run.path as string);
       await expectOnServer(server, stored);
       expect((await findMlflowRun(server, project, run.id)).info.status).toBe("FINISHED");
+    });
+
+    it("sends credentials from the environment in headers only, never to disk", async () => {
+      await proxy.close();
+      await proxy.listen();
+      const seen = new Set<string>();
+      proxy.decide = (_n, request) => {
+        seen.add(String(request.headers.authorization));
+        return "pass";
+      };
+      const token = "s3cr3t-token-from-env";
+      const run = initRun({
+        root,
+        project,
+        backend: mlflow({ uri: proxy.url, env: { MLFLOW_TRACKING_TOKEN: token }, warn: quiet }),
+      });
+      run["params/lr"] = 0.1;
+      run["train/loss"].extend([1, 2]);
+      await run.stop();
+      proxy.decide = () => "pass";
+      expect([...seen]).toEqual([`Bearer ${token}`]);
+      const files = readdirSync(run.path as string, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name));
+      expect(files.length).toBeGreaterThan(1);
+      for (const file of files) expect(readFileSync(file, "utf8")).not.toContain(token);
     });
 
     it("connections dropped mid-run, before and after the server acts: every point exactly once", async () => {

@@ -176,6 +176,16 @@ describe("initRun with the file backend", () => {
     ]);
   });
 
+  it("journals and fsyncs each operation at once in sync mode", () => {
+    const run = initRun({ root: tempRoot(), mode: "sync", flushIntervalMs: 60_000 });
+    run["params/lr"] = 0.1;
+    run["train/loss"].append(0.5);
+    const stored = readRun(run.path as string);
+    expect(stored.params.lr).toBe(0.1);
+    expect(stored.series["train/loss"]).toHaveLength(1);
+    void run.stop();
+  });
+
   it("stores nothing in debug mode but still answers fetch", async () => {
     const root = tempRoot();
     const run = initRun({ root, mode: "debug" });

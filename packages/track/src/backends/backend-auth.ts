@@ -22,3 +22,12 @@ export function redactUri(uri: string): string {
   const url = new URL(uri);
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/$/, "")}`;
 }
+
+/** Basic auth from `user:password@` in a URI (like `MEDFM_TRACK_URI`), as a header; else nothing. */
+export function credentialsInUri(uri: string): Record<string, string> {
+  const url = new URL(uri);
+  if (!url.username) return {};
+  const user = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` };
+}

@@ -3,7 +3,7 @@ import { createHttpClient, type HttpClient, type HttpClientOptions } from "../ht
 import { HttpError } from "../http/http-error";
 import type { StoredRun } from "../read-run";
 import { TrackError } from "../track-error";
-import { authorizationFromEnv, redactUri } from "./backend-auth";
+import { authorizationFromEnv, credentialsInUri, redactUri } from "./backend-auth";
 import type { BackendItem, RemoteRun, RemoteRunInfo, TrackingBackend } from "./tracking-backend";
 
 /** MLflow's documented request limits for `runs/log-batch` and its value lengths. */
@@ -56,7 +56,7 @@ export function createMlflowBackend(options: MlflowBackendOptions = {}): Trackin
   const http: HttpClient = createHttpClient({
     ...options.http,
     baseUrl: uri,
-    headers: authorizationFromEnv("MLFLOW_TRACKING", env),
+    headers: { ...credentialsInUri(rawUri), ...authorizationFromEnv("MLFLOW_TRACKING", env) },
   });
   const warned = new Set<string>();
   const warnOnce = (key: string, message: string) => {
