@@ -16,6 +16,11 @@ export {
 
 // Backends and kernels (src/backend/).
 export { BackendUnavailableError } from "./backend/backend-unavailable-error";
+export {
+  type BatchStatisticsCallback,
+  batchNormTraining,
+} from "./backend/batch-norm-training";
+export { registerFusedBatchNormGrad } from "./backend/fused-batch-norm-grad";
 export { registerWasmKernels } from "./backend/register-wasm-kernels";
 export {
   type BackendName,

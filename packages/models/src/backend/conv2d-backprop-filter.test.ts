@@ -18,7 +18,11 @@ interface ConvCase {
 // plus 3x3 stride 2 with odd and even sizes, where the last input row is never read.
 const cases: ConvCase[] = [
   { name: "1x1", input: [2, 9, 7, 12], filter: [1, 1, 12, 16], stride: 1, pad: "valid" },
+  { name: "1x1 narrowing", input: [2, 6, 5, 20], filter: [1, 1, 20, 8], stride: 1, pad: "same" },
+  { name: "1x1 stride 2", input: [2, 7, 7, 6], filter: [1, 1, 6, 4], stride: 2, pad: "valid" },
   { name: "3x3 same", input: [2, 8, 8, 6], filter: [3, 3, 6, 4], stride: 1, pad: "same" },
+  { name: "3x3 valid", input: [1, 7, 9, 4], filter: [3, 3, 4, 5], stride: 1, pad: "valid" },
+  { name: "5x5 pad 1", input: [2, 8, 7, 3], filter: [5, 5, 3, 4], stride: 1, pad: 1 },
   {
     name: "7x7 stride 2 same",
     input: [2, 21, 20, 3],
@@ -98,7 +102,7 @@ function relativeError(actual: Float32Array, expected: Float32Array): number {
   return error / scale;
 }
 
-describe("wasm Conv2DBackpropFilter", () => {
+describe("wasm Conv2DBackpropFilter and Conv2DBackpropInput", () => {
   beforeAll(async () => {
     await selectBackend({ backend: "wasm", log: () => {} });
   });
@@ -118,7 +122,7 @@ describe("wasm Conv2DBackpropFilter", () => {
     await tf.setBackend("wasm");
     const before = tf.memory().numTensors;
     const backendBefore = tf.backend().numDataIds();
-    await gradients("wasm", cases[2] as ConvCase);
+    for (const spec of cases) await gradients("wasm", spec);
     await tf.setBackend("wasm");
     expect(tf.memory().numTensors).toBe(before);
     expect(tf.backend().numDataIds()).toBe(backendBefore);

@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { BackendUnavailableError } from "./backend-unavailable-error";
+import { registerFusedBatchNormGrad } from "./fused-batch-norm-grad";
 import { registerWasmKernels } from "./register-wasm-kernels";
 
 /** The tfjs backends `selectBackend` chooses between, best first. */
@@ -68,7 +69,8 @@ let lastPrinted: string | undefined;
  * then from `@tensorflow/tfjs-node` (or the package directory in `MEDFM_TFJS_NODE_PATH`), then
  * `wasm`, then `cpu`. `options.backend`, else `MEDFM_BACKEND=tensorflow|wasm|cpu`, forces one and
  * throws `BackendUnavailableError` when it cannot load. Prints one line (once per choice) naming
- * the backend and why better ones were skipped. On wasm it registers the training kernels.
+ * the backend and why better ones were skipped. On wasm it registers the training kernels; on
+ * every backend, a `FusedBatchNorm` gradient without `Tile` (`registerFusedBatchNormGrad`).
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendSelection> {
   const env = options.env ?? process.env;
@@ -105,6 +107,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
       skipped.push({ backend: candidate.backend, source: candidate.source, reason });
       continue;
     }
+    registerFusedBatchNormGrad();
     const summary = describe(candidate, chosenBy, skipped);
     const selection: BackendSelection = {
       backend: candidate.backend,

@@ -1,0 +1,235 @@
+// DenseNet-121 speed on the best tfjs backend here against torchvision's densenet121 in PyTorch
+// (Debian python3-torch, 2 threads), measured in the same run: eval-mode forward images/s
+// (batch 8 at 224) and training images/s (batch 4 at 224: BCE over 19 classes, SGD with
+// momentum), with ratios and the peak resident memory of each process.
+//
+//   pnpm bench densenet [--size 224] [--quick] [--backend wasm|cpu|tensorflow]
+//     [--forward-batch 8] [--train-batch 4] [--iterations 3] [--memory-efficient]
+//     [--phase forward|train|both] [--profile] [--no-torch]
+//
+// Each measurement runs in its own process, so a wasm heap abort (training at 224 needs a lot
+// of the 4 GiB wasm heap) is reported instead of ending the benchmark, and each peak RSS belongs
+// to one measurement. --quick: 128 px, one timed iteration. --profile: per-kernel time of one
+// training step (tf.profile), the biggest first.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { densenet121, selectBackend } from "../src/index";
+
+const { values: args } = parseArgs({
+  options: {
+    size: { type: "string" },
+    quick: { type: "boolean", default: false },
+    backend: { type: "string" },
+    "forward-batch": { type: "string", default: "8" },
+    "train-batch": { type: "string", default: "4" },
+    iterations: { type: "string" },
+    "memory-efficient": { type: "boolean", default: false },
+    phase: { type: "string", default: "both" },
+    profile: { type: "boolean", default: false },
+    "no-torch": { type: "boolean", default: false },
+    child: { type: "string" },
+  },
+});
+
+const size = Number(args.size ?? (args.quick ? 128 : 224));
+const iterations = Number(args.iterations ?? (args.quick ? 1 : 3));
+const forwardBatch = Number(args["forward-batch"]);
+const trainBatch = Number(args["train-batch"]);
+const classes = 19;
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+
+interface Measurement {
+  batch: number;
+  secondsPerBatch: number;
+  imagesPerSecond: number;
+  /** Process CPU seconds per batch (all threads): steadier than wall time on a loaded machine. */
+  cpuSecondsPerBatch: number;
+}
+
+interface ChildResult {
+  backend?: string;
+  forward?: Measurement;
+  train?: Measurement;
+  profile?: Array<{ kernel: string; ms: number; calls: number }>;
+  peakRssBytes?: number;
+  error?: string;
+}
+
+async function timed(
+  step: () => Promise<void>,
+  count: number,
+  batch: number,
+): Promise<Measurement> {
+  await step(); // warm-up: XNNPACK operator creation, first allocations
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  for (let i = 0; i < count; i++) await step();
+  const seconds = (performance.now() - start) / 1000 / count;
+  const used = process.cpuUsage(cpu);
+  return {
+    batch,
+    secondsPerBatch: seconds,
+    imagesPerSecond: batch / seconds,
+    cpuSecondsPerBatch: (used.user + used.system) / 1e6 / count,
+  };
+}
+
+/** One measurement in this process; prints `RESULT {json}`. */
+async function child(kind: "forward" | "train" | "profile"): Promise<void> {
+  const selection = await selectBackend({
+    backend: args.backend as "tensorflow" | "wasm" | "cpu" | undefined,
+    log: () => {},
+  });
+  const backbone = densenet121({ memoryEfficient: args["memory-efficient"] });
+  const result: ChildResult = { backend: `${selection.backend} (${selection.source})` };
+  const batch = kind === "forward" ? forwardBatch : trainBatch;
+  const images = tf.randomNormal([batch, size, size, 3], 0, 1, "float32", 1) as tf.Tensor4D;
+  if (kind === "forward") {
+    result.forward = await timed(
+      async () => {
+        const features = backbone.forward(images, { training: false });
+        await features.data();
+        features.dispose();
+      },
+      iterations,
+      batch,
+    );
+  } else {
+    const weights = tf.variable(tf.randomNormal([backbone.numFeatures, classes], 0, 0.01));
+    const bias = tf.variable(tf.zeros([classes]));
+    const targets = tf.tidy(() =>
+      tf.cast(tf.less(tf.randomUniform([batch, classes], 0, 1, "float32", 2), 0.2), "float32"),
+    );
+    const optimizer = tf.train.momentum(0.001, 0.9);
+    const step = async () => {
+      const loss = optimizer.minimize(() => {
+        const features = backbone.forward(images, { training: true });
+        const logits = tf.add(tf.matMul(features, weights), bias);
+        return tf.losses.sigmoidCrossEntropy(targets, logits) as tf.Scalar;
+      }, true);
+      await loss?.data();
+      loss?.dispose();
+    };
+    if (kind === "train") {
+      result.train = await timed(step, iterations, batch);
+    } else {
+      await step();
+      const info = await tf.profile(step);
+      const byKernel = new Map<string, { ms: number; calls: number }>();
+      for (const kernel of info.kernels) {
+        const entry = byKernel.get(kernel.name) ?? { ms: 0, calls: 0 };
+        entry.ms += Number(kernel.kernelTimeMs) || 0;
+        entry.calls += 1;
+        byKernel.set(kernel.name, entry);
+      }
+      result.profile = [...byKernel.entries()]
+        .map(([name, entry]) => ({ kernel: name, ...entry }))
+        .sort((a, b) => b.ms - a.ms);
+    }
+  }
+  result.peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}
+
+function runChild(kind: string): ChildResult {
+  const argv = process.argv.slice(2).filter((arg) => arg !== "--profile");
+  const run = spawnSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), ...argv, "--child", kind],
+    { cwd: root, encoding: "utf8", maxBuffer: 1 << 26 },
+  );
+  const line = run.stdout.split("\n").find((text) => text.startsWith("RESULT "));
+  if (line !== undefined) return JSON.parse(line.slice(7)) as ChildResult;
+  const tail = `${run.stderr}${run.stdout}`.trim().split("\n").slice(-3).join(" | ");
+  return { error: `exit ${run.status ?? run.signal}: ${tail.slice(0, 400)}` };
+}
+
+function runTorch(phase: string): ChildResult & { threads?: number; torch?: string } {
+  const python = "/usr/bin/python3";
+  const script = `${root}scripts/bench/models/densenet_torch.py`;
+  if (!existsSync(python)) return { error: "no /usr/bin/python3 (Debian python3-torch)" };
+  const run = spawnSync(
+    python,
+    [
+      script,
+      `--size=${size}`,
+      `--forward-batch=${forwardBatch}`,
+      `--train-batch=${trainBatch}`,
+      `--iterations=${iterations}`,
+      "--threads=2",
+      `--phase=${phase}`,
+      ...(args["memory-efficient"] ? ["--memory-efficient"] : []),
+    ],
+    { encoding: "utf8" },
+  );
+  if (run.status !== 0) return { error: `${run.stderr.trim().split("\n").slice(-1)[0]}` };
+  return JSON.parse(run.stdout.trim().split("\n").at(-1) as string);
+}
+
+const mib = (bytes?: number) => (bytes === undefined ? "?" : `${Math.round(bytes / 2 ** 20)} MiB`);
+const rate = (m?: Measurement) =>
+  m === undefined
+    ? "-"
+    : `${m.imagesPerSecond.toFixed(2)} img/s, ${(m.cpuSecondsPerBatch / m.batch).toFixed(2)} CPU-s/img`;
+
+async function main(): Promise<void> {
+  if (args.child !== undefined) {
+    await child(args.child as "forward" | "train" | "profile");
+    return;
+  }
+  const load = () =>
+    loadavg()
+      .map((value) => value.toFixed(1))
+      .join(" ");
+  console.log(
+    `DenseNet-121 at ${size} px: forward batch ${forwardBatch}, training batch ${trainBatch}, ` +
+      `${iterations} timed iteration(s) after 1 warm-up; load average ${load()}`,
+  );
+  const phases = args.phase === "both" ? ["forward", "train"] : [args.phase as string];
+  const ours: Record<string, ChildResult> = {};
+  const torch: Record<string, ChildResult> = {};
+  for (const phase of phases) {
+    ours[phase] = runChild(phase);
+    if (!args["no-torch"]) torch[phase] = runTorch(phase);
+  }
+  const backend = Object.values(ours).find((r) => r.backend)?.backend ?? "?";
+  for (const phase of phases) {
+    const mine = ours[phase] as ChildResult;
+    const reference = torch[phase];
+    const measurement = (phase === "forward" ? mine.forward : mine.train) as
+      | Measurement
+      | undefined;
+    const referenceMeasurement = (phase === "forward" ? reference?.forward : reference?.train) as
+      | Measurement
+      | undefined;
+    const ratio =
+      measurement && referenceMeasurement
+        ? `${(measurement.imagesPerSecond / referenceMeasurement.imagesPerSecond).toFixed(2)}x` +
+          ` (per CPU-second ${(referenceMeasurement.cpuSecondsPerBatch / measurement.cpuSecondsPerBatch).toFixed(2)}x)`
+        : "-";
+    console.log(
+      `${phase.padEnd(7)} tfjs ${backend}: ${mine.error ?? rate(measurement)} (peak RSS ${mib(mine.peakRssBytes)}) | ` +
+        `PyTorch 2 threads: ${reference?.error ?? rate(referenceMeasurement)} (peak RSS ${mib(reference?.peakRssBytes)}) | ratio ${ratio}`,
+    );
+  }
+  if (args.profile) {
+    const profile = runChild("profile");
+    if (profile.error) console.log(`profile: ${profile.error}`);
+    const total = (profile.profile ?? []).reduce((sum, entry) => sum + entry.ms, 0);
+    console.log(
+      `kernel time of one training step (batch ${trainBatch}): ${(total / 1000).toFixed(2)} s`,
+    );
+    for (const entry of (profile.profile ?? []).slice(0, 15)) {
+      console.log(
+        `  ${entry.kernel.padEnd(24)} ${(entry.ms / 1000).toFixed(3).padStart(7)} s  ${((100 * entry.ms) / total).toFixed(1).padStart(5)}%  ${entry.calls} calls`,
+      );
+    }
+  }
+  console.log(`load average after: ${load()}`);
+}
+
+await main();

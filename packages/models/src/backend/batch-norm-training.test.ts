@@ -1,0 +1,96 @@
+import { createRandom } from "@medfm/data";
+import * as tf from "@tensorflow/tfjs";
+import { describe, expect, it } from "vitest";
+import { batchNormTraining } from "./batch-norm-training";
+import { selectBackend } from "./select-backend";
+
+const shape: [number, number, number, number] = [3, 5, 4, 6];
+
+function tensor(size: number[], seed: string, low = 0): tf.Tensor {
+  const random = createRandom(seed);
+  const length = size.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length }, () => (low > 0 ? low + random.next() : 2 * random.normal() + 1)),
+    size,
+  );
+}
+
+/** Output and gradients of Σ bn(x)·g for x, scale and offset, fused or composed from tfjs ops. */
+function run(fused: boolean): { output: Float32Array; gradients: Float32Array[] } {
+  return tf.tidy(() => {
+    const x = tensor(shape, "x") as tf.Tensor4D;
+    const g = tensor(shape, "g");
+    const scale = tensor([6], "scale", 0.5) as tf.Tensor1D;
+    const offset = tensor([6], "offset") as tf.Tensor1D;
+    const normalise = (a: tf.Tensor4D, b: tf.Tensor1D, c: tf.Tensor1D) => {
+      if (fused) return batchNormTraining(a, b, c, 1e-5);
+      const { mean, variance } = tf.moments(a, [0, 1, 2]);
+      return tf.batchNorm4d(a, mean as tf.Tensor1D, variance as tf.Tensor1D, c, b, 1e-5);
+    };
+    const output = normalise(x, scale, offset).dataSync() as Float32Array;
+    const gradients = tf
+      .grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(normalise(a as tf.Tensor4D, b as tf.Tensor1D, c as tf.Tensor1D), g)),
+      )([x, scale, offset])
+      .map((t) => t.dataSync() as Float32Array);
+    return { output, gradients };
+  });
+}
+
+function maxDifference(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) {
+    difference = Math.max(difference, Math.abs((a[i] as number) - (b[i] as number)));
+  }
+  return difference;
+}
+
+describe("batchNormTraining", () => {
+  for (const backend of ["cpu", "wasm"] as const) {
+    it(`matches moments + batchNorm and their gradients on ${backend}`, async () => {
+      await selectBackend({ backend: "cpu", log: () => {} });
+      const expected = run(false);
+      await selectBackend({ backend, log: () => {} });
+      const actual = run(true);
+      expect(maxDifference(actual.output, expected.output)).toBeLessThan(1e-5);
+      expect(actual.gradients).toHaveLength(3);
+      for (const [index, reference] of expected.gradients.entries()) {
+        expect(maxDifference(actual.gradients[index] as Float32Array, reference)).toBeLessThan(
+          1e-4,
+        );
+      }
+    });
+  }
+
+  it("hands out the batch statistics once and leaks no tensor", async () => {
+    await selectBackend({ backend: "wasm", log: () => {} });
+    const x = tensor(shape, "x") as tf.Tensor4D;
+    const scale = tf.ones([6]) as tf.Tensor1D;
+    const offset = tf.zeros([6]) as tf.Tensor1D;
+    const before = tf.memory().numTensors;
+    const seen: number[][] = [];
+    const record = (mean: tf.Tensor1D, variance: tf.Tensor1D) => {
+      seen.push([...mean.dataSync(), ...variance.dataSync()]);
+    };
+    tf.dispose(batchNormTraining(x, scale, offset, 1e-5, record));
+    const grads = tf.grads((a: tf.Tensor) =>
+      tf.sum(batchNormTraining(a as tf.Tensor4D, scale, offset, 1e-5, record)),
+    )([x]);
+    tf.dispose(grads);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(seen).toHaveLength(2);
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    const reference = [...mean.dataSync(), ...variance.dataSync()];
+    for (let i = 0; i < reference.length; i++) {
+      expect(seen[0]?.[i]).toBeCloseTo(reference[i] as number, 5);
+    }
+    tf.dispose([x, scale, offset, mean, variance]);
+  });
+
+  it("names the mismatch when scale and input disagree", () => {
+    expect(() =>
+      batchNormTraining(tf.zeros([1, 2, 2, 3]) as tf.Tensor4D, tf.ones([4]), tf.zeros([3]), 1e-5),
+    ).toThrow("input has 3 channels but scale has 4 and offset 3");
+  });
+});
