@@ -1,8 +1,8 @@
-import { type AveragePrecisionDefinition, averagePrecisionResult } from "./average-precision";
+import { averagePrecisionResult } from "./average-precision";
 import { rankClasses } from "./class-ranking";
-import type { ClassAveragedResult } from "./class-result";
 import { assertSameShape, type MatrixInput, readScoreMatrix, readTargetMatrix } from "./matrix";
 import { MetricShapeError } from "./metrics-error";
+import type { RankingMetrics, RankingMetricsOptions } from "./ranking-metrics";
 import { rocAucResult } from "./roc-auc";
 
 /** Options of {@link createMetricAccumulator}. */
@@ -11,20 +11,13 @@ export interface MetricAccumulatorOptions {
   readonly classes?: number;
 }
 
-/** Options of {@link MetricAccumulator.compute}. */
-export interface AccumulatedMetricsOptions {
-  /** The AP definition; `"mmpretrain"` by default. */
-  readonly averagePrecision?: AveragePrecisionDefinition;
-}
+/** Options of {@link MetricAccumulator.compute}: those of `rankingMetrics`. */
+export type AccumulatedMetricsOptions = RankingMetricsOptions;
 
 /** mAP and macro AUC over every batch added, from one sort per class. */
-export interface AccumulatedMetrics {
+export interface AccumulatedMetrics extends RankingMetrics {
   /** Samples seen. */
   readonly rows: number;
-  /** As {@link meanAveragePrecision} returns it. */
-  readonly meanAveragePrecision: ClassAveragedResult;
-  /** As {@link meanRocAuc} returns it. */
-  readonly meanRocAuc: ClassAveragedResult;
 }
 
 /** Everything added so far, row-major. */
@@ -115,6 +108,7 @@ export function createMetricAccumulator(options: MetricAccumulatorOptions = {}):
         columns,
         data: data.subarray(0, rows * columns),
       });
+      // Batches were validated on the way in, so rank the stored arrays directly.
       const rankings = rankClasses(view(scores), view(targets));
       return {
         rows,

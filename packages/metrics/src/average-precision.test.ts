@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import parity from "./__fixtures__/parity.json";
 import { averagePrecision, meanAveragePrecision } from "./average-precision";
 import { MetricShapeError, MetricValueError } from "./metrics-error";
+import { rankingMetrics } from "./ranking-metrics";
+import { meanRocAuc } from "./roc-auc";
 
 const column = (rows: number[][], index: number) => rows.map((row) => row[index]);
 
@@ -48,6 +50,21 @@ describe("meanAveragePrecision", () => {
       });
     });
   }
+
+  it("equals rankingMetrics, which computes mAP and AUC from one sort", () => {
+    for (const fixture of parity.multiLabel) {
+      for (const definition of ["mmpretrain", "sklearn"] as const) {
+        expect(
+          rankingMetrics(fixture.scores, fixture.targets, { averagePrecision: definition }),
+        ).toEqual({
+          meanAveragePrecision: meanAveragePrecision(fixture.scores, fixture.targets, {
+            definition,
+          }),
+          meanRocAuc: meanRocAuc(fixture.scores, fixture.targets),
+        });
+      }
+    }
+  });
 
   it("takes the same matrix as rows of typed arrays or as a flat array with its shape", () => {
     const fixture = parity.multiLabel[1];

@@ -1,5 +1,5 @@
-import { type DenseMatrix, matrixColumn } from "./matrix";
-import { descendingOrder } from "./rank-order";
+import { type DenseMatrix, matrixColumns } from "./matrix";
+import { sortDescending } from "./rank-order";
 
 /** What one sort of one class's scores yields: counts, both AP definitions and ROC AUC. */
 export interface ClassRanking {
@@ -19,12 +19,12 @@ export interface ClassRanking {
  * Ranks one class: samples whose target is -1 are left out, the rest sorted by score descending
  * (ties by sample index), then AP and AUC are read off in one pass.
  */
-export function rankClass(scores: Float64Array, targets: Float64Array): ClassRanking {
+export function rankClass(scores: Float64Array, targets: ArrayLike<number>): ClassRanking {
   let ignored = 0;
   for (let index = 0; index < targets.length; index++) if (targets[index] === -1) ignored++;
   if (ignored > 0) {
     const keptScores = new Float64Array(targets.length - ignored);
-    const keptTargets = new Float64Array(targets.length - ignored);
+    const keptTargets = new Int8Array(targets.length - ignored);
     for (let index = 0, kept = 0; index < targets.length; index++) {
       if (targets[index] === -1) continue;
       keptScores[kept] = scores[index];
@@ -35,7 +35,9 @@ export function rankClass(scores: Float64Array, targets: Float64Array): ClassRan
     targets = keptTargets;
   }
   const count = scores.length;
-  const order = descendingOrder(scores);
+  const labels = new Uint8Array(count);
+  for (let index = 0; index < count; index++) labels[index] = targets[index];
+  const { high, low, payload: sortedLabels } = sortDescending(scores, labels);
 
   // mmpretrain: precision at each positive's rank (ties in index order), summed.
   let precisionSum = 0;
@@ -48,15 +50,21 @@ export function rankClass(scores: Float64Array, targets: Float64Array): ClassRan
   let groupTruePositives = 0;
   let groupFalsePositives = 0;
   for (let position = 0; position < count; position++) {
-    const index = order[position];
-    if (targets[index] === 1) {
+    if (sortedLabels[position] === 1) {
       truePositives++;
       precisionSum += truePositives / (position + 1);
     } else {
       falsePositives++;
     }
-    const last = position === count - 1 || scores[order[position + 1]] !== scores[index];
-    if (!last) continue;
+    const next = position + 1;
+    // Equal keys are equal scores: a tied group ends where the key changes.
+    if (
+      next < count &&
+      high[next] === high[position] &&
+      (low === undefined || low[next] === low[position])
+    ) {
+      continue;
+    }
     const gainedPositives = truePositives - groupTruePositives;
     if (gainedPositives > 0) {
       sklearnSum += gainedPositives * (truePositives / (truePositives + falsePositives));
@@ -80,8 +88,11 @@ export function rankClass(scores: Float64Array, targets: Float64Array): ClassRan
 /** Ranks every class (column) of validated, same-shape matrices. */
 export function rankClasses(scores: DenseMatrix, targets: DenseMatrix): ClassRanking[] {
   const rankings: ClassRanking[] = [];
+  // Transposing once, row by row, is far cheaper than gathering each column with a stride.
+  const scoreColumns = matrixColumns(scores, (length) => new Float64Array(length));
+  const targetColumns = matrixColumns(targets, (length) => new Int8Array(length));
   for (let column = 0; column < scores.columns; column++) {
-    rankings.push(rankClass(matrixColumn(scores, column), matrixColumn(targets, column)));
+    rankings.push(rankClass(scoreColumns[column], targetColumns[column]));
   }
   return rankings;
 }

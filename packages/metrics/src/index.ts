@@ -46,4 +46,9 @@ export {
   ResultsTableError,
 } from "./metrics-error";
 export { type MultiLabelF1Options, type MultiLabelF1Result, multiLabelF1 } from "./multilabel-f1";
+export {
+  type RankingMetrics,
+  type RankingMetricsOptions,
+  rankingMetrics,
+} from "./ranking-metrics";
 export { meanRocAuc, rocAuc } from "./roc-auc";

@@ -66,7 +66,7 @@ function toDense(input: MatrixInput, argument: string): DenseMatrix {
         `data has ${input.data.length} values but shape [${rows}, ${columns}] needs ${rows * columns}`,
       );
     }
-    return { rows, columns, data: Float64Array.from(input.data) };
+    return { rows, columns, data: new Float64Array(input.data as ArrayLike<number>) };
   }
   if (!Array.isArray(input)) {
     throw new MetricShapeError(
@@ -186,7 +186,7 @@ function vectorToDense(input: NumericArray, argument: string): DenseMatrix {
   if (Array.isArray(input) && input.length > 0 && typeof input[0] === "object") {
     throw new MetricShapeError(argument, undefined, "expected a 1-D array, got an array of rows");
   }
-  return { rows: input.length, columns: 1, data: Float64Array.from(input) };
+  return { rows: input.length, columns: 1, data: new Float64Array(input as ArrayLike<number>) };
 }
 
 function checkScoresVector(matrix: DenseMatrix, argument: string): void {
@@ -279,5 +279,18 @@ export function matrixColumn(matrix: DenseMatrix, column: number): Float64Array 
   const { rows, columns, data } = matrix;
   const out = new Float64Array(rows);
   for (let row = 0, index = column; row < rows; row++, index += columns) out[row] = data[index];
+  return out;
+}
+
+/** Splits a matrix into its columns in one row-by-row pass, each column made by `create`. */
+export function matrixColumns<Column extends Float64Array | Int8Array>(
+  matrix: DenseMatrix,
+  create: (length: number) => Column,
+): Column[] {
+  const { rows, columns, data } = matrix;
+  const out = Array.from({ length: columns }, () => create(rows));
+  for (let row = 0, offset = 0; row < rows; row++, offset += columns) {
+    for (let column = 0; column < columns; column++) out[column][row] = data[offset + column];
+  }
   return out;
 }
