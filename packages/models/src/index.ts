@@ -57,6 +57,15 @@ export {
 export { headFromMetadata } from "./heads/head-from-metadata";
 export { type LinearHeadOptions, linearHead } from "./heads/linear-head";
 export { type MlpHeadOptions, mlpHead } from "./heads/mlp-head";
+export {
+  CHECKPOINT_VERSION,
+  type Checkpoint,
+  readCheckpoint,
+  restoreCheckpoint,
+  type TrainerPosition,
+  type TrainerStateFile,
+  writeCheckpoint,
+} from "./train/checkpoint";
 export { evaluateTask, type TaskEvaluation } from "./train/evaluate";
 // Training (src/train/).
 export {
@@ -118,6 +127,15 @@ export {
   type SafetensorsInput,
   type SafetensorsTensor,
 } from "./weights/safetensors";
+export {
+  CLASSIFIER_FORMAT,
+  CLASSIFIER_FORMAT_VERSION,
+  type ClassifierModelJson,
+  type LoadClassifierOptions,
+  loadClassifier,
+  type SaveClassifierOptions,
+  saveClassifier,
+} from "./weights/save-load";
 export { StateDictError, type StateDictErrorDetails } from "./weights/state-dict-error";
 export {
   type InferredDenseNet,

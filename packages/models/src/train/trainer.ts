@@ -1,5 +1,13 @@
+import { join } from "node:path";
 import type { Batch, TaskDefinition } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
+import type { Classifier } from "../classifier";
+import {
+  readCheckpoint,
+  restoreCheckpoint,
+  type TrainerPosition,
+  writeCheckpoint,
+} from "./checkpoint";
 import { evaluateTask, type TaskEvaluation } from "./evaluate";
 import { binaryCrossEntropyWithLogits, type LossFunction, softmaxCrossEntropy } from "./losses";
 import { clipGradientsByGlobalNorm, type Optimizer } from "./optimizers";
@@ -74,11 +82,22 @@ export interface TrainerOptions {
   loss?: LossFunction;
   /** Clip gradients to this global L2 norm. */
   gradientClipNorm?: number;
+  /**
+   * Write checkpoints into this folder: `last/` after every epoch (and when `fit` is aborted),
+   * `best/` whenever the task's main metric improves. Needs a {@link Classifier} as the model.
+   */
+  checkpointDir?: string;
+  /** Stored in each checkpoint's `trainer-state.json` (task, options, ...). */
+  checkpointMetadata?: Record<string, unknown>;
 }
 
 /** Result of {@link Trainer.fit}: one entry per epoch. */
 export interface TrainingHistory {
   epochs: EpochEndEvent[];
+  /** True when `fit` stopped early because its signal was aborted (a checkpoint was saved). */
+  interrupted: boolean;
+  /** Best main-metric value seen and its epoch, when evaluated. */
+  best?: TrainerPosition["best"];
 }
 
 /** Error thrown when the loss stops being finite; names the epoch, batch and step. */
@@ -127,8 +146,15 @@ export interface Trainer {
     train: BatchSource;
     validation?: BatchSource;
     epochs: number;
-    /** First epoch to run (for resuming). Default 0. */
+    /** First epoch to run, without a checkpoint. Default 0. */
     initialEpoch?: number;
+    /**
+     * Continue from a checkpoint: `true` for `<checkpointDir>/last`, or a checkpoint folder.
+     * Weights, optimizer state, schedule position and the place in the epoch are restored, so
+     * the result equals an uninterrupted run (loader order depends only on seed and epoch).
+     */
+    resume?: boolean | string;
+    /** Aborting stops after the current batch, saves `<checkpointDir>/last` and returns. */
     signal?: AbortSignal;
   }): Promise<TrainingHistory>;
   /** Eval-mode scores (logits) and targets over a source, then the task's metrics. */
@@ -226,19 +252,65 @@ export function createTrainer(options: TrainerOptions): Trainer {
     get step() {
       return globalStep;
     },
-    async fit({ train, validation, epochs, initialEpoch = 0, signal }) {
-      const history: TrainingHistory = { epochs: [] };
-      for (let epoch = initialEpoch; epoch < epochs; epoch += 1) {
+    async fit({ train, validation, epochs, initialEpoch = 0, resume, signal }) {
+      const checkpointModel = (): Classifier => {
+        if (!options.checkpointDir) throw new Error("checkpoints need the checkpointDir option");
+        if (typeof (model as Partial<Classifier>).stateDict !== "function") {
+          throw new Error("checkpoints need a Classifier (with stateDict) as the model");
+        }
+        return model as Classifier;
+      };
+      const save = (name: "last" | "best", position: TrainerPosition) =>
+        writeCheckpoint(
+          join(options.checkpointDir!, name),
+          checkpointModel(),
+          optimizer,
+          position,
+          options.checkpointMetadata,
+        );
+      let startEpoch = initialEpoch;
+      let skipBatches = 0;
+      let best: TrainerPosition["best"];
+      if (resume) {
+        const directory =
+          typeof resume === "string" ? resume : join(options.checkpointDir ?? ".", "last");
+        const position = restoreCheckpoint(
+          await readCheckpoint(directory),
+          checkpointModel(),
+          optimizer,
+          directory,
+        );
+        startEpoch = position.epoch;
+        skipBatches = position.batchesDone;
+        globalStep = position.step;
+        best = position.best;
+      }
+      const history: TrainingHistory = { epochs: [], interrupted: false, best };
+      for (let epoch = startEpoch; epoch < epochs; epoch += 1) {
         const started = performance.now();
         let lossSum = 0;
+        let lossCount = 0;
         let batchIndex = 0;
         for await (const batch of train.epoch(epoch)) {
-          signal?.throwIfAborted();
+          if (skipBatches > 0) {
+            // Already applied before the checkpoint: the order is the same, skip them.
+            skipBatches -= 1;
+            batchIndex += 1;
+            continue;
+          }
+          if (signal?.aborted) {
+            if (options.checkpointDir) {
+              await save("last", { epoch, batchesDone: batchIndex, step: globalStep, best });
+            }
+            history.interrupted = true;
+            return history;
+          }
           const result = trainStep(batch, globalStep);
           if (!Number.isFinite(result.loss)) {
             throw new NonFiniteLossError(epoch, batchIndex, globalStep, result.loss, batch.names);
           }
           lossSum += result.loss;
+          lossCount += 1;
           emit("batchEnd", {
             epoch,
             batch: batchIndex,
@@ -258,11 +330,25 @@ export function createTrainer(options: TrainerOptions): Trainer {
         }
         const event: EpochEndEvent = {
           epoch,
-          loss: batchIndex ? lossSum / batchIndex : Number.NaN,
+          loss: lossCount ? lossSum / lossCount : Number.NaN,
           evaluation,
           seconds: (performance.now() - started) / 1000,
         };
         history.epochs.push(event);
+        let improved = false;
+        if (evaluation) {
+          const value = evaluation.metrics[evaluation.mainMetric];
+          if (!best || value > best.value) {
+            best = { metric: evaluation.mainMetric, value, epoch };
+            history.best = best;
+            improved = true;
+          }
+        }
+        if (options.checkpointDir) {
+          const position = { epoch: epoch + 1, batchesDone: 0, step: globalStep, best };
+          await save("last", position);
+          if (improved) await save("best", position);
+        }
         emit("epochEnd", event);
       }
       return history;
