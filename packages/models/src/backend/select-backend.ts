@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { BackendUnavailableError } from "./backend-unavailable-error";
 import { registerFusedBatchNormGrad } from "./fused-batch-norm-grad";
@@ -56,6 +56,8 @@ export const provisionHint =
 interface Candidate {
   backend: BackendName;
   source: string;
+  /** The package name or absolute directory that is loaded. */
+  specifier: string;
   /** Loads the package that registers the backend; throws why it cannot. */
   load: () => Promise<void>;
 }
@@ -65,9 +67,9 @@ let lastRequest: string | undefined;
 let lastPrinted: string | undefined;
 
 /**
- * Chooses and activates the best tfjs backend here: `tensorflow` from `@tensorflow/tfjs-node-gpu`,
- * then from `@tensorflow/tfjs-node` (or the package directory in `MEDFM_TFJS_NODE_PATH`), then
- * `wasm`, then `cpu`. `options.backend`, else `MEDFM_BACKEND=tensorflow|wasm|cpu`, forces one and
+ * Chooses and activates the best tfjs backend here: `tensorflow` from the tfjs-node package
+ * directory in `MEDFM_TFJS_NODE_PATH` (what `pnpm medfm backend install` builds), then from
+ * `@tensorflow/tfjs-node-gpu`, then from `@tensorflow/tfjs-node`, then `wasm`, then `cpu`. `options.backend`, else `MEDFM_BACKEND=tensorflow|wasm|cpu`, forces one and
  * throws `BackendUnavailableError` when it cannot load. Prints one line (once per choice) naming
  * the backend and why better ones were skipped. On wasm it registers the training kernels; on
  * every backend, a `FusedBatchNorm` gradient without `Tile` (`registerFusedBatchNormGrad`).
@@ -137,36 +139,40 @@ function buildCandidates(
   env: Record<string, string | undefined>,
   importPackage: (specifier: string) => Promise<unknown>,
 ): Candidate[] {
+  const native = (source: string, specifier: string): Candidate => ({
+    backend: "tensorflow",
+    source,
+    specifier,
+    load: async () => {
+      // libtensorflow logs CPU features and oneDNN notes at startup; keep warnings and errors.
+      process.env.TF_CPP_MIN_LOG_LEVEL ??= "1";
+      await importPackage(specifier);
+    },
+  });
   const candidates: Candidate[] = [];
   const nativePath = env.MEDFM_TFJS_NODE_PATH?.trim();
   if (nativePath) {
     const directory = resolve(nativePath);
-    candidates.push({
-      backend: "tensorflow",
-      source: `MEDFM_TFJS_NODE_PATH=${directory}`,
-      load: async () => {
-        await importPackage(directory);
-      },
-    });
+    candidates.push(native(`MEDFM_TFJS_NODE_PATH=${directory}`, directory));
   }
   for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
-    candidates.push({
-      backend: "tensorflow",
-      source: name,
-      load: async () => {
-        await importPackage(name);
-      },
-    });
+    candidates.push(native(name, name));
   }
   candidates.push({
     backend: "wasm",
     source: "@tensorflow/tfjs-backend-wasm",
+    specifier: "@tensorflow/tfjs-backend-wasm",
     load: async () => {
       await importPackage("@tensorflow/tfjs-backend-wasm");
       registerWasmKernels();
     },
   });
-  candidates.push({ backend: "cpu", source: "@tensorflow/tfjs (cpu)", load: async () => {} });
+  candidates.push({
+    backend: "cpu",
+    source: "@tensorflow/tfjs (cpu)",
+    specifier: "@tensorflow/tfjs",
+    load: async () => {},
+  });
   return candidates;
 }
 
@@ -175,10 +181,8 @@ async function activate(candidate: Candidate): Promise<string | undefined> {
   try {
     await candidate.load();
   } catch (error) {
-    if (isNotInstalled(error, candidate.source)) {
-      return candidate.source.startsWith("MEDFM_TFJS_NODE_PATH=")
-        ? "no package there"
-        : "not installed";
+    if (isNotInstalled(error, candidate.specifier)) {
+      return isAbsolute(candidate.specifier) ? "no package there" : "not installed";
     }
     return firstLine(error);
   }
@@ -221,12 +225,12 @@ function describe(
   return `[medfm] tfjs backend: ${candidate.backend} from ${candidate.source}; ${why}`;
 }
 
-function isNotInstalled(error: unknown, source: string): boolean {
+/** A missing package itself, as opposed to a missing file or library it needs. */
+function isNotInstalled(error: unknown, specifier: string): boolean {
   const code = (error as { code?: string } | null)?.code;
   if (code !== "MODULE_NOT_FOUND" && code !== "ERR_MODULE_NOT_FOUND") return false;
   const message = String((error as Error).message);
-  const name = source.startsWith("MEDFM_TFJS_NODE_PATH=") ? source.slice(21) : source;
-  return message.includes(`'${name}'`) || message.includes(`"${name}"`);
+  return message.includes(`'${specifier}'`) || message.includes(`"${specifier}"`);
 }
 
 function firstLine(error: unknown): string {
@@ -235,7 +239,7 @@ function firstLine(error: unknown): string {
 }
 
 async function defaultImportPackage(specifier: string): Promise<unknown> {
-  if (specifier.startsWith("/")) {
+  if (isAbsolute(specifier)) {
     // A package directory outside node_modules resolution (MEDFM_TFJS_NODE_PATH): require it
     // from itself, so its own @tensorflow/tfjs copy resolves; tfjs-core's engine is global, so
     // the backend it registers is the one our tfjs uses.
