@@ -456,9 +456,29 @@ function registerFewShot(data: Command): void {
     .option("--shots <list>", "comma-separated K values", "1,5,10")
     .option("--experiments <n>", "experiments per K", "5")
     .option("--seed <seed>", "random seed", "0")
+    .addOption(
+      new Option(
+        "--val <mode>",
+        "val set: images of groups never drawn, or every image not in train",
+      )
+        .choices(["disjoint-groups", "rest"])
+        .default("disjoint-groups"),
+    )
+    .addOption(
+      new Option("--take <mode>", "images of a drawn group: those positive for its class, or all")
+        .choices(["positive", "all"])
+        .default("positive"),
+    )
     .action(
       async (
-        options: CommonOptions & { out: string; shots: string; experiments: string; seed: string },
+        options: CommonOptions & {
+          out: string;
+          shots: string;
+          experiments: string;
+          seed: string;
+          val: "disjoint-groups" | "rest";
+          take: "positive" | "all";
+        },
         command: Command,
       ) => {
         const task = resolveTask(options);
@@ -476,6 +496,8 @@ function registerFewShot(data: Command): void {
             experiments,
             seed: options.seed,
             classes: task.classes,
+            val: options.val,
+            take: options.take,
           });
           const paths = await writeFewShotFiles(options.out, task, shots, drawn);
           results.push(
@@ -486,7 +508,16 @@ function registerFewShot(data: Command): void {
               val: { path: paths[2 * index + 1], count: experiment.val.length },
               units: experiment.units,
               shortfalls: experiment.shortfalls,
+              excluded: experiment.excluded.length,
               droppedDuplicates: experiment.droppedDuplicates,
+              warnings:
+                experiment.val.length === 0
+                  ? [
+                      options.val === "rest"
+                        ? "val is empty: every image is in train"
+                        : "val is empty: every group was drawn (--val rest keeps the other images of drawn groups)",
+                    ]
+                  : [],
             })),
           );
         }
@@ -502,7 +533,7 @@ function registerFewShot(data: Command): void {
         const grouped = samples.every((sample) => sample.group !== undefined);
         const lines = results.map(
           (result) =>
-            `${basename(result.train.path)}: ${result.train.count} images (${result.units} ${grouped ? "groups" : "images"} drawn); val ${result.val.count}${result.shortfalls.length ? `; short: ${result.shortfalls.map((item) => `${item.className} ${item.got}/${item.wanted}`).join(", ")}` : ""}`,
+            `${basename(result.train.path)}: ${result.train.count} images (${result.units} ${grouped ? "groups" : "images"} drawn); val ${result.val.count}${result.excluded ? `; ${result.excluded} other images of drawn groups left out` : ""}${result.shortfalls.length ? `; short: ${result.shortfalls.map((item) => `${item.className} ${item.got}/${item.wanted}`).join(", ")}` : ""}${result.warnings.map((warning) => `; WARNING ${warning}`).join("")}`,
         );
         writerOf(command)(
           `${lines.join("\n")}\nwrote ${results.length * 2} files to ${options.out}\n`,

@@ -39,6 +39,24 @@ describe("sampleFewShot", () => {
     expect(experiment.val).toHaveLength(1);
   });
 
+  it("takes a drawn group's images of its class, keeping the rest out of val", () => {
+    const pool = [
+      sample("s1_a.png", [1, 0], "s1"),
+      sample("s1_b.png", [0, 0], "s1"),
+      sample("s1_c.png", [1, 1], "s1"),
+      sample("s2_a.png", [0, 1], "s2"),
+      sample("s3_a.png", [0, 0], "s3"),
+    ];
+    const [positive] = sampleFewShot(pool, { shots: 1, experiments: 1 });
+    // Class 0 (one group) draws s1; class 1 then only s2 is left.
+    expect(positive.train.map((item) => item.name)).toEqual(["s1_a.png", "s1_c.png", "s2_a.png"]);
+    expect(positive.excluded.map((item) => item.name)).toEqual(["s1_b.png"]);
+    expect(positive.val.map((item) => item.name)).toEqual(["s3_a.png"]);
+    const [all] = sampleFewShot(pool, { shots: 1, experiments: 1, take: "all" });
+    expect(all.train).toHaveLength(4);
+    expect(all.excluded).toEqual([]);
+  });
+
   it("draws whole groups and is deterministic per seed", () => {
     const pool = Array.from({ length: 40 }, (_, index) =>
       sample(`p${index % 10}_${index}.png`, index % 10 < 5 ? [1, 0] : [0, 1], `p${index % 10}`),
@@ -80,16 +98,23 @@ describe.skipIf(!hasShared)("K-shot sets from the real trainval lists", () => {
             { groupKey: task.groupKey },
           );
           expect(report.clean).toBe(true);
-          expect(experiment.train.length + experiment.val.length).toBe(
+          expect(experiment.train.length + experiment.val.length + experiment.excluded.length).toBe(
             samples.length - experiment.droppedDuplicates,
           );
-          const shortOf = experiment.shortfalls.reduce(
-            (sum, item) => sum + item.wanted - item.got,
-            0,
-          );
-          expect(experiment.units).toBe(shots * task.classes.length - shortOf);
+          // MedFM protocol: a drawn group contributes its images positive for some drawn class.
+          for (const item of experiment.train)
+            expect(item.labels.some((value) => value === 1)).toBe(true);
           const unitsOf = new Set(experiment.train.map((item) => item.group ?? item.name));
           expect(unitsOf.size).toBe(experiment.units);
+          expect(experiment.units).toBeLessThanOrEqual(shots * task.classes.length);
+          // A class falls short only when the pool has fewer than K units positive for it.
+          for (const shortfall of experiment.shortfalls) {
+            const label = task.classes.indexOf(shortfall.className);
+            const positiveUnits = new Set(
+              samples.filter((item) => item.labels[label]).map((item) => item.group ?? item.name),
+            );
+            expect(shortfall.got).toBe(positiveUnits.size);
+          }
           for (let label = 0; label < task.classes.length; label += 1) {
             const units = new Set(
               experiment.train
@@ -104,6 +129,24 @@ describe.skipIf(!hasShared)("K-shot sets from the real trainval lists", () => {
         }
       }
     }
+  });
+
+  it("with val: rest, keeps every other image in val, still without a shared name", async () => {
+    const task = getTask("endo");
+    const { samples } = await readAnnotationFile(join(annotationsRoot, "endo/trainval.txt"), {
+      task,
+    });
+    const strict = sampleFewShot(samples, { shots: 10, seed: 0, experiments: 1 })[0];
+    const rest = sampleFewShot(samples, { shots: 10, seed: 0, experiments: 1, val: "rest" })[0];
+    expect(rest.train).toEqual(strict.train);
+    expect(rest.excluded).toEqual([]);
+    expect(rest.val.length).toBe(strict.val.length + strict.excluded.length);
+    const report = checkLeakage([
+      { name: "train", samples: rest.train },
+      { name: "val", samples: rest.val },
+    ]);
+    expect(report.overlap).toEqual([]);
+    expect(report.duplicates).toEqual([]);
   });
 
   it("writes files named like the official ones that read back", async () => {

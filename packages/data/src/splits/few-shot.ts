@@ -18,6 +18,18 @@ export interface FewShotOptions {
   group?: boolean | ((sample: Sample) => string);
   /** Class names for messages (default: indices). */
   classes?: readonly string[];
+  /**
+   * Which images of a drawn group go to train: `positive` (default, the MedFM protocol: the
+   * group's images positive for the class it was drawn for) or `all` its images. Images of a
+   * drawn group that are not taken are left out of val too, so no group spans train and val.
+   */
+  take?: "positive" | "all";
+  /**
+   * What the validation set holds: `disjoint-groups` (default): the images of groups never drawn,
+   * so no patient or study spans train and val; `rest`: every pool image not in train (no shared
+   * name, but groups may span both, as in the official files).
+   */
+  val?: "disjoint-groups" | "rest";
 }
 
 /** A class that had fewer than K units left to draw. */
@@ -38,9 +50,11 @@ export interface FewShotExperiment {
   train: Sample[];
   /** Every other pool sample, with no name and no group shared with `train`, no repeated names. */
   val: Sample[];
+  /** Images of drawn groups not taken into train, kept out of val (`val: "disjoint-groups"`). */
+  excluded: Sample[];
   /** Units drawn (images, patients or studies). */
   units: number;
-  /** Classes with fewer than K units available. */
+  /** Classes with fewer than K positive units in the whole pool. */
   shortfalls: FewShotShortfall[];
   /** Pool lines left out because their name was already taken (the pool's own duplicates). */
   droppedDuplicates: number;
@@ -54,9 +68,10 @@ interface Unit {
 
 /**
  * Draws MedFM-protocol K-shot sets from a labelled pool (e.g. `trainval.txt`): for each class,
- * rarest first, K units positive for it that were not drawn yet (K images for chest, K patients
- * for colon, K studies for endo); a drawn group brings all its images. Unlike the official files,
- * the shot set never overlaps its validation set and no line repeats. Deterministic per seed.
+ * rarest first, K units positive for it, preferring units not drawn yet (K images for chest, K patients
+ * for colon, K studies for endo); a drawn group brings its images positive for that class, as
+ * the official files do. Unlike the official files, the shot set never overlaps its validation
+ * set (by default neither by name nor by group) and no line repeats. Deterministic per seed.
  */
 export function sampleFewShot(
   pool: readonly Sample[],
@@ -122,28 +137,46 @@ export function sampleFewShot(
   );
   return Array.from({ length: experiments }, (_, index) => {
     const random = createRandom(hashSeed(options.seed ?? 0, "few-shot", index + 1));
-    const chosen = new Set<Unit>();
+    // Classes each drawn unit was drawn for.
+    const chosen = new Map<Unit, number[]>();
     const shortfalls: FewShotShortfall[] = [];
     for (const label of classOrder) {
-      const candidates = random.shuffle(
-        units.filter((unit) => unit.positive[label] && !chosen.has(unit)),
-      );
-      const picked = candidates.slice(0, shots);
-      for (const unit of picked) chosen.add(unit);
+      // Fresh units first; a unit already drawn for another class is reused only when too few
+      // fresh ones are left (endo has 23 studies for 4 classes).
+      const positive = units.filter((unit) => unit.positive[label]);
+      const fresh = random.shuffle(positive.filter((unit) => !chosen.has(unit)));
+      const reused = random.shuffle(positive.filter((unit) => chosen.has(unit)));
+      const picked = [...fresh, ...reused].slice(0, shots);
+      for (const unit of picked) {
+        const labels = chosen.get(unit);
+        if (labels) labels.push(label);
+        else chosen.set(unit, [label]);
+      }
       if (picked.length < shots)
         shortfalls.push({ className: classes[label], wanted: shots, got: picked.length });
     }
     const train: Sample[] = [];
     const val: Sample[] = [];
-    // Keep pool order in both lists so files diff cleanly against the pool.
-    for (const unit of units)
-      for (const sample of unit.samples) (chosen.has(unit) ? train : val).push(sample);
+    const excluded: Sample[] = [];
+    for (const unit of units) {
+      const labels = chosen.get(unit);
+      for (const sample of unit.samples) {
+        const taken =
+          labels !== undefined &&
+          (options.take === "all" || labels.some((label) => sample.labels[label] === 1));
+        if (taken) train.push(sample);
+        else if (labels === undefined || options.val === "rest") val.push(sample);
+        else excluded.push(sample);
+      }
+    }
+    // Keep pool order in every list so files diff cleanly against the pool.
     const order = new Map(pool.map((sample, position) => [sample, position]));
     const byPool = (a: Sample, b: Sample) => order.get(a)! - order.get(b)!;
     return {
       experiment: index + 1,
       train: train.sort(byPool),
       val: val.sort(byPool),
+      excluded: excluded.sort(byPool),
       units: chosen.size,
       shortfalls,
       droppedDuplicates,
