@@ -71,26 +71,29 @@ describe("createClassifier", () => {
     model.dispose();
   });
 
-  it("leaks no tensor across predict, forward and gradient steps", () => {
-    const model = smallClassifier();
-    const x = images(3);
-    // One warm-up step so lazily created kernel state is not counted.
-    tf.dispose(
-      tf.variableGrads(() => tf.sum(model.forward(x, { training: true })) as tf.Scalar).grads,
-    );
-    const start = tf.memory().numTensors;
-    for (let step = 0; step < 3; step += 1) {
-      const { value, grads } = tf.variableGrads(
-        () => tf.mean(model.forward(x, { training: true })) as tf.Scalar,
-        model.trainableVariables(),
+  it.each([false, true])(
+    "leaks no tensor across predict, forward and gradient steps (memory-efficient: %s)",
+    (memoryEfficient) => {
+      const model = smallClassifier(0, memoryEfficient);
+      const x = images(3);
+      // One warm-up step so lazily created kernel state is not counted.
+      tf.dispose(
+        tf.variableGrads(() => tf.sum(model.forward(x, { training: true })) as tf.Scalar).grads,
       );
-      tf.dispose([value, ...Object.values(grads)]);
-      tf.dispose([model.predict(x), model.features(x), model.predictScores(x)]);
-    }
-    expect(tf.memory().numTensors).toBe(start);
-    tf.dispose(x);
-    model.dispose();
-  });
+      const start = tf.memory().numTensors;
+      for (let step = 0; step < 3; step += 1) {
+        const { value, grads } = tf.variableGrads(
+          () => tf.mean(model.forward(x, { training: true })) as tf.Scalar,
+          model.trainableVariables(),
+        );
+        tf.dispose([value, ...Object.values(grads)]);
+        tf.dispose([model.predict(x), model.features(x), model.predictScores(x)]);
+      }
+      expect(tf.memory().numTensors).toBe(start);
+      tf.dispose(x);
+      model.dispose();
+    },
+  );
 
   it("freezes the backbone and unfreezes its last blocks", () => {
     const model = smallClassifier();

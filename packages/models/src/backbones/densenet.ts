@@ -199,12 +199,20 @@ export class DenseNet implements Backbone {
     input: tf.Tensor4D,
     options: BackboneForwardOptions,
   ): tf.Tensor4D {
-    // torchvision concatenates every earlier output before each layer; keeping one growing
-    // concatenation gives the same tensor in the same channel order.
+    // A frozen block runs its norms on running statistics: nothing to recompute there.
+    const recompute =
+      this.config.memoryEfficient &&
+      options.training &&
+      block.every((layer) => !layer.norm1.frozen);
+    // torchvision concatenates every earlier output before each layer. The standard path keeps
+    // one growing concatenation (same tensor, same channel order); the memory-efficient path
+    // keeps the pieces and concatenates inside the recomputed bottleneck, so the tape holds
+    // O(layers) small tensors instead of O(layers²) channels of concatenations.
     let features = input;
+    const pieces: tf.Tensor4D[] = [input];
     for (const layer of block) {
-      const bottleneck = this.config.memoryEfficient
-        ? this.bottleneckRecomputed(layer, features, options)
+      const bottleneck = recompute
+        ? this.bottleneckRecomputed(layer, pieces, options)
         : this.bottleneck(layer, features, options);
       let fresh = tf.conv2d(
         tf.relu(layer.norm2.apply(bottleneck, options)),
@@ -220,9 +228,10 @@ export class DenseNet implements Backbone {
           this.dropoutRandom.int(2 ** 31),
         ) as tf.Tensor4D;
       }
-      features = tf.concat([features, fresh], 3) as tf.Tensor4D;
+      pieces.push(fresh);
+      features = recompute ? fresh : (tf.concat([features, fresh], 3) as tf.Tensor4D);
     }
-    return features;
+    return recompute ? (tf.concat(pieces, 3) as tf.Tensor4D) : features;
   }
 
   private bottleneck(
@@ -234,54 +243,58 @@ export class DenseNet implements Backbone {
   }
 
   /**
-   * The bottleneck as one custom-gradient op: the forward keeps only its input and output, and
-   * the backward recomputes norm1 and relu1 (without touching the running statistics again)
-   * and applies the closed-form gradients in {@link bottleneckGradients}.
+   * The bottleneck (concatenation, norm1, relu1, conv1) as one custom-gradient op, as
+   * torchvision's `memory_efficient=True` checkpoints it: the forward keeps only the pieces
+   * and the output; the backward recomputes the concatenation and the normalised activations
+   * (without touching the running statistics again) and applies the closed-form gradients in
+   * {@link bottleneckGradients}, split back onto the pieces.
    */
   private bottleneckRecomputed(
     layer: DenseLayer,
-    features: tf.Tensor4D,
+    pieces: tf.Tensor4D[],
     options: BackboneForwardOptions,
   ): tf.Tensor4D {
-    if (!options.training || layer.norm1.frozen) return this.bottleneck(layer, features, options);
-    const count = features.shape[0] * features.shape[1] * features.shape[2];
+    const [batch, height, width] = pieces[0].shape;
+    const count = batch * height * width;
     const norm = layer.norm1;
-    const compute = (
-      x: tf.Tensor4D,
-      weight: tf.Tensor1D,
-      bias: tf.Tensor1D,
-      filter: tf.Tensor4D,
-      update: boolean,
-    ): tf.Tensor4D => {
-      const { mean, variance } = batchMoments(x);
-      if (update) norm.updateStatistics(mean, variance, count);
-      const normalised = tf.batchNorm4d(x, mean, variance, bias, weight, norm.eps);
-      return tf.conv2d(tf.relu(normalised), filter, 1, "valid");
-    };
+    const sizes = pieces.map((piece) => piece.shape[3]);
     const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-      const [x, weight, bias, filter] = args as [
-        tf.Tensor4D,
+      const inputs = args.slice(0, pieces.length) as tf.Tensor4D[];
+      const [weight, bias, filter] = args.slice(pieces.length, pieces.length + 3) as [
         tf.Tensor1D,
         tf.Tensor1D,
         tf.Tensor4D,
       ];
-      const save = args[4] as tf.GradSaveFunc;
-      save([x, weight, bias, filter]);
-      // Only the output leaves this tidy: the normalised, activated concatenation is dropped.
-      const value = tf.tidy(() =>
-        compute(x, weight, bias, filter, options.updateStatistics !== false),
-      );
+      const save = args[pieces.length + 3] as tf.GradSaveFunc;
+      save([...inputs, weight, bias, filter]);
+      // Only the output leaves this tidy: the concatenation and its activations are dropped.
+      const value = tf.tidy(() => {
+        const x = inputs.length === 1 ? inputs[0] : (tf.concat(inputs, 3) as tf.Tensor4D);
+        const { mean, variance } = batchMoments(x);
+        if (options.updateStatistics !== false) norm.updateStatistics(mean, variance, count);
+        const normalised = tf.batchNorm4d(x, mean, variance, bias, weight, norm.eps);
+        return tf.conv2d(tf.relu(normalised), filter, 1, "valid");
+      });
       return {
         value,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-          bottleneckGradients(
-            dy as tf.Tensor4D,
-            saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D],
-            norm.eps,
-          ),
+          tf.tidy(() => {
+            const savedInputs = saved.slice(0, sizes.length) as tf.Tensor4D[];
+            const x =
+              savedInputs.length === 1
+                ? savedInputs[0]
+                : (tf.concat(savedInputs, 3) as tf.Tensor4D);
+            const [dx, dWeight, dBias, dFilter] = bottleneckGradients(
+              dy as tf.Tensor4D,
+              [x, ...(saved.slice(sizes.length) as [tf.Tensor1D, tf.Tensor1D, tf.Tensor4D])],
+              norm.eps,
+            );
+            const dPieces = sizes.length === 1 ? [dx] : tf.split(dx, sizes, 3);
+            return [...dPieces, dWeight, dBias, dFilter];
+          }),
       };
     });
-    return op(features, norm.weight, norm.bias, layer.conv1.filter) as tf.Tensor4D;
+    return op(...pieces, norm.weight, norm.bias, layer.conv1.filter) as tf.Tensor4D;
   }
 
   private checkInput(images: tf.Tensor4D): void {
