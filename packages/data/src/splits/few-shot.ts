@@ -1,7 +1,20 @@
 import { join } from "node:path";
 import { writeAnnotationFile } from "../annotations/read-annotation-file";
-import { createRandom, hashSeed } from "../random";
+import { createRandom, hashSeed, type Random } from "../random";
 import type { Sample, TaskDefinition } from "../types";
+
+/** Draws `count` items at random (a partial Fisher–Yates shuffle of a copy). */
+function drawWithoutReplacement<T>(items: readonly T[], count: number, random: Random): T[] {
+  const pool = [...items];
+  const take = Math.min(count, pool.length);
+  for (let i = 0; i < take; i += 1) {
+    const j = i + random.int(pool.length - i);
+    const swap = pool[i];
+    pool[i] = pool[j];
+    pool[j] = swap;
+  }
+  return pool.slice(0, take);
+}
 
 /** Options of {@link sampleFewShot}. */
 export interface FewShotOptions {
@@ -128,12 +141,11 @@ export function sampleFewShot(
     for (let label = 0; label < classCount; label += 1)
       unit.positive[label] |= sample.labels[label];
   }
-  const available = Array.from(
-    { length: classCount },
-    (_, label) => units.filter((unit) => unit.positive[label]).length,
+  const positiveUnits = Array.from({ length: classCount }, (_, label) =>
+    units.filter((unit) => unit.positive[label]),
   );
   const classOrder = Array.from({ length: classCount }, (_, label) => label).sort(
-    (a, b) => available[a] - available[b] || a - b,
+    (a, b) => positiveUnits[a].length - positiveUnits[b].length || a - b,
   );
   return Array.from({ length: experiments }, (_, index) => {
     const random = createRandom(hashSeed(options.seed ?? 0, "few-shot", index + 1));
@@ -143,10 +155,21 @@ export function sampleFewShot(
     for (const label of classOrder) {
       // Fresh units first; a unit already drawn for another class is reused only when too few
       // fresh ones are left (endo has 23 studies for 4 classes).
-      const positive = units.filter((unit) => unit.positive[label]);
-      const fresh = random.shuffle(positive.filter((unit) => !chosen.has(unit)));
-      const reused = random.shuffle(positive.filter((unit) => chosen.has(unit)));
-      const picked = [...fresh, ...reused].slice(0, shots);
+      const positive = positiveUnits[label];
+      const fresh = drawWithoutReplacement(
+        positive.filter((unit) => !chosen.has(unit)),
+        shots,
+        random,
+      );
+      const reused =
+        fresh.length < shots
+          ? drawWithoutReplacement(
+              positive.filter((unit) => chosen.has(unit)),
+              shots - fresh.length,
+              random,
+            )
+          : [];
+      const picked = [...fresh, ...reused];
       for (const unit of picked) {
         const labels = chosen.get(unit);
         if (labels) labels.push(label);
