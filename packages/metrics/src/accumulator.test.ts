@@ -31,6 +31,46 @@ describe("createMetricAccumulator", () => {
     expect(accumulator.matrices().scores.shape).toEqual([fixture.scores.length, 7]);
   });
 
+  it("keeps float32 scores as float32 and widens, without rounding, when a float64 value comes", () => {
+    const accumulator = createMetricAccumulator();
+    accumulator.add({ data: Float32Array.of(0.5, 0.25, 0.75, 0.5), shape: [2, 2] }, [
+      [1, 0],
+      [0, 1],
+    ]);
+    expect(accumulator.matrices().scores.data).toBeInstanceOf(Float32Array);
+    // 0.1 + 2^-40 is not a float32 value: rounding it would tie it with the 0.1 of row 3.
+    accumulator.add(
+      [
+        [0.1 + 2 ** -40, 0.3],
+        [0.1, 0.3],
+      ],
+      [
+        [1, 1],
+        [0, 0],
+      ],
+    );
+    const { scores } = accumulator.matrices();
+    expect(scores.data).toBeInstanceOf(Float64Array);
+    expect(Array.from(scores.data)).toEqual([0.5, 0.25, 0.75, 0.5, 0.1 + 2 ** -40, 0.3, 0.1, 0.3]);
+    const all = [
+      [0.5, 0.25],
+      [0.75, 0.5],
+      [0.1 + 2 ** -40, 0.3],
+      [0.1, 0.3],
+    ];
+    const targets = [
+      [1, 0],
+      [0, 1],
+      [1, 1],
+      [0, 0],
+    ];
+    const result = accumulator.compute({ averagePrecision: "sklearn" });
+    expect(result.meanAveragePrecision).toEqual(
+      meanAveragePrecision(all, targets, { definition: "sklearn" }),
+    );
+    expect(result.meanRocAuc).toEqual(meanRocAuc(all, targets));
+  });
+
   it("names the batch, row and column of a bad value, and rejects a change of class count", () => {
     const accumulator = createMetricAccumulator();
     accumulator.add([[0.1, 0.2]], [[0, 1]]);

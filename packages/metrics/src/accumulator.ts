@@ -22,10 +22,13 @@ export interface AccumulatedMetrics extends RankingMetrics {
 
 /** Everything added so far, row-major. */
 export interface AccumulatedMatrices {
-  /** Scores, `[rows, classes]`. */
-  readonly scores: { readonly data: Float64Array; readonly shape: readonly [number, number] };
+  /** Scores, `[rows, classes]`: float32 while every score added was an exact float32 value. */
+  readonly scores: {
+    readonly data: Float32Array | Float64Array;
+    readonly shape: readonly [number, number];
+  };
   /** Targets (0, 1 or -1), `[rows, classes]`. */
-  readonly targets: { readonly data: Float64Array; readonly shape: readonly [number, number] };
+  readonly targets: { readonly data: Int8Array; readonly shape: readonly [number, number] };
 }
 
 /** Collects scores and targets batch by batch for metrics over a whole evaluation set. */
@@ -50,16 +53,23 @@ export function createMetricAccumulator(options: MetricAccumulatorOptions = {}):
   let classes = options.classes;
   let rows = 0;
   let batches = 0;
-  let scores = new Float64Array(0);
-  let targets = new Float64Array(0);
+  // Scores stay float32 (half the memory, the faster sort) until a value that float32 cannot
+  // hold exactly arrives; then the store widens to float64. Nothing is ever rounded.
+  let scores: Float32Array | Float64Array = new Float32Array(0);
+  let targets = new Int8Array(0);
 
-  function grow(needed: number): void {
-    if (needed <= scores.length) return;
+  function grow(needed: number, wide: boolean): void {
+    const widen = wide && scores instanceof Float32Array;
+    if (needed <= scores.length && !widen) return;
     const capacity = Math.max(needed, scores.length * 2, 1024);
-    const nextScores = new Float64Array(capacity);
-    nextScores.set(scores.subarray(0, rows * (classes ?? 0)));
-    const nextTargets = new Float64Array(capacity);
-    nextTargets.set(targets.subarray(0, rows * (classes ?? 0)));
+    const used = rows * (classes ?? 0);
+    const nextScores =
+      wide || scores instanceof Float64Array
+        ? new Float64Array(capacity)
+        : new Float32Array(capacity);
+    nextScores.set(scores.subarray(0, used));
+    const nextTargets = new Int8Array(capacity);
+    nextTargets.set(targets.subarray(0, used));
     scores = nextScores;
     targets = nextTargets;
   }
@@ -94,7 +104,7 @@ export function createMetricAccumulator(options: MetricAccumulatorOptions = {}):
           `has ${scoreMatrix.columns} classes but the accumulator has ${classes}`,
         );
       }
-      grow((rows + scoreMatrix.rows) * classes);
+      grow((rows + scoreMatrix.rows) * classes, !isFloat32Exact(scoreMatrix.data));
       scores.set(scoreMatrix.data, rows * classes);
       targets.set(targetMatrix.data, rows * classes);
       rows += scoreMatrix.rows;
@@ -103,7 +113,7 @@ export function createMetricAccumulator(options: MetricAccumulatorOptions = {}):
     compute(computeOptions = {}) {
       if (rows === 0) throw new MetricShapeError("accumulator", undefined, "has no rows yet");
       const columns = classes ?? 0;
-      const view = (data: Float64Array) => ({
+      const view = (data: Float32Array | Float64Array | Int8Array) => ({
         rows,
         columns,
         data: data.subarray(0, rows * columns),
@@ -124,8 +134,16 @@ export function createMetricAccumulator(options: MetricAccumulatorOptions = {}):
       rows = 0;
       batches = 0;
       classes = options.classes;
-      scores = new Float64Array(0);
-      targets = new Float64Array(0);
+      scores = new Float32Array(0);
+      targets = new Int8Array(0);
     },
   };
+}
+
+function isFloat32Exact(data: ArrayLike<number>): boolean {
+  if (data instanceof Float32Array) return true;
+  for (let index = 0; index < data.length; index++) {
+    if (Math.fround(data[index]) !== data[index]) return false;
+  }
+  return true;
 }

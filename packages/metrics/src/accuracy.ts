@@ -52,7 +52,7 @@ export function accuracy(
  * equal with a lower index.
  */
 export function classRank(
-  data: Float64Array,
+  data: ArrayLike<number>,
   offset: number,
   columns: number,
   label: number,

@@ -80,6 +80,30 @@ describe("meanAveragePrecision", () => {
     );
   });
 
+  it("sorts flat Float32Array scores on their float32 bits with the same results", () => {
+    const fixture = parity.multiLabel.find((entry) => entry.name === "ties-probabilities-float32")!;
+    const shape = [fixture.scores.length, fixture.scores[0].length] as const;
+    const scores = { data: Float32Array.from(fixture.scores.flat()), shape };
+    const targets = { data: Uint8Array.from(fixture.targets.flat()), shape };
+    for (const definition of ["mmpretrain", "sklearn"] as const) {
+      const result = meanAveragePrecision(scores, targets, { definition });
+      const expected =
+        definition === "sklearn" ? fixture.averagePrecisionSklearn : fixture.averagePrecision;
+      for (const [index, value] of result.perClass.entries()) {
+        expect(Math.abs(value - expected[index])).toBeLessThan(1e-12);
+      }
+    }
+    const auc = meanRocAuc(scores, targets);
+    for (const [index, value] of auc.perClass.entries()) {
+      expect(Math.abs(value - fixture.rocAuc[index]!)).toBeLessThan(1e-12);
+    }
+    // -0 ties with +0 on the float32 path too.
+    const signedZeros = { data: Float32Array.of(-0, 0, 0.5, -0), shape: [4, 1] as const };
+    expect(meanAveragePrecision(signedZeros, [[0], [1], [0], [1]]).perClass[0]).toBe(
+      averagePrecision([0, 0, 0.5, 0], [0, 1, 0, 1]),
+    );
+  });
+
   it("depends only on the order of the scores (logits and sigmoid probabilities agree)", () => {
     const fixture = parity.multiLabel[1];
     const sigmoid = fixture.scores.map((row) => row.map((value) => 1 / (1 + Math.exp(-value))));

@@ -19,11 +19,17 @@ export interface ClassRanking {
  * Ranks one class: samples whose target is -1 are left out, the rest sorted by score descending
  * (ties by sample index), then AP and AUC are read off in one pass.
  */
-export function rankClass(scores: Float64Array, targets: ArrayLike<number>): ClassRanking {
+export function rankClass(
+  scores: Float64Array | Float32Array,
+  targets: ArrayLike<number>,
+): ClassRanking {
   let ignored = 0;
   for (let index = 0; index < targets.length; index++) if (targets[index] === -1) ignored++;
   if (ignored > 0) {
-    const keptScores = new Float64Array(targets.length - ignored);
+    const keptScores =
+      scores instanceof Float32Array
+        ? new Float32Array(targets.length - ignored)
+        : new Float64Array(targets.length - ignored);
     const keptTargets = new Int8Array(targets.length - ignored);
     for (let index = 0, kept = 0; index < targets.length; index++) {
       if (targets[index] === -1) continue;
@@ -89,7 +95,10 @@ export function rankClass(scores: Float64Array, targets: ArrayLike<number>): Cla
 export function rankClasses(scores: DenseMatrix, targets: DenseMatrix): ClassRanking[] {
   const rankings: ClassRanking[] = [];
   // Transposing once, row by row, is far cheaper than gathering each column with a stride.
-  const scoreColumns = matrixColumns(scores, (length) => new Float64Array(length));
+  const scoreColumns: (Float64Array | Float32Array)[] =
+    scores.data instanceof Float32Array
+      ? matrixColumns(scores, (length) => new Float32Array(length))
+      : matrixColumns(scores, (length) => new Float64Array(length));
   const targetColumns = matrixColumns(targets, (length) => new Int8Array(length));
   for (let column = 0; column < scores.columns; column++) {
     rankings.push(rankClass(scoreColumns[column], targetColumns[column]));

@@ -26,13 +26,33 @@ export interface FlatMatrix {
  */
 export type MatrixInput = readonly NumericArray[] | FlatMatrix;
 
-/** A validated matrix, row-major in a Float64Array. Produced by {@link readScoreMatrix} and kin. */
+/** A typed array a validated matrix may hold. */
+export type DenseData =
+  | Float64Array
+  | Float32Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array;
+
+/**
+ * A validated matrix, row-major in a typed array. A flat typed input is used as it is (not
+ * copied: nothing here writes to it), so Float32Array scores stay float32 all the way to the sort.
+ */
 export interface DenseMatrix {
   /** Number of rows (samples). */
   readonly rows: number;
   /** Number of columns (classes). */
   readonly columns: number;
   /** The values, row after row. */
+  readonly data: DenseData;
+}
+
+/** A validated 1-D input as a one-column matrix, copied into a Float64Array. */
+export interface DenseVector extends DenseMatrix {
+  /** The values. */
   readonly data: Float64Array;
 }
 
@@ -66,7 +86,10 @@ function toDense(input: MatrixInput, argument: string): DenseMatrix {
         `data has ${input.data.length} values but shape [${rows}, ${columns}] needs ${rows * columns}`,
       );
     }
-    return { rows, columns, data: new Float64Array(input.data as ArrayLike<number>) };
+    const data = ArrayBuffer.isView(input.data)
+      ? (input.data as DenseData)
+      : new Float64Array(input.data as ArrayLike<number>);
+    return { rows, columns, data };
   }
   if (!Array.isArray(input)) {
     throw new MetricShapeError(
@@ -115,8 +138,6 @@ function checkScores(matrix: DenseMatrix, argument: string): void {
         "a finite number",
       );
     }
-    // Normalise -0 to +0 so that sorting by bit pattern treats them as the tie they are.
-    data[index] = value + 0;
   }
 }
 
@@ -161,14 +182,14 @@ export function readTargetMatrix(
 }
 
 /** Validates 1-D scores (every value finite) and returns them as a one-column matrix. */
-export function readScoreVector(input: NumericArray, argument = "scores"): DenseMatrix {
+export function readScoreVector(input: NumericArray, argument = "scores"): DenseVector {
   const matrix = vectorToDense(input, argument);
   checkScoresVector(matrix, argument);
   return matrix;
 }
 
 /** Validates 1-D binary targets (0, 1, or -1 for ignored) and returns a one-column matrix. */
-export function readTargetVector(input: NumericArray, argument = "targets"): DenseMatrix {
+export function readTargetVector(input: NumericArray, argument = "targets"): DenseVector {
   const matrix = vectorToDense(input, argument);
   for (let row = 0; row < matrix.rows; row++) {
     const value = matrix.data[row];
@@ -179,7 +200,7 @@ export function readTargetVector(input: NumericArray, argument = "targets"): Den
   return matrix;
 }
 
-function vectorToDense(input: NumericArray, argument: string): DenseMatrix {
+function vectorToDense(input: NumericArray, argument: string): DenseVector {
   if (input === null || typeof input !== "object" || typeof input.length !== "number") {
     throw new MetricShapeError(argument, undefined, "expected a 1-D array of numbers");
   }
@@ -189,14 +210,13 @@ function vectorToDense(input: NumericArray, argument: string): DenseMatrix {
   return { rows: input.length, columns: 1, data: new Float64Array(input as ArrayLike<number>) };
 }
 
-function checkScoresVector(matrix: DenseMatrix, argument: string): void {
+function checkScoresVector(matrix: DenseVector, argument: string): void {
   const { data } = matrix;
   for (let row = 0; row < data.length; row++) {
     const value = data[row];
     if (value - value !== 0) {
       throw new MetricValueError(argument, row, undefined, value, "a finite number");
     }
-    data[row] = value + 0;
   }
 }
 
@@ -283,7 +303,7 @@ export function matrixColumn(matrix: DenseMatrix, column: number): Float64Array 
 }
 
 /** Splits a matrix into its columns in one row-by-row pass, each column made by `create`. */
-export function matrixColumns<Column extends Float64Array | Int8Array>(
+export function matrixColumns<Column extends Float64Array | Float32Array | Int8Array>(
   matrix: DenseMatrix,
   create: (length: number) => Column,
 ): Column[] {

@@ -123,7 +123,7 @@ export function multiLabelF1(
 }
 
 function markTopK(
-  data: Float64Array,
+  data: ArrayLike<number>,
   offset: number,
   columns: number,
   topK: number,

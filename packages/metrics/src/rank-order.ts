@@ -23,10 +23,11 @@ export interface SortedKeys<Payload extends Uint8Array | Uint32Array> {
  * have equal keys (-0 and +0 included). Scores must not be NaN.
  */
 export function sortDescending<Payload extends Uint8Array | Uint32Array>(
-  scores: Float64Array,
+  scores: Float64Array | Float32Array,
   payload: Payload,
 ): SortedKeys<Payload> {
   const count = scores.length;
+  if (scores instanceof Float32Array) return sortFloat32(scores, payload);
   // A positive score's bits inverted with the sign bit cleared, a negative score's bits as they
   // are: unsigned keys ascending means scores descending. Key building, the float32 check and
   // the digit histograms share one pass.
@@ -68,6 +69,27 @@ export function sortDescending<Payload extends Uint8Array | Uint32Array>(
     histograms[3 * BUCKETS + (highKey >>> 16)]++;
   }
   return radixSort(high, low, payload, histograms);
+}
+
+function sortFloat32<Payload extends Uint8Array | Uint32Array>(
+  scores: Float32Array,
+  payload: Payload,
+): SortedKeys<Payload> {
+  const count = scores.length;
+  const bits =
+    scores.byteOffset % 4 === 0
+      ? new Uint32Array(scores.buffer, scores.byteOffset, count)
+      : new Uint32Array(scores.slice().buffer);
+  const high = new Uint32Array(count);
+  const histograms = new Uint32Array(2 * BUCKETS);
+  for (let index = 0; index < count; index++) {
+    const value = bits[index];
+    const key = value & 0x80000000 && value !== 0x80000000 ? value : ~value & 0x7fffffff;
+    high[index] = key;
+    histograms[key & 0xffff]++;
+    histograms[BUCKETS + (key >>> 16)]++;
+  }
+  return radixSort(high, undefined, payload, histograms);
 }
 
 /** Stable LSD radix sort on (high, low) with 16-bit digits, least significant digit first. */
@@ -122,7 +144,7 @@ function radixSort<Payload extends Uint8Array | Uint32Array>(
  * Returns the sample indices ordered by score descending, ties by index ascending (the order a
  * stable descending sort gives, as PyTorch's CPU `argsort` does). Scores must not be NaN.
  */
-export function descendingOrder(scores: Float64Array): Uint32Array {
+export function descendingOrder(scores: Float64Array | Float32Array): Uint32Array {
   const indices = new Uint32Array(scores.length);
   for (let index = 0; index < indices.length; index++) indices[index] = index;
   return sortDescending(scores, indices).payload;
