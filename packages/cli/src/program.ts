@@ -4,6 +4,7 @@ import { registerDataCommand } from "./commands/data";
 import { registerMetricsCommand } from "./commands/metrics";
 import { registerModelsCommand } from "./commands/models";
 import { registerTrackCommand } from "./commands/track";
+import { registerTrainCommand } from "./commands/train";
 
 /** Builds the `medfm` command with every subcommand registered. */
 export function createProgram(): Command {
@@ -15,5 +16,6 @@ export function createProgram(): Command {
   registerModelsCommand(program);
   registerBackendCommand(program);
   registerTrackCommand(program);
+  registerTrainCommand(program);
   return program;
 }

@@ -1,0 +1,277 @@
+import { join } from "node:path";
+import {
+  createLoader,
+  generateSyntheticDataset,
+  getTask,
+  type MedfmTask,
+  readAnnotationFile,
+} from "@medfm/data";
+import {
+  adamw,
+  type BackendName,
+  type Classifier,
+  cosinePrototypeHead,
+  cosineSchedule,
+  createClassifier,
+  createClassifierFromTorch,
+  createTrainer,
+  densenet,
+  densenet121,
+  densenet169,
+  densenet201,
+  type Head,
+  linearHead,
+  loadClassifier,
+  mlpHead,
+  readSafetensors,
+  selectBackend,
+  sgd,
+  type TaskEvaluation,
+  type TrainingHistory,
+} from "@medfm/models";
+import { initRun, mlflow } from "@medfm/track";
+import { createProgress, type ProgressReporter } from "../progress";
+
+/** Backbones `medfm train` builds by name. `densenet-tiny` is a small configuration for CPUs. */
+export const backboneNames = [
+  "densenet121",
+  "densenet169",
+  "densenet201",
+  "densenet-tiny",
+] as const;
+/** Heads `medfm train` builds by name. */
+export const headNames = ["linear", "cosine", "mlp"] as const;
+
+/** Options of {@link runTraining}, one per `medfm train` flag. */
+export interface RunTrainingOptions {
+  task: string;
+  /** Folder the annotation names are relative to; without it a synthetic dataset is generated. */
+  dataRoot?: string;
+  trainAnn?: string;
+  valAnn?: string;
+  testAnn?: string;
+  backbone: (typeof backboneNames)[number];
+  head: (typeof headNames)[number];
+  /** `.safetensors` (torchvision/timm; backbone only) or a saved classifier folder. */
+  weights?: string;
+  imageSize: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer: "sgd" | "adamw";
+  /** `file` (default), `mlflow` (MEDFM_TRACK_URI) or `mlflow://HOST:PORT`. */
+  track: string;
+  seed: number;
+  /** Checkpoints go to `<output>/last` and `<output>/best`. */
+  output: string;
+  resume: boolean;
+  backend?: BackendName;
+  /** Where the per-epoch lines go; default stdout. */
+  print?: (line: string) => void;
+  progress?: ProgressReporter;
+  signal?: AbortSignal;
+}
+
+/** What {@link runTraining} returns. */
+export interface RunTrainingResult {
+  history: TrainingHistory;
+  test?: TaskEvaluation;
+  runPath: string | undefined;
+  checkpointDir: string;
+}
+
+function buildHead(name: RunTrainingOptions["head"], task: MedfmTask, seed: number): Head {
+  const options = { numClasses: task.classes.length, kind: task.kind, classes: task.classes, seed };
+  if (name === "cosine") return cosinePrototypeHead({ ...options, learnPrototypes: true });
+  if (name === "mlp") return mlpHead({ ...options, hiddenFeatures: 256, dropout: 0.1 });
+  return linearHead(options);
+}
+
+async function buildModel(options: RunTrainingOptions, task: MedfmTask): Promise<Classifier> {
+  const head = buildHead(options.head, task, options.seed);
+  if (options.weights?.endsWith(".safetensors")) {
+    // Pretrained backbone, new head for this task's classes (the fine-tuning case).
+    return createClassifierFromTorch(await readSafetensors(options.weights), {
+      head,
+      source: options.weights,
+    });
+  }
+  if (options.weights) return loadClassifier(options.weights);
+  const seed = options.seed;
+  const backbone =
+    options.backbone === "densenet121"
+      ? densenet121({ seed })
+      : options.backbone === "densenet169"
+        ? densenet169({ seed })
+        : options.backbone === "densenet201"
+          ? densenet201({ seed })
+          : densenet({
+              growthRate: 12,
+              blockConfig: [2, 2, 2, 2],
+              numInitFeatures: 16,
+              bnSize: 4,
+              seed,
+            });
+  return createClassifier({ backbone, head });
+}
+
+function formatMetrics(evaluation: TaskEvaluation): string {
+  const parts = Object.entries(evaluation.metrics).map(
+    ([name, value]) =>
+      `${name} ${(value * 100).toFixed(2)}${name === evaluation.mainMetric ? ` (chance ${(evaluation.chance * 100).toFixed(2)})` : ""}`,
+  );
+  return parts.join("  ");
+}
+
+/**
+ * Trains a classifier for a MedFM task end to end: data, model, trainer, per-epoch metrics,
+ * checkpoints and a tracked run. What `medfm train` runs.
+ */
+export async function runTraining(options: RunTrainingOptions): Promise<RunTrainingResult> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  const progress = options.progress ?? createProgress();
+  const task = getTask(options.task);
+  // The stem divides by 4 and each transition by 2: smaller inputs collapse to nothing.
+  const blocks = 4; // every backbone medfm train builds has four dense blocks
+  const minimumSize = 2 ** (blocks + 1);
+  if (options.imageSize < minimumSize) {
+    throw new RangeError(
+      `--image-size ${options.imageSize} is too small for ${options.backbone} (${blocks} dense blocks): use at least ${minimumSize}`,
+    );
+  }
+  let { dataRoot, trainAnn, valAnn } = options;
+  if (!dataRoot) {
+    const dataset = await generateSyntheticDataset({
+      task: task.name as "chest" | "colon" | "endo",
+      outputDir: join(".medfm", "datasets", `synthetic-${task.name}`),
+      imageSize: options.imageSize,
+      seed: options.seed,
+    });
+    ({ dataRoot, trainAnnotation: trainAnn, valAnnotation: valAnn } = dataset);
+    print(`No --data-root: using a synthetic ${task.name} dataset in ${dataRoot}`);
+  }
+  if (!trainAnn || !valAnn)
+    throw new Error("--train-ann and --val-ann are required with --data-root");
+  const train = await readAnnotationFile(trainAnn, { task, dataRoot });
+  const val = await readAnnotationFile(valAnn, { task, dataRoot });
+  const loaderOptions = {
+    dataRoot,
+    imageSize: options.imageSize,
+    batchSize: options.batchSize,
+    seed: options.seed,
+  };
+  const trainLoader = createLoader({
+    ...loaderOptions,
+    samples: train.samples,
+    shuffle: true,
+    // Laterality matters on chest X-rays: no flips there.
+    augment: {
+      randomResizedCrop: { scale: [0.7, 1] },
+      horizontalFlip: task.name === "chest" ? 0 : 0.5,
+    },
+  });
+  const valLoader = createLoader({ ...loaderOptions, samples: val.samples });
+
+  await selectBackend(options.backend ? { backend: options.backend } : {});
+  const model = await buildModel(options, task);
+  const track = options.track;
+  const run = initRun({
+    project: `medfm-${task.name}`,
+    name: `train-${task.name}`,
+    tags: [task.name, options.backbone],
+    backend:
+      track === "file"
+        ? "file"
+        : track === "mlflow"
+          ? "mlflow"
+          : mlflow({ uri: track.replace(/^mlflow:/, "http:") }),
+  });
+  run.params = {
+    task: task.name,
+    backbone: options.backbone,
+    head: options.head,
+    weights: options.weights ?? "none",
+    imageSize: options.imageSize,
+    epochs: options.epochs,
+    batchSize: options.batchSize,
+    lr: options.lr,
+    optimizer: options.optimizer,
+    seed: options.seed,
+    train: trainAnn,
+    val: valAnn,
+  };
+  const optimizer =
+    options.optimizer === "sgd"
+      ? sgd({ momentum: 0.9, weightDecay: 1e-4 })
+      : adamw({ weightDecay: 1e-4 });
+  const trainer = createTrainer({
+    model,
+    task,
+    optimizer,
+    schedule: cosineSchedule({
+      baseLr: options.lr,
+      totalSteps: options.epochs * trainLoader.length,
+    }),
+    checkpointDir: options.output,
+    checkpointMetadata: { task: task.name, classes: task.classes, imageSize: options.imageSize },
+  });
+  let batchInEpoch = 0;
+  trainer.on("batchEnd", ({ epoch, batch, loss, step }) => {
+    if (batch === 0 || batchInEpoch === 0)
+      progress.startEpoch(epoch, options.epochs, trainLoader.length);
+    batchInEpoch = batch + 1;
+    progress.batch(batchInEpoch, loss);
+    run["train/loss"].append(loss, { step });
+  });
+  trainer.on("epochEnd", ({ epoch, loss, evaluation, seconds }) => {
+    progress.endEpoch();
+    batchInEpoch = 0;
+    run["train/epoch_loss"].append(loss, { step: epoch });
+    if (evaluation) {
+      for (const [name, value] of Object.entries(evaluation.metrics))
+        run[`val/${name}`].append(value, { step: epoch });
+    }
+    print(
+      `epoch ${epoch + 1}/${options.epochs}  loss ${loss.toFixed(4)}  ${evaluation ? formatMetrics(evaluation) : ""}  ${seconds.toFixed(1)}s`,
+    );
+  });
+  let history: TrainingHistory;
+  try {
+    history = await trainer.fit({
+      train: trainLoader,
+      validation: valLoader,
+      epochs: options.epochs,
+      resume: options.resume,
+      signal: options.signal,
+    });
+  } catch (error) {
+    progress.endEpoch();
+    await run.stop({ status: "failed" });
+    model.dispose();
+    throw error;
+  }
+  progress.endEpoch();
+  if (history.interrupted)
+    print(
+      `Interrupted: checkpoint saved in ${join(options.output, "last")}; continue with --resume`,
+    );
+  if (history.best) {
+    run["val/best_epoch"] = history.best.epoch;
+    run[`val/best_${history.best.metric}`] = history.best.value;
+    print(
+      `Best ${history.best.metric} ${(history.best.value * 100).toFixed(2)} at epoch ${history.best.epoch + 1}; checkpoint in ${join(options.output, "best")}`,
+    );
+  }
+  let test: TaskEvaluation | undefined;
+  if (options.testAnn && !history.interrupted) {
+    const testSet = await readAnnotationFile(options.testAnn, { task, dataRoot });
+    test = await trainer.evaluate(createLoader({ ...loaderOptions, samples: testSet.samples }));
+    for (const [name, value] of Object.entries(test.metrics)) run[`test/${name}`] = value;
+    print(`test  ${formatMetrics(test)}`);
+  }
+  await run.stop({ status: history.interrupted ? "failed" : "finished" });
+  model.dispose();
+  optimizer.dispose();
+  print(`Run ${run.id} stored in ${run.path}`);
+  return { history, test, runPath: run.path, checkpointDir: options.output };
+}
