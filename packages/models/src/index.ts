@@ -41,6 +41,41 @@ export {
   type LoadStateDictOptions,
   type LoadStateDictReport,
 } from "./classifier";
+// Few-shot adaptation (src/fewshot/).
+export {
+  type AdaptationMethod,
+  type AdaptationResult,
+  type AdaptationTrainingOptions,
+  type AdaptClassifierOptions,
+  type AdaptedModel,
+  adaptationMethods,
+  adaptClassifier,
+} from "./fewshot/adapt-classifier";
+export {
+  DEFAULT_FEATURE_CACHE_DIR,
+  type ExtractedFeatures,
+  type ExtractFeaturesOptions,
+  extractFeatures,
+  type FeaturePreprocessing,
+  preprocessingKey,
+  weightsFingerprint,
+} from "./fewshot/feature-cache";
+export { type FeatureMatrix, l2NormalizeRows } from "./fewshot/feature-matrix";
+export {
+  fitLogisticRegression,
+  type LogisticRegressionClassReport,
+  type LogisticRegressionModel,
+  type LogisticRegressionOptions,
+} from "./fewshot/logistic-regression";
+export {
+  loadVisualPrompt,
+  type PromptedClassifier,
+  promptedClassifier,
+  saveVisualPrompt,
+  type VisualPrompt,
+  type VisualPromptOptions,
+  visualPrompt,
+} from "./fewshot/visual-prompt";
 export {
   type CosinePrototypeHead,
   type CosinePrototypeHeadOptions,
@@ -107,7 +142,6 @@ export {
   type TrainerOptions,
   type TrainingHistory,
 } from "./train/trainer";
-
 // Weights (src/weights/).
 export {
   type CreateClassifierFromTorchOptions,
