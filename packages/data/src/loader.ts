@@ -95,7 +95,8 @@ export interface Loader {
   readonly skipped: readonly SkippedImage[];
   /**
    * The batches of epoch `index` (0-based). Order and augmentation depend only on the seed,
-   * the epoch and the sample, never on timing. Breaking out of the loop stops decoding.
+   * the epoch and the sample (its position in `samples`), never on timing or concurrency.
+   * Breaking out of the loop stops decoding.
    */
   epoch(index: number): AsyncIterable<Batch>;
 }
@@ -138,8 +139,9 @@ export function createLoader(options: LoaderOptions): Loader {
   const numClasses = samples.length > 0 ? samples[0].labels.length : 0;
   const paths = samples.map((sample, index) => {
     if (sample.labels.length !== numClasses) {
+      const where = sample.line !== undefined ? `, line ${sample.line}` : "";
       throw new RangeError(
-        `sample ${index} (${sample.name}) has ${sample.labels.length} labels, expected ${numClasses}`,
+        `sample ${index} (${sample.name}${where}) has ${sample.labels.length} labels, expected ${numClasses} like the first sample`,
       );
     }
     return resolveInside(dataRoot, sample.name);

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { decodeImage } from "./decode-image";
 import { ImageError } from "./image-error";
@@ -140,6 +141,22 @@ describe("decodeImage on real images", () => {
         crop: { left: 100, top: 0, width: 50, height: 10 },
       }),
     ).rejects.toThrow(/chest-gray8\.png: crop .* does not fit inside the 128x128 image/);
+  });
+
+  it("drops alpha from gray+alpha and RGBA images", async () => {
+    const grayAlpha = await sharp(Buffer.from([10, 255, 200, 0, 30, 128, 250, 255]), {
+      raw: { width: 2, height: 2, channels: 2 },
+    })
+      .png()
+      .toBuffer();
+    const gray = await decodeImage(grayAlpha, { channels: 1 });
+    expect(Array.from(gray.data)).toEqual([10, 200, 30, 250]);
+    const rgba = await sharp(Buffer.from([255, 0, 0, 0, 0, 0, 255, 255]), {
+      raw: { width: 2, height: 1, channels: 4 },
+    })
+      .png()
+      .toBuffer();
+    expect(Array.from((await decodeImage(rgba)).data)).toEqual([255, 0, 0, 0, 0, 255]);
   });
 
   it("decodes a buffer the same as the file", async () => {
