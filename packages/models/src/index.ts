@@ -92,6 +92,17 @@ export {
 export { headFromMetadata } from "./heads/head-from-metadata";
 export { type LinearHeadOptions, linearHead } from "./heads/linear-head";
 export { type MlpHeadOptions, mlpHead } from "./heads/mlp-head";
+// Inference (src/predict/).
+export { formatSubmission, writeSubmission } from "./predict/format-submission";
+export { IMAGE_EXTENSIONS, type ListImagesOptions, listImages } from "./predict/list-images";
+export {
+  type PredictImagesOptions,
+  type Predictions,
+  type PredictProgress,
+  predictImages,
+  type ScoringModel,
+  type TestTimeAugmentation,
+} from "./predict/predict-images";
 export {
   CHECKPOINT_VERSION,
   type Checkpoint,
