@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { batchNormTraining } from "../backend/batch-norm-training";
 import { createVariable } from "./initializers";
 
 /** Per-channel mean and biased variance of an NHWC tensor over batch and spatial axes. */
@@ -81,10 +82,17 @@ export class BatchNorm2d {
         `${this.key}: training-mode batch norm needs more than 1 value per channel, got input shape [${x.shape.join(", ")}]`,
       );
     }
-    const { mean, variance } = batchMoments(x);
-    const output = tf.batchNorm4d(x, mean, variance, this.bias, this.weight, this.eps);
-    if (options.updateStatistics !== false) this.updateStatistics(mean, variance, count);
-    return output;
+    // One custom-gradient op with torch's closed-form backward (see batchNormTraining) rather
+    // than differentiating through tf.moments: far fewer full-size operations per layer.
+    return batchNormTraining(
+      x,
+      this.weight,
+      this.bias,
+      this.eps,
+      options.updateStatistics === false
+        ? undefined
+        : (mean, variance) => this.updateStatistics(mean, variance, count),
+    );
   }
 
   /**

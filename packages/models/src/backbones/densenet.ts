@@ -441,7 +441,10 @@ export class DenseNet implements Backbone {
 /**
  * Gradients of `conv1x1(relu(batchNorm(x)))` with batch statistics, recomputing the
  * normalised activations from the saved input. A nested `tf.grads` cannot be used here: inside
- * a backward pass it would replace and then clear the outer gradient tape.
+ * a backward pass it would replace and then clear the outer gradient tape. The convolution's
+ * gradients go through the backend's own `Conv2DBackpropFilter` / `Conv2DBackpropInput`
+ * kernels (the fast ones on wasm), and the batch-norm backward is torch's closed form:
+ * `dx = γ·r·(dz − mean(dz) − x̂·mean(dz·x̂))`, written as one batch norm for the correction.
  * Returns the gradients of `[x, weight, bias, filter]`.
  */
 function bottleneckGradients(
@@ -450,31 +453,40 @@ function bottleneckGradients(
   eps: number,
 ): tf.Tensor[] {
   return tf.tidy(() => {
-    const [batch, height, width, channels] = x.shape;
-    const rows = batch * height * width;
-    const outChannels = filter.shape[3];
+    const count = x.shape[0] * x.shape[1] * x.shape[2];
     const { mean, variance } = batchMoments(x);
-    const inverseStd = tf.rsqrt(tf.add(variance, eps));
-    const normalised = tf.reshape(tf.mul(tf.sub(x, mean), inverseStd), [rows, channels]);
-    const preActivation = tf.add(tf.mul(normalised, weight), bias);
+    const normalised = tf.batchNorm4d(x, mean, variance, undefined, undefined, eps);
+    const preActivation = tf.add(tf.mul(normalised, weight), bias) as tf.Tensor4D;
     const activation = tf.relu(preActivation);
-    const dyRows = tf.reshape(dy, [rows, outChannels]);
-    const weightMatrix = tf.reshape(filter, [channels, outChannels]);
-    const dFilter = tf.reshape(tf.matMul(activation, dyRows, true, false), filter.shape);
-    const dActivation = tf.matMul(dyRows, weightMatrix, false, true);
+    const convolution = { strides: 1, pad: "valid", dataFormat: "NHWC" };
+    const dFilter = tf
+      .engine()
+      .runKernel(
+        "Conv2DBackpropFilter",
+        { x: activation, dy },
+        { ...convolution, filterShape: filter.shape },
+      ) as tf.Tensor4D;
+    const dActivation = tf
+      .engine()
+      .runKernel(
+        "Conv2DBackpropInput",
+        { dy, filter },
+        { ...convolution, inputShape: x.shape },
+      ) as tf.Tensor4D;
     const dPreActivation = tf.mul(dActivation, tf.step(preActivation));
-    const dBias = tf.sum(dPreActivation, 0);
-    const dWeight = tf.sum(tf.mul(dPreActivation, normalised), 0);
-    const dNormalised = tf.mul(dPreActivation, weight);
-    // dx = inverseStd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), per channel.
-    const dx = tf.mul(
-      tf.sub(
-        tf.sub(dNormalised, tf.mean(dNormalised, 0)),
-        tf.mul(normalised, tf.mean(tf.mul(dNormalised, normalised), 0)),
-      ),
-      inverseStd,
+    const dBias = tf.sum(dPreActivation, [0, 1, 2]) as tf.Tensor1D;
+    const dWeight = tf.sum(tf.mul(dPreActivation, normalised), [0, 1, 2]) as tf.Tensor1D;
+    const perChannel = tf.mul(weight, tf.rsqrt(tf.add(variance, eps))) as tf.Tensor1D;
+    const correction = tf.batchNorm4d(
+      x,
+      mean,
+      variance,
+      tf.mul(perChannel, tf.div(dBias, count)) as tf.Tensor1D,
+      tf.mul(perChannel, tf.div(dWeight, count)) as tf.Tensor1D,
+      eps,
     );
-    return [tf.reshape(dx, x.shape), dWeight, dBias, dFilter];
+    const dx = tf.sub(tf.mul(dPreActivation, perChannel), correction);
+    return [dx, dWeight, dBias, dFilter];
   });
 }
 
