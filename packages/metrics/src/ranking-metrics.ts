@@ -20,8 +20,8 @@ export interface RankingMetrics {
 }
 
 /**
- * `meanAveragePrecision` and `meanRocAuc` together, from one validation and one sort per class:
- * about twice as fast as calling both, with identical results. Use it for per-epoch evaluation.
+ * `meanAveragePrecision` and `meanRocAuc` together, from one validation and one sort per class
+ * instead of two, with identical results. Use it for per-epoch evaluation.
  */
 export function rankingMetrics(
   scores: MatrixInput,
