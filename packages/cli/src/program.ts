@@ -3,6 +3,7 @@ import { registerBackendCommand } from "./commands/backend";
 import { registerDataCommand } from "./commands/data";
 import { registerMetricsCommand } from "./commands/metrics";
 import { registerModelsCommand } from "./commands/models";
+import { registerReportCommand } from "./commands/report";
 import { registerTrackCommand } from "./commands/track";
 import { registerTrainCommand } from "./commands/train";
 
@@ -17,5 +18,6 @@ export function createProgram(): Command {
   registerBackendCommand(program);
   registerTrackCommand(program);
   registerTrainCommand(program);
+  registerReportCommand(program);
   return program;
 }

@@ -1,3 +1,4 @@
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   createLoader,
@@ -31,6 +32,7 @@ import {
 } from "@medfm/models";
 import { initRun, mlflow } from "@medfm/track";
 import { createProgress, type ProgressReporter } from "../progress";
+import { predictionsField } from "../report/build-report";
 
 /** Backbones `medfm train` builds by name. `densenet-tiny` is a small configuration for CPUs. */
 export const backboneNames = [
@@ -261,6 +263,24 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
     print(
       `Best ${history.best.metric} ${(history.best.value * 100).toFixed(2)} at epoch ${history.best.epoch + 1}; checkpoint in ${join(options.output, "best")}`,
     );
+  }
+  const lastEvaluation = history.epochs.at(-1)?.evaluation;
+  if (lastEvaluation && run.path) {
+    // The scores behind the last epoch's metrics, for `medfm report`'s tables and curves.
+    const file = join(run.path, "predictions.json");
+    const { names, scores, targets } = lastEvaluation.predictions;
+    await writeFile(
+      file,
+      JSON.stringify({
+        task: task.name,
+        kind: task.kind,
+        classes: task.classes,
+        names,
+        scores: scores.map((row) => Array.from(row)),
+        targets: targets.map((row) => Array.from(row)),
+      }),
+    );
+    run[predictionsField].upload(file);
   }
   let test: TaskEvaluation | undefined;
   if (options.testAnn && !history.interrupted) {

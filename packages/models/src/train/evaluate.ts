@@ -15,6 +15,8 @@ export interface TaskEvaluation {
   notes: string[];
   /** Number of samples evaluated. */
   count: number;
+  /** The scores (logits) and targets behind the metrics, row by row, for reports and curves. */
+  predictions: { names: string[]; scores: Float32Array[]; targets: Float32Array[] };
 }
 
 function softmaxRows(rows: readonly Float32Array[]): Float64Array[] {
@@ -36,8 +38,9 @@ export function evaluateTask(
   task: TaskDefinition,
   scores: readonly Float32Array[],
   targets: readonly Float32Array[],
-  _names: readonly string[] = [],
+  names: readonly string[] = [],
 ): TaskEvaluation {
+  const predictions = { names: [...names], scores: [...scores], targets: [...targets] };
   const classes = task.classes.length;
   const count = scores.length;
   const positives = new Array<number>(classes).fill(0);
@@ -58,6 +61,7 @@ export function evaluateTask(
         (flag) => `${task.classes[flag.classIndex]}: ${flag.note}`,
       ),
       count,
+      predictions,
     };
   }
   const probabilities = softmaxRows(scores);
@@ -80,5 +84,6 @@ export function evaluateTask(
     perClass,
     notes,
     count,
+    predictions,
   };
 }
