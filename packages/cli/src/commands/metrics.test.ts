@@ -198,6 +198,9 @@ describe("medfm metrics", () => {
     await expect(run()).rejects.toThrow(`${scores}:2: has 3 columns; expected a name and 4 scores`);
     writeFileSync(scores, "a.png,0.1,0.2,0.3,0.4\na.png,0.1,0.2,0.3,0.4\n");
     await expect(run()).rejects.toThrow('names repeated: "a.png" (lines 1 and 2)');
+    writeFileSync(join(dir, "labels.txt"), "a.png\nb.png\n");
+    writeFileSync(scores, "a.png,0.1,0.2,0.3,0.4\nb.png,0.1,0.2,0.3,0.4\n");
+    await expect(run()).rejects.toThrow("has no labels (a test_WithoutLabel list?)");
   });
 
   it.skipIf(!hasShared)(
