@@ -157,10 +157,12 @@ export {
 export {
   type CreateClassifierFromTorchOptions,
   createClassifierFromTorch,
+  exportTorchStateDict,
   type LoadTorchWeightsOptions,
   type LoadTorchWeightsReport,
   loadTorchStateDict,
   loadTorchWeights,
+  saveTorchWeights,
 } from "./weights/load-torch-weights";
 export {
   encodeSafetensors,

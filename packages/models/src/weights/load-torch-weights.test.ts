@@ -6,6 +6,7 @@ import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
 import {
   createClassifierFromTorch,
+  exportTorchStateDict,
   loadTorchStateDict,
   loadTorchWeights,
 } from "./load-torch-weights";
@@ -120,5 +121,19 @@ describe("torch DenseNet weights", () => {
       stateError.mismatched.some((line) => line.startsWith("features.transition3.norm.weight")),
     ).toBe(true);
     wrong.dispose();
+  });
+
+  it("exports the exact torch state dict it loaded (layouts, order, int64 counters)", async () => {
+    const file = await readSafetensors(weightsPath);
+    const model = createClassifierFromTorch(file);
+    const exported = exportTorchStateDict(model);
+    expect([...exported.keys()]).toEqual([...file.tensors.keys()]);
+    for (const [key, tensor] of file.tensors) {
+      const mine = exported.get(key);
+      expect(mine?.dtype, key).toBe(tensor.dtype);
+      expect(mine?.shape, key).toEqual(tensor.shape);
+      expect(mine?.values, key).toEqual(tensor.values);
+    }
+    model.dispose();
   });
 });

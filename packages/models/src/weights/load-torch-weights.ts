@@ -1,13 +1,21 @@
+import { writeFile } from "node:fs/promises";
 import type { TaskKind } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { densenet } from "../backbones/densenet";
 import { type Classifier, createClassifier, type LoadStateDictReport } from "../classifier";
 import type { Head } from "../heads/head";
 import { linearHead } from "../heads/linear-head";
-import { readSafetensors, type SafetensorsFile, type SafetensorsTensor } from "./safetensors";
+import {
+  encodeSafetensors,
+  readSafetensors,
+  type SafetensorsFile,
+  type SafetensorsInput,
+  type SafetensorsTensor,
+} from "./safetensors";
 import { StateDictError } from "./state-dict-error";
 import {
   inferDenseNetConfig,
+  nativeTensorToTorch,
   normaliseTorchDenseNetKey,
   torchTensorToNative,
 } from "./torchvision-densenet-keys";
@@ -170,4 +178,29 @@ export function createClassifierFromTorch(
     throw error;
   }
   return model;
+}
+
+/**
+ * The classifier's state dict in torch layout (OIHW convolutions, `[out, in]` linear weights,
+ * int64 `num_batches_tracked`), keyed as torchvision's: what `DenseNet.load_state_dict` takes.
+ */
+export function exportTorchStateDict(model: Classifier): Map<string, SafetensorsInput> {
+  const state = model.stateDict();
+  try {
+    return new Map([...state].map(([key, tensor]) => [key, nativeTensorToTorch(key, tensor)]));
+  } finally {
+    tf.dispose([...state.values()]);
+  }
+}
+
+/**
+ * Writes the classifier as a torchvision-layout `.safetensors` state dict, loadable in PyTorch
+ * with `safetensors.torch.load_file` and `model.load_state_dict`.
+ */
+export async function saveTorchWeights(
+  model: Classifier,
+  path: string,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  await writeFile(path, encodeSafetensors(exportTorchStateDict(model), metadata));
 }

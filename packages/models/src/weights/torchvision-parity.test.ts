@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
@@ -128,7 +128,9 @@ describe("torchvision densenet121 parity", () => {
     return;
   }
   it.each(backends)("reproduces densenet121's eval-mode logits at 64x64 on %s", async (backend) => {
-    if (!existsSync(`${generated}densenet121.io.safetensors`)) {
+    const reference = `${generated}densenet121.io.safetensors`;
+    // Rebuild when missing or older than the script that makes it.
+    if (!existsSync(reference) || statSync(reference).mtimeMs < statSync(script).mtimeMs) {
       execFileSync(python, [script, "full", generated], { stdio: "inherit" });
     }
     await selectBackend({ backend, log: () => {} });
