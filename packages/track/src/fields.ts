@@ -79,7 +79,9 @@ export function atomTypeOf(path: string, value: unknown): AtomType {
 
 /**
  * Decides the stored type when `incoming` is written to a field that has type `existing`.
- * An integer written to a float field stays a float; every other mismatch throws.
+ * Numbers widen: JavaScript has one number type, so an integer written to a float field stays a
+ * float, and a fraction written to an int field makes it a float (as `0.0` then `0.5` would).
+ * Every other mismatch throws.
  */
 export function mergeAtomType(
   path: string,
@@ -87,12 +89,11 @@ export function mergeAtomType(
   incoming: AtomType,
 ): AtomType {
   if (existing === undefined || existing === incoming) return incoming;
-  if (existing === "float" && incoming === "int") return "float";
-  if (existing === "int" && incoming === "float") {
-    throw new FieldTypeError(
-      path,
-      "field is int; cannot assign a non-integer (assign a float first, e.g. 0.5, to make it a float)",
-    );
+  if (
+    (existing === "float" && incoming === "int") ||
+    (existing === "int" && incoming === "float")
+  ) {
+    return "float";
   }
   throw new FieldTypeError(path, `field is ${existing}; cannot assign a ${incoming}`);
 }

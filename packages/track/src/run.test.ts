@@ -64,12 +64,15 @@ describe("initRun with the file backend", () => {
     expect(() => run["train/loss"].append("high")).toThrow(FieldTypeError);
     expect(() => run["train/loss"].add("x")).toThrow(/train\/loss: field is floatSeries/);
     run["params/epochs"] = 10;
+    expect(run["params/epochs"].type()).toBe("int");
     expect(() => {
-      run["params/epochs"] = 2.5;
-    }).toThrow(/params\/epochs: field is int/);
-    // An integer into a float field stays a float.
+      run["params/epochs"] = true;
+    }).toThrow(/params\/epochs: field is int; cannot assign a bool/);
+    // Numbers widen: an integer into a float field stays a float, a fraction makes an int a float.
     run["params/lr"] = 1;
     expect(run["params/lr"].type()).toBe("float");
+    run["params/epochs"] = 2.5;
+    expect(run["params/epochs"].type()).toBe("float");
     expect(() => {
       run["params/none"] = undefined;
     }).toThrow(/params\/none: cannot assign undefined/);
