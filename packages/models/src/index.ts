@@ -41,6 +41,14 @@ export {
   type LoadStateDictOptions,
   type LoadStateDictReport,
 } from "./classifier";
+// Explanations (src/explain/).
+export { type GradCamOptions, type GradCamResult, gradCam } from "./explain/grad-cam";
+export {
+  type HeatmapOverlayOptions,
+  heatmapOverlay,
+  jetColor,
+  type RgbImage,
+} from "./explain/heatmap-overlay";
 // Few-shot adaptation (src/fewshot/).
 export {
   type AdaptationMethod,
