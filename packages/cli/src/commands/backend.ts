@@ -272,7 +272,7 @@ export class NativeBackendError extends Error {
   }
 }
 
-/** Runs a program with inherited standard error, collecting standard output. */
+/** Runs a program, collecting both streams; its output is shown only in the error when it fails. */
 export const spawnCommand: RunCommand = (command, args, options) =>
   new Promise((resolve, reject) => {
     const child = spawn(command, args, {
