@@ -118,4 +118,31 @@ describe("densenet", () => {
     expect(() => backbone.forward(single, { training: true })).toThrow(/more than 1 value/);
     tf.dispose([gray, single]);
   });
+
+  it("draws dropout masks deterministically from the seed, only in training mode", () => {
+    const x = randomImages(3, [2, 16, 16, 3]);
+    const run = (seed: number) => {
+      const backbone = densenet({ ...small, dropRate: 0.5, seed });
+      const options = { training: true, updateStatistics: false };
+      const first = backbone.forward(x, options);
+      const second = backbone.forward(x, options);
+      const evaluation = backbone.forward(x, { training: false });
+      const again = backbone.forward(x, { training: false });
+      const values = [first, second, evaluation, again].map((tensor) =>
+        Array.from(tensor.dataSync()),
+      );
+      tf.dispose([first, second, evaluation, again]);
+      backbone.dispose();
+      return values;
+    };
+    const [first, second, evaluation, again] = run(11);
+    const [replayFirst, replaySecond] = run(11);
+    const [otherSeed] = run(12);
+    expect(replayFirst).toEqual(first);
+    expect(replaySecond).toEqual(second);
+    expect(second).not.toEqual(first);
+    expect(otherSeed).not.toEqual(first);
+    expect(again).toEqual(evaluation);
+    x.dispose();
+  });
 });
