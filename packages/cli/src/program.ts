@@ -1,8 +1,10 @@
 import { Command } from "commander";
 import { registerBackendCommand } from "./commands/backend";
 import { registerDataCommand } from "./commands/data";
+import { registerGradcamCommand } from "./commands/gradcam";
 import { registerMetricsCommand } from "./commands/metrics";
 import { registerModelsCommand } from "./commands/models";
+import { registerPredictCommand } from "./commands/predict";
 import { registerReportCommand } from "./commands/report";
 import { registerTrackCommand } from "./commands/track";
 import { registerTrainCommand } from "./commands/train";
@@ -18,6 +20,8 @@ export function createProgram(): Command {
   registerBackendCommand(program);
   registerTrackCommand(program);
   registerTrainCommand(program);
+  registerPredictCommand(program);
+  registerGradcamCommand(program);
   registerReportCommand(program);
   return program;
 }

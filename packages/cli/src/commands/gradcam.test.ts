@@ -1,0 +1,127 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { colonTask, generateSyntheticDataset, normalizeInto, readPixels } from "@medfm/data";
+import { createClassifier, densenet, gradCam, linearHead, saveClassifier } from "@medfm/models";
+import * as tf from "@tensorflow/tfjs";
+import type { Command } from "commander";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createProgram } from "../program";
+
+let root: string;
+let image: string;
+let modelDir: string;
+
+async function runMedfm(args: string[]): Promise<string> {
+  const program = createProgram();
+  let out = "";
+  const quiet = (command: Command) => {
+    command.exitOverride();
+    command.configureOutput({
+      writeOut: (text) => {
+        out += text;
+      },
+      writeErr: () => {},
+    });
+    command.commands.forEach(quiet);
+  };
+  quiet(program);
+  await program.parseAsync(["node", "medfm", ...args]);
+  return out;
+}
+
+beforeAll(async () => {
+  process.env.MEDFM_BACKEND = "cpu";
+  root = await mkdtemp(join(tmpdir(), "medfm-gradcam-cli-"));
+  const dataset = await generateSyntheticDataset({
+    task: "colon",
+    outputDir: join(root, "data"),
+    trainCount: 1,
+    valCount: 1,
+    imageSize: 40,
+    seed: 6,
+  });
+  const { readdir } = await import("node:fs/promises");
+  image = join(dataset.dataRoot, (await readdir(dataset.dataRoot)).sort()[0]);
+  await tf.setBackend("cpu");
+  const model = createClassifier({
+    backbone: densenet({
+      growthRate: 4,
+      blockConfig: [2, 2],
+      numInitFeatures: 8,
+      bnSize: 2,
+      seed: 8,
+    }),
+    head: linearHead({ numClasses: 2, kind: "multi-class", classes: colonTask.classes, seed: 8 }),
+  });
+  modelDir = join(root, "model");
+  await saveClassifier(model, modelDir, { metadata: { imageSize: 32 } });
+  model.dispose();
+});
+
+afterAll(async () => {
+  delete process.env.MEDFM_BACKEND;
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("medfm gradcam", () => {
+  it("writes the heatmap over the image at the image's size, peak as the library finds it", async () => {
+    const output = join(root, "out", "cam.png");
+    const text = await runMedfm([
+      "gradcam",
+      "--weights",
+      modelDir,
+      "--image",
+      image,
+      "--class",
+      "positive",
+      "--output",
+      output,
+      "--json",
+    ]);
+    const summary = JSON.parse(text);
+    expect(summary).toMatchObject({ class: "positive", classIndex: 1, width: 40, height: 40 });
+    expect(summary.featureMap).toEqual([4, 4]);
+
+    // The same map from the library on the same input.
+    const { loadClassifier } = await import("@medfm/models");
+    const model = await loadClassifier(modelDir);
+    const pixels = await readPixels(image, { channels: 3, resize: { width: 32, height: 32 } });
+    const values = new Float32Array(32 * 32 * 3);
+    normalizeInto(values, 0, pixels);
+    const input = tf.tensor4d(values, [1, 32, 32, 3]);
+    const expected = gradCam(model, input, { classIndex: 1, outputSize: [40, 40] });
+    expect(summary.peak).toEqual(expected.peak);
+    input.dispose();
+    model.dispose();
+
+    // The PNG blends the image with jet colours: at the peak (heat 1) jet is (128, 0, 0).
+    const png = await sharp(output).raw().toBuffer({ resolveWithObject: true });
+    expect(png.info).toMatchObject({ width: 40, height: 40, channels: 3, format: "raw" });
+    const original = await readPixels(image, { channels: 3 });
+    const at = (summary.peak.y * 40 + summary.peak.x) * 3;
+    const jet = [128, 0, 0];
+    for (let c = 0; c < 3; c += 1) {
+      expect(
+        Math.abs(png.data[at + c] - (0.5 * original.data[at + c] + 0.5 * jet[c])),
+      ).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it("names the classes when --class is unknown", async () => {
+    await expect(
+      runMedfm([
+        "gradcam",
+        "--weights",
+        modelDir,
+        "--image",
+        image,
+        "--class",
+        "tumour",
+        "--output",
+        join(root, "x.png"),
+      ]),
+    ).rejects.toThrow(/--class "tumour": not one of negative, positive/);
+  });
+});
