@@ -1,4 +1,6 @@
 export { authorizationFromEnv, redactUri } from "./backends/backend-auth";
+export { comet } from "./backends/comet";
+export { type CometBackendOptions, createCometBackend } from "./backends/comet-backend";
 export { createBackend, remoteBackendNames } from "./backends/create-backend";
 export { mlflow } from "./backends/mlflow";
 export {
@@ -7,6 +9,13 @@ export {
   mlflowLimits,
   mlflowRunIdTag,
 } from "./backends/mlflow-backend";
+export { neptune } from "./backends/neptune";
+export {
+  createNeptuneBackend,
+  type NeptuneBackendOptions,
+  type NeptuneOperation,
+  neptuneOperationsOf,
+} from "./backends/neptune-backend";
 export type {
   BackendItem,
   RemoteRun,

@@ -130,6 +130,8 @@ export function initRun(options: InitRunOptions = {}): Run {
     } else if (options.name !== undefined) run["sys/name"] = options.name;
     if (options.tags?.length) run["sys/tags"].add(options.tags);
     core.activate();
+    // The name and tags must be in the journal before delivery creates the remote run.
+    core.flush();
     delivery?.notify();
   }
   return run;

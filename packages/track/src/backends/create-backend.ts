@@ -1,10 +1,12 @@
 import type { HttpClientOptions } from "../http/http-client";
 import { TrackError } from "../track-error";
+import { createCometBackend } from "./comet-backend";
 import { createMlflowBackend } from "./mlflow-backend";
+import { createNeptuneBackend } from "./neptune-backend";
 import type { TrackingBackend } from "./tracking-backend";
 
 /** Backend names `createBackend` knows. */
-export const remoteBackendNames = ["mlflow"] as const;
+export const remoteBackendNames = ["mlflow", "comet", "neptune"] as const;
 
 /** Creates a remote backend by name (as journaled in a run's header) for a server URI. */
 export function createBackend(
@@ -19,6 +21,10 @@ export function createBackend(
   switch (name) {
     case "mlflow":
       return createMlflowBackend(options);
+    case "comet":
+      return createCometBackend(options);
+    case "neptune":
+      return createNeptuneBackend(options);
     default:
       throw new TrackError(
         `unknown backend ${JSON.stringify(name)}; expected one of ${remoteBackendNames.join(", ")}`,

@@ -80,9 +80,11 @@ function describeNetworkError(error: unknown): string {
 }
 
 function serverMessageOf(text: string, json: unknown): string {
-  const record = json as { message?: unknown; error?: unknown; error_code?: unknown } | undefined;
+  const record = json as
+    | { message?: unknown; msg?: unknown; error?: unknown; error_code?: unknown }
+    | undefined;
   if (record && typeof record === "object") {
-    const message = record.message ?? record.error;
+    const message = record.message ?? record.msg ?? record.error;
     if (typeof message === "string") {
       return typeof record.error_code === "string" ? `${record.error_code}: ${message}` : message;
     }
