@@ -58,6 +58,7 @@ export {
   type AdaptedModel,
   adaptationMethods,
   adaptClassifier,
+  saveAdaptation,
 } from "./fewshot/adapt-classifier";
 export {
   DEFAULT_FEATURE_CACHE_DIR,
@@ -80,6 +81,7 @@ export {
   type PromptedClassifier,
   promptedClassifier,
   saveVisualPrompt,
+  VISUAL_PROMPT_FILE,
   type VisualPrompt,
   type VisualPromptOptions,
   visualPrompt,

@@ -12,13 +12,11 @@ import {
   promptedClassifier,
   type ScoringModel,
   selectBackend,
+  VISUAL_PROMPT_FILE,
   type VisualPrompt,
   writeSubmission,
 } from "@medfm/models";
 import { type Command, Option } from "commander";
-
-/** The prompt file `medfm predict` and `medfm gradcam` apply when a model directory holds one. */
-export const PROMPT_FILE = "prompt.safetensors";
 
 /** A saved model as the inference commands find it. */
 export interface ModelDirectory {
@@ -80,7 +78,7 @@ export async function openModelDirectory(
     ? (recorded.classes as unknown[]).map(String)
     : undefined;
   const classes = classifier.head.classes ?? recordedClasses;
-  const promptPath = join(directory, PROMPT_FILE);
+  const promptPath = join(directory, VISUAL_PROMPT_FILE);
   const prompt = (await exists(promptPath)) ? await loadVisualPrompt(promptPath) : undefined;
   return {
     directory,

@@ -9,9 +9,11 @@ import { selectBackend } from "../backend/select-backend";
 import { type Classifier, createClassifier } from "../classifier";
 import type { CosinePrototypeHead } from "../heads/cosine-prototype-head";
 import { linearHead } from "../heads/linear-head";
-import { adaptClassifier } from "./adapt-classifier";
+import { loadClassifier } from "../weights/save-load";
+import { adaptClassifier, saveAdaptation } from "./adapt-classifier";
 import { extractFeatures } from "./feature-cache";
 import { l2NormalizeRows } from "./feature-matrix";
+import { loadVisualPrompt, promptedClassifier, VISUAL_PROMPT_FILE } from "./visual-prompt";
 
 let root: string;
 let dataRoot: string;
@@ -108,6 +110,19 @@ describe("adaptClassifier", () => {
     expect(full[8][8].every((value) => value === 0)).toBe(true);
     expect(full[0][8].some((value) => value !== 0)).toBe(true);
     expect(result.history?.epochs).toHaveLength(2);
+
+    // Saved and read back, the prompted model scores the same.
+    const directory = join(root, "saved-prompt");
+    await saveAdaptation(result, directory, { imageSize: 16 });
+    const reloaded = await loadClassifier(directory);
+    const reloadedPrompt = await loadVisualPrompt(join(directory, VISUAL_PROMPT_FILE));
+    const images = await loadImages(samples.slice(0, 3).map((s) => s.name));
+    const before = result.model.predictScores(images);
+    const after = promptedClassifier(reloaded, reloadedPrompt).predictScores(images);
+    expect(tf.max(tf.abs(tf.sub(before, after))).dataSync()[0]).toBeLessThan(1e-6);
+    tf.dispose([images, before, after]);
+    reloaded.dispose();
+    reloadedPrompt.dispose();
     result.model.dispose();
     classifier.dispose();
   });
@@ -230,6 +245,9 @@ describe("adaptClassifier", () => {
     });
     expect(regression.report.every((entry) => entry.converged)).toBe(true);
     expect(result.classifier).toBeUndefined();
+    await expect(saveAdaptation(result, join(root, "probe"))).rejects.toThrow(
+      /linear-probe on L2-normalised features cannot be saved/,
+    );
     tf.dispose([images, scores]);
     result.model.dispose();
 

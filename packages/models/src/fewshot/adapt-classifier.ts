@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { createLoader, type Sample, type TaskDefinition } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { Classifier } from "../classifier";
@@ -14,9 +15,16 @@ import {
   type Trainer,
   type TrainingHistory,
 } from "../train/trainer";
+import { saveClassifier } from "../weights/save-load";
 import { extractFeatures, type FeaturePreprocessing } from "./feature-cache";
 import { fitLogisticRegression, type LogisticRegressionModel } from "./logistic-regression";
-import { promptedClassifier, type VisualPrompt, visualPrompt } from "./visual-prompt";
+import {
+  promptedClassifier,
+  saveVisualPrompt,
+  VISUAL_PROMPT_FILE,
+  type VisualPrompt,
+  visualPrompt,
+} from "./visual-prompt";
 
 /**
  * How a pretrained classifier is adapted to a few-shot task:
@@ -347,4 +355,27 @@ export async function adaptClassifier(options: AdaptClassifierOptions): Promise<
     history,
     seconds: seconds(),
   };
+}
+
+/**
+ * Saves an adapted model to `directory` so `loadClassifier` and `medfm predict` read it back:
+ * the classifier (`model.json` + `weights.bin`, with `metadata` and the method recorded) and,
+ * after `visual-prompt`, the prompt as `prompt.safetensors`. A `linear-probe` on normalised
+ * features has no classifier form yet and throws saying so. Returns the path of `model.json`.
+ */
+export async function saveAdaptation(
+  result: AdaptationResult,
+  directory: string,
+  metadata: Record<string, unknown> = {},
+): Promise<string> {
+  if (!result.classifier) {
+    throw new Error(
+      `saveAdaptation: a ${result.method} on L2-normalised features cannot be saved as a classifier (a linear head does not normalise its input); adapt with normalizeFeatures: false to save it`,
+    );
+  }
+  const path = await saveClassifier(result.classifier, directory, {
+    metadata: { ...metadata, adaptation: result.method },
+  });
+  if (result.prompt) await saveVisualPrompt(result.prompt, join(directory, VISUAL_PROMPT_FILE));
+  return path;
 }

@@ -52,6 +52,9 @@ export interface VisualPrompt {
   dispose(): void;
 }
 
+/** The file a saved model directory keeps its visual prompt in (read by `medfm predict`). */
+export const VISUAL_PROMPT_FILE = "prompt.safetensors";
+
 const PAD_KEYS = ["prompt.pad_up", "prompt.pad_down", "prompt.pad_left", "prompt.pad_right"];
 
 class PadPrompter implements VisualPrompt {
