@@ -10,7 +10,10 @@ PORT="${MLFLOW_PORT:-5055}"
 STATE=".cache/mlflow"
 URI="http://127.0.0.1:$PORT"
 mkdir -p "$STATE/artifacts"
-if curl -fsS "$URI/health" >/dev/null 2>&1; then
+healthy() {
+  python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1] + '/health', timeout=2)" "$URI" >/dev/null 2>&1
+}
+if healthy; then
   echo "$URI" > "$STATE/uri"
   echo "export MEDFM_TEST_MLFLOW_URI=$URI"
   exit 0
@@ -22,8 +25,8 @@ setsid nohup .venv-mlflow/bin/mlflow server \
   --artifacts-destination "$PWD/$STATE/artifacts" --serve-artifacts \
   >"$STATE/server.log" 2>&1 &
 echo $! > "$STATE/server.pid"
-for _ in $(seq 1 120); do
-  if curl -fsS "$URI/health" >/dev/null 2>&1; then
+for _ in $(seq 1 "${MLFLOW_START_TIMEOUT:-180}"); do
+  if healthy; then
     echo "$URI" > "$STATE/uri"
     echo "export MEDFM_TEST_MLFLOW_URI=$URI"
     exit 0
