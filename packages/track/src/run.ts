@@ -573,14 +573,14 @@ function onBeforeExit(): void {
 function onSignal(signal: NodeJS.Signals): void {
   const runs = [...activeRuns];
   for (const run of runs) run.flushForExit();
+  // When the application handles the signal itself (say, to finish the batch and log final
+  // values), the journal is flushed and the runs are left to it; otherwise they are stopped as
+  // killed, delivered for up to 5 s, and the process exits as the signal's default would.
+  if (process.listenerCount(signal) > 1) return;
   const exitCode = 128 + (signal === "SIGINT" ? 2 : 15);
-  const others = process.listenerCount(signal) - 1;
-  const stopping = Promise.allSettled(
-    runs.map((run) => run.stop({ status: "killed", timeoutMs: 5000 })),
+  void Promise.allSettled(runs.map((run) => run.stop({ status: "killed", timeoutMs: 5000 }))).then(
+    () => process.exit(exitCode),
   );
-  if (others === 0) {
-    void stopping.then(() => process.exit(exitCode));
-  }
 }
 
 function updateExitHooks(): void {

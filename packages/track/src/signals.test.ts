@@ -22,6 +22,19 @@ describe("a run in another process", () => {
     expect(steps).toEqual(steps.map((_, index) => index));
   });
 
+  it("an application's own SIGINT handler keeps the run open to log final values", async () => {
+    const root = mkdtempSync(join(tmpdir(), "medfm-track-sigint-"));
+    const logger = spawnLogger([root, "-", "100000000", "1000", "no", "no", "handle-sigint"]);
+    const [, , path] = await logger.waitFor(/RUN (\S+) (\S+)/);
+    await logger.waitFor(/LOGGED (1\d{4})/);
+    logger.process.kill("SIGINT");
+    await logger.waitFor(/INTERRUPTED/);
+    expect((await logger.exited).code).toBe(130);
+    const stored = readRun(path);
+    expect(stored.status).toBe("failed");
+    expect(stored.values["train/interrupted_at"]).toBe(stored.series["train/loss"].length);
+  });
+
   it("a run never stopped is flushed and finished at exit", async () => {
     const root = mkdtempSync(join(tmpdir(), "medfm-track-exit-"));
     const logger = spawnLogger([root, "-", "25000", "5000", "no", "no"]);

@@ -1,12 +1,19 @@
 // A process that logs points, for the crash and signal tests (spawned with `node --import tsx`).
-// Usage: logging-child.ts <root> <uri|-> <total> <report-every> <wait:yes|no> <stop:yes|no>
+// Usage: logging-child.ts <root> <uri|-> <total> <report-every> <wait:yes|no> <stop:yes|no> [handle-sigint]
 // Prints `RUN <id> <path>`, then `LOGGED <n>` each time n points are appended (after `wait()`
 // when asked, so that they are in the journal), then `DONE` when all are appended.
 import { setImmediate as yieldToEvents } from "node:timers/promises";
 import { mlflow } from "../backends/mlflow";
 import { initRun } from "../init-run";
 
-const [root, uri, totalText, everyText, waitText, stopText] = process.argv.slice(2);
+const [root, uri, totalText, everyText, waitText, stopText, handleText] = process.argv.slice(2);
+let interrupted = false;
+if (handleText === "handle-sigint") {
+  // An application that finishes its step and logs a final value on Ctrl-C, like `medfm train`.
+  process.on("SIGINT", () => {
+    interrupted = true;
+  });
+}
 const total = Number(totalText);
 const every = Number(everyText);
 const run = initRun({
@@ -18,6 +25,12 @@ const run = initRun({
 console.log(`RUN ${run.id} ${run.path}`);
 run["params/total"] = total;
 for (let step = 0; step < total; step += 1) {
+  if (interrupted) {
+    run["train/interrupted_at"] = step;
+    await run.stop({ status: "failed" });
+    console.log("INTERRUPTED");
+    process.exit(130);
+  }
   run["train/loss"].append(1 / (step + 1));
   if ((step + 1) % every === 0) {
     if (waitText === "yes") await run.wait({ timeoutMs: 100 });
