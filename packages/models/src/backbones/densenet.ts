@@ -174,9 +174,31 @@ export class DenseNet implements Backbone {
   featureMap(images: tf.Tensor4D, options: BackboneForwardOptions): tf.Tensor4D {
     this.checkInput(images);
     return tf.tidy(() => {
-      let x = tf.conv2d(images, this.conv0.filter, 2, 3);
+      // Explicit pads + "valid": tfjs-node's native kernels accept only "valid"/"same", not a
+      // number. Zero-padding the max pool equals torch's −∞ padding because it follows a ReLU.
+      let x = tf.conv2d(
+        tf.pad(images, [
+          [0, 0],
+          [3, 3],
+          [3, 3],
+          [0, 0],
+        ]),
+        this.conv0.filter,
+        2,
+        "valid",
+      );
       x = tf.relu(this.norm0.apply(x, options));
-      x = tf.maxPool(x, 3, 2, 1);
+      x = tf.maxPool(
+        tf.pad(x, [
+          [0, 0],
+          [1, 1],
+          [1, 1],
+          [0, 0],
+        ]),
+        3,
+        2,
+        "valid",
+      );
       this.blocks.forEach((block, blockIndex) => {
         x = this.denseBlock(block, x, options);
         const transition = this.transitions[blockIndex];

@@ -65,31 +65,6 @@ async function onBackend(
   return values;
 }
 
-/**
- * tfjs-node 4.22's Conv2D and MaxPool kernels accept only "valid" and "same" padding, while the
- * DenseNet stem uses torchvision's explicit padding (conv 7x7 pad 3, max pool 3x3 pad 1). Returns
- * why the DenseNet test cannot run yet, or undefined once the model pads with tf.pad instead.
- */
-async function explicitPaddingBlocker(): Promise<string | undefined> {
-  await tf.setBackend("tensorflow");
-  const probe = densenet({ growthRate: 2, blockConfig: [1], numInitFeatures: 2, bnSize: 1 });
-  const images = tf.zeros([1, 8, 8, 3]) as tf.Tensor4D;
-  try {
-    probe.forward(images, { training: false }).dispose();
-    return undefined;
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (!message.includes("supports only 'valid' and 'same' padding")) throw error;
-    return (
-      `tfjs-node's kernels reject the DenseNet stem's explicit padding (${message}); ` +
-      "densenet.ts must pad with tf.pad and use 'valid' for conv0 and pool0"
-    );
-  } finally {
-    images.dispose();
-    probe.dispose();
-  }
-}
-
 describe.runIf(provisioned || forced)("tensorflow backend (native, from PyPI wheels)", () => {
   let tensorflowVersion = "";
 
@@ -176,9 +151,7 @@ describe.runIf(provisioned || forced)("tensorflow backend (native, from PyPI whe
     expect(reference[2].some((value) => Math.abs(value) > 1e-3)).toBe(true);
   });
 
-  it("matches cpu on a small DenseNet classifier: forward, train-mode loss gradients, SGD steps", async (context) => {
-    const blocker = await explicitPaddingBlocker();
-    context.skip(blocker !== undefined, blocker);
+  it("matches cpu on a small DenseNet classifier: forward, train-mode loss gradients, SGD steps", async () => {
     const config = { growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2, seed: 3 };
     const imageValues = randomValues(6, 4 * 32 * 32 * 3);
     const targetValues = Float32Array.from([1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1, 0]);
