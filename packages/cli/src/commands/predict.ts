@@ -16,6 +16,7 @@ import {
   type VisualPrompt,
   writeSubmission,
 } from "@medfm/models";
+import { SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
 
 /** A saved model as the inference commands find it. */
@@ -127,6 +128,40 @@ function commonRoot(files: readonly string[]): { dataRoot: string; names: string
   };
 }
 
+/**
+ * Reports scoring progress on standard error: a bar with images and ETA on a terminal, a plain
+ * line every tenth of the images otherwise (CI logs, pipes).
+ */
+function scoringProgress(total: number): {
+  update: (done: number) => void;
+  stop: () => void;
+} {
+  const stream = process.stderr;
+  if (stream.isTTY && !process.env.CI) {
+    const bar = new SingleBar({
+      stream,
+      format: "scoring [{bar}] {value}/{total} images | ETA {eta_formatted}",
+      hideCursor: true,
+      clearOnComplete: true,
+    });
+    bar.start(total, 0);
+    return { update: (done) => bar.update(done), stop: () => bar.stop() };
+  }
+  const started = performance.now();
+  const step = Math.max(1, Math.ceil(total / 10));
+  let next = step;
+  return {
+    update: (done) => {
+      if (done < next && done < total) return;
+      next = done + step;
+      const elapsed = (performance.now() - started) / 1000;
+      const eta = (elapsed / done) * (total - done);
+      stream.write(`scoring ${done}/${total} images eta ${eta.toFixed(0)}s\n`);
+    },
+    stop: () => {},
+  };
+}
+
 function writerOf(command: Command): (text: string) => void {
   const output = command.configureOutput();
   return output.writeOut ?? ((text: string) => process.stdout.write(text));
@@ -205,6 +240,7 @@ export function registerPredictCommand(program: Command): void {
         }
         const model: ScoringModel = prompt ? promptedClassifier(classifier, prompt) : classifier;
         const started = performance.now();
+        const progress = scoringProgress(names.length);
         const predictions = await predictImages({
           model,
           dataRoot,
@@ -212,7 +248,8 @@ export function registerPredictCommand(program: Command): void {
           preprocessing: { imageSize: opened.imageSize },
           batchSize,
           tta: options.tta,
-        });
+          onProgress: ({ done }) => progress.update(done),
+        }).finally(() => progress.stop());
         await writeSubmission(options.output, predictions);
         const seconds = (performance.now() - started) / 1000;
         const summary = {
