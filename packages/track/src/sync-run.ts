@@ -80,15 +80,23 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Run folders this process is syncing now. */
+const heldLocks = new Set<string>();
+
 /** Takes the folder's sync lock (a file holding our pid); a lock of a dead process is taken over. */
 function lock(folder: string): () => void {
+  if (heldLocks.has(folder)) throw new SyncBusyError(folder, process.pid);
   const file = join(folder, "sync.lock");
   for (let attempt = 0; attempt < 2; attempt += 1) {
     try {
       const fd = openSync(file, "wx");
       writeFileSync(fd, String(process.pid));
       closeSync(fd);
-      return () => rmSync(file, { force: true });
+      heldLocks.add(folder);
+      return () => {
+        heldLocks.delete(folder);
+        rmSync(file, { force: true });
+      };
     } catch (error) {
       if ((error as { code?: string }).code !== "EEXIST") throw error;
       const pid = Number(readFileSync(file, "utf8"));
