@@ -109,6 +109,24 @@ describe("medfm gradcam", () => {
     }
   });
 
+  it("says so when the input is too small for the map to localise", async () => {
+    const text = await runMedfm([
+      "gradcam",
+      "--weights",
+      modelDir,
+      "--image",
+      image,
+      "--class",
+      "1",
+      "--image-size",
+      "8",
+      "--output",
+      join(root, "small.png"),
+    ]);
+    expect(text).toContain("Grad-CAM of positive");
+    expect(text).toContain("at 8 px the last dense block's map is 1x1");
+  });
+
   it("names the classes when --class is unknown", async () => {
     await expect(
       runMedfm([

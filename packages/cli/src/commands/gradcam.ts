@@ -130,6 +130,7 @@ export function registerGradcamCommand(program: Command): void {
           width: overlay.width,
           height: overlay.height,
           featureMap: [result.featureMap.height, result.featureMap.width],
+          flat: result.flat,
           output: options.output,
         };
         if (options.json) {
@@ -139,6 +140,14 @@ export function registerGradcamCommand(program: Command): void {
         write(
           `Grad-CAM of ${className} (score ${score.toFixed(4)}) on ${options.image}: peak at x=${result.peak.x}, y=${result.peak.y} of ${overlay.width}x${overlay.height}\n`,
         );
+        if (result.flat) {
+          const { height, width } = result.featureMap;
+          write(
+            height * width === 1
+              ? `Note: at ${imageSize} px the last dense block's map is 1x1, so the heatmap cannot localise anything; use a model trained at a larger --image-size\n`
+              : `Note: the map is flat (no positive evidence for ${className} anywhere): the heatmap is empty\n`,
+          );
+        }
         write(`Wrote ${options.output}\n`);
       } finally {
         prompt?.dispose();

@@ -121,6 +121,7 @@ describe("gradCam", () => {
         where,
       ).toBe(true);
       expect(result.heatmap[y * size + x]).toBe(1);
+      expect(result.flat).toBe(false);
       image.dispose();
     }
   });
@@ -142,6 +143,13 @@ describe("gradCam", () => {
         Array.from(state.get(key)?.dataSync() ?? []),
       );
     }
+    // At 8 px the stride of 8 leaves a 1×1 map: flat, all zero, and said so.
+    const small = tf.image.resizeBilinear(image, [8, 8]) as tf.Tensor4D;
+    const flat = gradCam(model, small, { classIndex: 1 });
+    expect(flat.featureMap).toMatchObject({ height: 1, width: 1 });
+    expect(flat.flat).toBe(true);
+    expect(flat.heatmap.every((value) => value === 0)).toBe(true);
+    small.dispose();
     expect(() => gradCam(model, image, { classIndex: 2 })).toThrow(
       /classIndex must be an integer in \[0, 1\], got 2/,
     );

@@ -21,8 +21,13 @@ export interface GradCamResult {
   featureMap: { values: Float32Array; height: number; width: number };
   /** The explained class's logit. */
   logit: number;
-  /** The brightest heatmap pixel. */
+  /** The brightest heatmap pixel (the first pixel when the map is flat). */
   peak: { x: number; y: number };
+  /**
+   * True when the map does not vary (a 1×1 feature map, or no positive evidence anywhere):
+   * the heatmap is then all 0 and says nothing about where the evidence lies.
+   */
+  flat: boolean;
 }
 
 /**
@@ -86,6 +91,7 @@ export function gradCam(
       },
       logit: value.dataSync()[0],
       peak: { x: peakIndex % width, y: Math.floor(peakIndex / width) },
+      flat: !(rangeValue > 0),
     };
   });
 }
