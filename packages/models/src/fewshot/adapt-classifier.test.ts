@@ -164,6 +164,30 @@ describe("adaptClassifier", () => {
     classifier.dispose();
   });
 
+  it("visual-prompt is deterministic for a seed", async () => {
+    const run = async (seed: number) => {
+      const classifier = tinyClassifier();
+      const result = await adaptClassifier({
+        method: "visual-prompt",
+        classifier,
+        task: colonTask,
+        support: { dataRoot, samples },
+        preprocessing,
+        padding: 2,
+        epochs: 1,
+        batchSize: 4,
+        seed,
+      });
+      const values = Array.from(result.prompt?.prompt().dataSync() ?? []);
+      result.model.dispose();
+      classifier.dispose();
+      return values;
+    };
+    const first = await run(1);
+    expect(await run(1)).toEqual(first);
+    expect(await run(2)).not.toEqual(first);
+  });
+
   it("meta-baseline sets each prototype to the normalised mean of its class's features", async () => {
     const classifier = tinyClassifier();
     const cacheDir = join(root, "cache");
