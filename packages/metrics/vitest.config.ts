@@ -1,5 +1,5 @@
 import { defineConfig } from "vitest/config";
-import { medfmSourceAliases } from "../../vitest.shared";
+import { medfmSourceAliases } from "../../vitest.shared.ts";
 
 export default defineConfig({
   resolve: { alias: medfmSourceAliases },
