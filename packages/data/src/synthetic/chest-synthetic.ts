@@ -1,4 +1,5 @@
 import type { Random } from "../random";
+import { chestTask } from "../tasks";
 import { type Canvas, createCanvas, ellipseCoverage, paintEllipse, paintLine } from "./canvas";
 import type { SyntheticClass, SyntheticTaskSpec } from "./synthetic-task";
 
@@ -31,28 +32,8 @@ const visible: Record<string, { prevalence: number; structure: string }> = {
   },
 };
 
-/** MedFM chest class order (19 classes). */
-const chestClassNames = [
-  "pleural_effusion",
-  "nodule",
-  "pneumonia",
-  "cardiomegaly",
-  "hilar_enlargement",
-  "fracture_old",
-  "fibrosis",
-  "aortic_calcification",
-  "tortuous_aorta",
-  "thickened_pleura",
-  "TB",
-  "pneumothorax",
-  "emphysema",
-  "atelectasis",
-  "calcification",
-  "pulmonary_edema",
-  "increased_lung_markings",
-  "elevated_diaphragm",
-  "consolidation",
-] as const;
+/** MedFM chest class order (19 classes), from the task definition. */
+const chestClassNames = chestTask.classes;
 
 const chestClasses: readonly SyntheticClass[] = chestClassNames.map((name) => ({
   name,
@@ -60,7 +41,11 @@ const chestClasses: readonly SyntheticClass[] = chestClassNames.map((name) => ({
   structure: visible[name]?.structure,
 }));
 
-const index = (name: (typeof chestClassNames)[number]): number => chestClassNames.indexOf(name);
+const index = (name: string): number => {
+  const position = chestClassNames.indexOf(name);
+  if (position < 0) throw new Error(`synthetic chest: ${name} is not a chest class`);
+  return position;
+};
 
 /**
  * Synthetic chest X-rays: a dark background, a gray thorax, two dark lung fields with ribs,
@@ -90,7 +75,7 @@ export const chestSynthetic: SyntheticTaskSpec = {
 };
 
 function drawChest(labels: Uint8Array, size: number, random: Random): Canvas {
-  const has = (name: (typeof chestClassNames)[number]): boolean => labels[index(name)] === 1;
+  const has = (name: string): boolean => labels[index(name)] === 1;
   const jitter = (amount: number): number => random.uniform(-amount, amount);
   const canvas = createCanvas(size, 1, 12 + jitter(6));
   const shiftX = jitter(0.03);
