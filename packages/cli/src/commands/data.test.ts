@@ -2,9 +2,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
-import { createProgram } from "../program";
+import { runMedfm } from "../testing/run-medfm";
 
 const repositoryRoot = fileURLToPath(new URL("../../../../", import.meta.url));
 const annotationsRoot = resolve(repositoryRoot, "../shared/medfmc-anns");
@@ -13,24 +12,6 @@ if (!hasShared)
   console.warn(
     `medfm data real-file tests skipped: ${annotationsRoot} is absent (CI provides ../shared)`,
   );
-
-async function runMedfm(args: string[]): Promise<string> {
-  const program = createProgram();
-  let out = "";
-  const quiet = (command: Command) => {
-    command.exitOverride();
-    command.configureOutput({
-      writeOut: (text) => {
-        out += text;
-      },
-      writeErr: () => {},
-    });
-    command.commands.forEach(quiet);
-  };
-  quiet(program);
-  await program.parseAsync(["node", "medfm", ...args]);
-  return out;
-}
 
 const runJson = async (args: string[]) => JSON.parse(await runMedfm([...args, "--json"]));
 const tempDir = () => mkdtempSync(join(tmpdir(), "medfm-data-cli-"));

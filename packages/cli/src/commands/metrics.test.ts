@@ -2,9 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
-import { createProgram } from "../program";
+import { runMedfm } from "../testing/run-medfm";
 
 const repositoryRoot = fileURLToPath(new URL("../../../../", import.meta.url));
 const annotationsRoot = resolve(repositoryRoot, "../shared/medfmc-anns");
@@ -41,24 +40,6 @@ interface MultiClassFixture {
 const parity = JSON.parse(
   readFileSync(join(repositoryRoot, "packages/metrics/src/__fixtures__/parity.json"), "utf8"),
 ) as { multiLabel: MultiLabelFixture[]; multiClass: MultiClassFixture[] };
-
-async function runMedfm(args: string[]): Promise<string> {
-  const program = createProgram();
-  let out = "";
-  const quiet = (command: Command) => {
-    command.exitOverride();
-    command.configureOutput({
-      writeOut: (text) => {
-        out += text;
-      },
-      writeErr: () => {},
-    });
-    command.commands.forEach(quiet);
-  };
-  quiet(program);
-  await program.parseAsync(["node", "medfm", ...args]);
-  return out;
-}
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "medfm-metrics-"));

@@ -4,30 +4,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadClassifier, readSafetensors } from "@medfm/models";
 import * as tf from "@tensorflow/tfjs";
-import type { Command } from "commander";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createProgram } from "../program";
+import { runMedfm } from "../testing/run-medfm";
 
 const fixtures = fileURLToPath(new URL("../../../models/src/__fixtures__/", import.meta.url));
 const weights = `${fixtures}densenet-small.weights.safetensors`;
-
-async function runMedfm(args: string[]): Promise<string> {
-  const program = createProgram();
-  let out = "";
-  const quiet = (command: Command) => {
-    command.exitOverride();
-    command.configureOutput({
-      writeOut: (text) => {
-        out += text;
-      },
-      writeErr: () => {},
-    });
-    command.commands.forEach(quiet);
-  };
-  quiet(program);
-  await program.parseAsync(["node", "medfm", ...args]);
-  return out;
-}
 
 beforeAll(async () => {
   await tf.setBackend("cpu");

@@ -5,8 +5,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createProgram } from "../program";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runMedfmLines as medfm } from "../testing/run-medfm";
 
 const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find(existsSync);
 const workDir = mkdtempSync(join(tmpdir(), "medfm-report-"));
@@ -19,19 +19,6 @@ if (!chromium)
   console.warn(
     "report.test.ts: skipped, no Chromium at /usr/bin/chromium (apt-get install chromium)",
   );
-
-async function medfm(args: string[]): Promise<string[]> {
-  const lines: string[] = [];
-  const log = vi.spyOn(console, "log").mockImplementation((line: string) => {
-    lines.push(String(line));
-  });
-  try {
-    await createProgram().parseAsync(["node", "medfm", ...args]);
-  } finally {
-    log.mockRestore();
-  }
-  return lines;
-}
 
 async function openInChromium(file: string) {
   const { chromium: browserType } = await import("playwright-core");

@@ -4,27 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initRun, mlflow, readRun } from "@medfm/track";
-import type { Command } from "commander";
 import { afterEach, describe, expect, it } from "vitest";
-import { createProgram } from "../program";
-
-async function runMedfm(args: string[]): Promise<string> {
-  const program = createProgram();
-  let out = "";
-  const quiet = (command: Command) => {
-    command.exitOverride();
-    command.configureOutput({
-      writeOut: (text) => {
-        out += text;
-      },
-      writeErr: () => {},
-    });
-    command.commands.forEach(quiet);
-  };
-  quiet(program);
-  await program.parseAsync(["node", "medfm", ...args]);
-  return out;
-}
+import { runMedfm } from "../testing/run-medfm";
 
 /** A localhost port where nothing listens. */
 async function refusedUri(): Promise<string> {

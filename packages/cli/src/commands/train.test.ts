@@ -2,26 +2,11 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readRun } from "@medfm/track";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { createProgram } from "../program";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runMedfmLines as medfm } from "../testing/run-medfm";
 
 const workDir = mkdtempSync(join(tmpdir(), "medfm-train-cli-"));
 const startDir = process.cwd();
-
-async function medfm(args: string[]): Promise<string[]> {
-  const lines: string[] = [];
-  const log = vi.spyOn(console, "log").mockImplementation((line: string) => {
-    lines.push(String(line));
-  });
-  try {
-    await createProgram()
-      .exitOverride()
-      .parseAsync(["node", "medfm", ...args]);
-  } finally {
-    log.mockRestore();
-  }
-  return lines;
-}
 
 describe("medfm train", () => {
   beforeAll(() => {
@@ -73,20 +58,8 @@ describe("medfm train", () => {
   });
 
   it("rejects an unknown task with the allowed choices", async () => {
-    const written: string[] = [];
-    const stderr = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-      written.push(String(chunk));
-      return true;
-    });
-    const exit = vi.spyOn(process, "exit").mockImplementation((code) => {
-      throw new Error(`exit ${code}`);
-    });
-    try {
-      await expect(medfm(["train", "--task", "knee"])).rejects.toThrow("exit 1");
-      expect(written.join("")).toMatch(/'knee' is invalid.*chest, colon, endo/s);
-    } finally {
-      stderr.mockRestore();
-      exit.mockRestore();
-    }
+    await expect(medfm(["train", "--task", "knee"])).rejects.toThrow(
+      /'knee' is invalid.*chest, colon, endo/,
+    );
   });
 });
