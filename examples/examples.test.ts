@@ -49,4 +49,24 @@ describe("task examples", () => {
     expect(mAP).toBeGreaterThan(chance);
     expect(readRun(runPath).params.loss).toBe("asymmetric");
   });
+
+  it("few-shot.ts compares the four adaptation methods by challenge score", () => {
+    const output = execFileSync(
+      tsx,
+      [join(examples, "few-shot.ts"), "--shots", "1", "--exps", "1"],
+      {
+        cwd: workDir,
+        encoding: "utf8",
+        env: { ...process.env, MEDFM_BACKEND: "wasm" },
+      },
+    );
+    const lines = output.split("\n").filter((line) => /score \d+\.\d+/.test(line));
+    expect(lines.map((line) => line.split(/\s+/)[0])).toEqual([
+      "linear-probe",
+      "meta-baseline",
+      "visual-prompt",
+      "finetune",
+    ]);
+    for (const line of lines) expect(line).toMatch(/\(mAP \d+\.\d+ {2}AUC \d+\.\d+\)$/);
+  });
 });

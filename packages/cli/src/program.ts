@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { registerBackendCommand } from "./commands/backend";
 import { registerDataCommand } from "./commands/data";
+import { registerFewShotCommand } from "./commands/fewshot";
 import { registerGradcamCommand } from "./commands/gradcam";
 import { registerMetricsCommand } from "./commands/metrics";
 import { registerModelsCommand } from "./commands/models";
@@ -23,5 +24,6 @@ export function createProgram(): Command {
   registerPredictCommand(program);
   registerGradcamCommand(program);
   registerReportCommand(program);
+  registerFewShotCommand(program);
   return program;
 }

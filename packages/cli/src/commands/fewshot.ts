@@ -1,0 +1,65 @@
+import { adaptationMethods, type BackendName, backendNames } from "@medfm/models";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { runFewShot } from "../fewshot/run-fewshot";
+
+/** Parses `1,5,10` or `1-5` (or a mix, `1-3,5`) into sorted unique positive integers. */
+export function parseIntegerList(value: string): number[] {
+  const numbers = new Set<number>();
+  for (const part of value.split(",")) {
+    const range = part.trim().match(/^(\d+)(?:-(\d+))?$/);
+    if (!range)
+      throw new InvalidArgumentError(
+        `expected numbers like 1,5,10 or 1-5, got ${JSON.stringify(value)}`,
+      );
+    const [low, high] = [Number(range[1]), Number(range[2] ?? range[1])];
+    if (low < 1 || high < low) throw new InvalidArgumentError(`bad range ${part} in ${value}`);
+    for (let n = low; n <= high; n += 1) numbers.add(n);
+  }
+  return [...numbers].sort((a, b) => a - b);
+}
+
+/** Registers `medfm fewshot`. */
+export function registerFewShotCommand(program: Command): void {
+  program
+    .command("fewshot")
+    .description(
+      "Run the MedFM few-shot protocol: adapt on each K-shot file, evaluate, print mean ± std per shot and the challenge score",
+    )
+    .addOption(
+      new Option("--task <task>", "MedFM task")
+        .choices(["chest", "colon", "endo"])
+        .makeOptionMandatory(),
+    )
+    .option(
+      "--data-root <dir>",
+      "folder the annotation names are relative to (omit: a synthetic dataset)",
+    )
+    .option("--anns <dir>", "folder with {task}_{K}-shot_{train|val}_exp{E}.txt files")
+    .option("--shots <list>", "shot counts", parseIntegerList, [1, 5, 10])
+    .option("--exps <list>", "experiments", parseIntegerList, [1, 2, 3, 4, 5])
+    .addOption(
+      new Option("--method <method>", "adaptation")
+        .choices([...adaptationMethods])
+        .default("linear-probe"),
+    )
+    .option(
+      "--weights <path>",
+      "pretrained torchvision/timm .safetensors or a saved classifier folder",
+    )
+    .option("--test-ann <file>", "evaluate every experiment on this list instead of its val file")
+    .option("--image-size <n>", "input size", (value) => Number(value), 64)
+    .option("--batch-size <n>", "batch size", (value) => Number(value), 8)
+    .option("--epochs <n>", "epochs for visual-prompt and finetune", (value) => Number(value), 10)
+    .option("--seed <n>", "seed", (value) => Number(value), 0)
+    .option("--json", "print the results as JSON at the end")
+    .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
+    .action(async (options) => {
+      const results = await runFewShot({
+        ...options,
+        experiments: options.exps,
+        backend: options.backend as BackendName | undefined,
+        print: options.json ? () => {} : undefined,
+      });
+      if (options.json) console.log(JSON.stringify(results, null, 2));
+    });
+}

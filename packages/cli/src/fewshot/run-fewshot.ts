@@ -1,0 +1,244 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import {
+  createLoader,
+  fewShotFileName,
+  generateSyntheticDataset,
+  getTask,
+  type MedfmTask,
+  readAnnotationFile,
+  sampleFewShot,
+  writeFewShotFiles,
+} from "@medfm/data";
+import { type ChallengeResult, type ChallengeScore, challengeScore } from "@medfm/metrics";
+import {
+  type AdaptationMethod,
+  adaptClassifier,
+  type BackendName,
+  type Classifier,
+  createClassifier,
+  createClassifierFromTorch,
+  densenet,
+  evaluateTask,
+  linearHead,
+  loadClassifier,
+  readSafetensors,
+  selectBackend,
+} from "@medfm/models";
+import * as tf from "@tensorflow/tfjs";
+
+/** Options of {@link runFewShot}, one per `medfm fewshot` flag. */
+export interface RunFewShotOptions {
+  task: string;
+  /** Folder the annotation names are relative to; without it a synthetic dataset is generated. */
+  dataRoot?: string;
+  /** Folder holding `{task}_{K}-shot_{train|val}_exp{E}.txt` files. */
+  anns?: string;
+  shots: number[];
+  experiments: number[];
+  method: AdaptationMethod;
+  /** Pretrained weights: torchvision/timm `.safetensors` or a saved classifier folder. */
+  weights?: string;
+  /** Evaluate every experiment on this list (e.g. `test_WithLabel.txt`) instead of its val file. */
+  testAnn?: string;
+  imageSize: number;
+  batchSize: number;
+  epochs: number;
+  seed: number;
+  backend?: BackendName;
+  print?: (line: string) => void;
+}
+
+/** One experiment's result. */
+export interface FewShotRow extends ChallengeResult {
+  /** Metric values by name (fractions). */
+  metrics: Record<string, number>;
+  /** Support images and evaluated images. */
+  support: number;
+  evaluated: number;
+  seconds: number;
+}
+
+/** What {@link runFewShot} returns. */
+export interface FewShotResults {
+  rows: FewShotRow[];
+  /** Per shot and metric: mean and sample standard deviation over experiments. */
+  summary: Array<{ shot: number; metric: string; mean: number; std: number }>;
+  score: ChallengeScore;
+}
+
+async function pretrained(options: RunFewShotOptions, task: MedfmTask): Promise<Classifier> {
+  const head = linearHead({
+    numClasses: task.classes.length,
+    kind: task.kind,
+    classes: task.classes,
+    seed: options.seed,
+  });
+  if (options.weights?.endsWith(".safetensors")) {
+    return createClassifierFromTorch(await readSafetensors(options.weights), {
+      head,
+      source: options.weights,
+    });
+  }
+  if (options.weights) {
+    const loaded = await loadClassifier(options.weights);
+    loaded.replaceHead(head).dispose();
+    return loaded;
+  }
+  // No weights: a small randomly initialised DenseNet, so the protocol runs anywhere (its
+  // numbers mean little: few-shot methods assume a pretrained backbone).
+  return createClassifier({
+    backbone: densenet({
+      growthRate: 12,
+      blockConfig: [2, 2, 2, 2],
+      numInitFeatures: 16,
+      bnSize: 4,
+      seed: options.seed,
+    }),
+    head,
+  });
+}
+
+/** Writes MedFM-style few-shot files for a synthetic dataset; returns the annotation folder. */
+async function syntheticFewShot(
+  options: RunFewShotOptions,
+  task: MedfmTask,
+  print: (line: string) => void,
+) {
+  const dataset = await generateSyntheticDataset({
+    task: task.name as "chest" | "colon" | "endo",
+    outputDir: join(".medfm", "datasets", `synthetic-${task.name}`),
+    imageSize: options.imageSize,
+    seed: options.seed,
+  });
+  const anns = join(dataset.dataRoot, "..", "fewshot");
+  const pool = await readAnnotationFile(dataset.trainAnnotation, { task });
+  for (const shot of options.shots) {
+    const experiments = sampleFewShot(pool.samples, {
+      shots: shot,
+      seed: options.seed,
+      experiments: Math.max(...options.experiments),
+      classes: task.classes,
+    });
+    await writeFewShotFiles(anns, task, shot, experiments);
+  }
+  print(
+    `No --data-root: synthetic ${task.name} dataset in ${dataset.dataRoot}, few-shot files in ${anns}`,
+  );
+  return { dataRoot: dataset.dataRoot, anns, testAnn: options.testAnn ?? dataset.valAnnotation };
+}
+
+function meanAndStd(values: number[]): { mean: number; std: number } {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const variance =
+    values.length > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1) : 0;
+  return { mean, std: Math.sqrt(variance) };
+}
+
+/**
+ * Runs the MedFM few-shot protocol: for every shot count and experiment, adapts a (pretrained)
+ * classifier on the shot file with the chosen method, evaluates it on the experiment's val file
+ * (or a test list), and returns the table, mean ± std per shot and the challenge score.
+ */
+export async function runFewShot(options: RunFewShotOptions): Promise<FewShotResults> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  const task = getTask(options.task);
+  let { dataRoot, anns, testAnn } = options;
+  if (!dataRoot) ({ dataRoot, anns, testAnn } = await syntheticFewShot(options, task, print));
+  if (!anns)
+    throw new Error(
+      "--anns (the folder of few-shot annotation files) is required with --data-root",
+    );
+  await selectBackend(options.backend ? { backend: options.backend } : {});
+  const preprocessing = { imageSize: options.imageSize };
+  const rows: FewShotRow[] = [];
+  for (const shot of options.shots) {
+    for (const experiment of options.experiments) {
+      const supportFile = join(anns, fewShotFileName(task.name, shot, "train", experiment));
+      const evalFile = testAnn ?? join(anns, fewShotFileName(task.name, shot, "val", experiment));
+      for (const file of [supportFile, evalFile]) {
+        if (!existsSync(file))
+          throw new Error(`${file}: no such annotation file (${shot}-shot, exp${experiment})`);
+      }
+      // The official files repeat lines; a repeated support image adds nothing but weight.
+      const support = await readAnnotationFile(supportFile, { task, dataRoot, duplicates: "drop" });
+      const evaluation = await readAnnotationFile(evalFile, { task, dataRoot, duplicates: "drop" });
+      const classifier = await pretrained(options, task);
+      const started = performance.now();
+      const result = await adaptClassifier({
+        method: options.method,
+        classifier,
+        task,
+        support: { dataRoot, samples: support.samples },
+        preprocessing,
+        batchSize: options.batchSize,
+        epochs: options.epochs,
+        seed: options.seed + experiment,
+        cacheDir: join(".medfm", "cache", "features"),
+      });
+      const loader = createLoader({
+        samples: evaluation.samples,
+        dataRoot,
+        imageSize: options.imageSize,
+        batchSize: options.batchSize,
+      });
+      const scores: Float32Array[] = [];
+      const targets: Float32Array[] = [];
+      const names: string[] = [];
+      const classes = task.classes.length;
+      for await (const batch of loader.epoch(0)) {
+        const images = tf.tensor4d(batch.images, batch.shape);
+        const output = result.model.predictScores(images);
+        const values = (await output.data()) as Float32Array;
+        for (let row = 0; row < batch.names.length; row += 1) {
+          scores.push(values.slice(row * classes, (row + 1) * classes));
+          targets.push(batch.labels.slice(row * classes, (row + 1) * classes));
+        }
+        names.push(...batch.names);
+        tf.dispose([images, output]);
+      }
+      // Scores are probabilities here; AP, AUC and accuracy depend only on their order.
+      const metrics = evaluateTask(task, scores, targets, names).metrics;
+      result.model.dispose();
+      classifier.dispose();
+      const seconds = (performance.now() - started) / 1000;
+      rows.push({
+        task: task.name as ChallengeResult["task"],
+        shot,
+        experiment,
+        ...metrics,
+        metrics,
+        support: support.samples.length,
+        evaluated: names.length,
+        seconds,
+      });
+      const formatted = Object.entries(metrics)
+        .map(([name, value]) => `${name} ${(value * 100).toFixed(2)}`)
+        .join("  ");
+      print(
+        `${task.name} ${shot}-shot exp${experiment}  ${options.method}  support ${support.samples.length}  ${formatted}  ${seconds.toFixed(1)}s`,
+      );
+    }
+  }
+  const metricNames = Object.keys(rows[0]?.metrics ?? {});
+  const summary = options.shots.flatMap((shot) =>
+    metricNames.map((metric) => ({
+      shot,
+      metric,
+      ...meanAndStd(rows.filter((row) => row.shot === shot).map((row) => row.metrics[metric])),
+    })),
+  );
+  const score = challengeScore(rows);
+  print("");
+  print(`| shots | ${metricNames.join(" | ")} |`);
+  print(`|---|${metricNames.map(() => "---").join("|")}|`);
+  for (const shot of options.shots) {
+    const cells = metricNames.map((metric) => {
+      const entry = summary.find((item) => item.shot === shot && item.metric === metric)!;
+      return `${(entry.mean * 100).toFixed(2)} ± ${(entry.std * 100).toFixed(2)}`;
+    });
+    print(`| ${shot} | ${cells.join(" | ")} |`);
+  }
+  print(`Challenge score (${task.name}, ${score.count} values): ${(score.score * 100).toFixed(2)}`);
+  return { rows, summary, score };
+}
