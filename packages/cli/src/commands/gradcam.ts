@@ -1,17 +1,6 @@
-import { mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
-import { normalizeInto, readPixels } from "@medfm/data";
-import {
-  type BackendName,
-  backendNames,
-  gradCam,
-  heatmapOverlay,
-  scoresFromLogits,
-  selectBackend,
-} from "@medfm/models";
-import * as tf from "@tensorflow/tfjs";
+import { type BackendName, backendNames, selectBackend } from "@medfm/models";
 import { type Command, Option } from "commander";
-import sharp from "sharp";
+import { writeGradCam } from "../explain/write-grad-cam";
 import { openModelDirectory, positiveInteger } from "./predict";
 
 interface GradcamOptions {
@@ -76,50 +65,15 @@ export function registerGradcamCommand(program: Command): void {
       const { classifier, prompt, imageSize } = opened;
       try {
         const classIndex = classIndexOf(options.class, opened.classes, classifier.head.numClasses);
-        const input = await readPixels(options.image, {
-          channels: 3,
-          resize: { width: imageSize, height: imageSize },
-        });
-        const values = new Float32Array(imageSize * imageSize * 3);
-        normalizeInto(values, 0, input);
-        // The overlay is drawn on the image at its own size, as 8-bit RGB.
-        const original = await readPixels(options.image, { channels: 3 });
-        const scale = 255 / original.maxValue;
-        const rgb = new Uint8Array(original.width * original.height * 3);
-        for (let i = 0; i < rgb.length / 3; i += 1) {
-          for (let c = 0; c < 3; c += 1) {
-            rgb[i * 3 + c] = Math.round(
-              original.data[original.channels === 1 ? i : i * 3 + c] * scale,
-            );
-          }
-        }
-        const image = tf.tidy(() => {
-          const tensor = tf.tensor4d(values, [1, imageSize, imageSize, 3]);
-          // A prompted model sees the prompted image: explain that.
-          return prompt ? prompt.apply(tensor) : tensor;
-        });
-        const result = gradCam(classifier, image, {
+        const { result, score, width, height } = await writeGradCam({
+          classifier,
+          prompt,
+          image: options.image,
+          imageSize,
           classIndex,
-          outputSize: [original.height, original.width],
+          output: options.output,
+          imageWeight,
         });
-        const score = tf.tidy(
-          () =>
-            scoresFromLogits(classifier.predict(image), classifier.head.task).dataSync()[
-              classIndex
-            ],
-        );
-        image.dispose();
-        const overlay = heatmapOverlay(
-          { data: rgb, width: original.width, height: original.height, channels: 3 },
-          result.heatmap,
-          { imageWeight },
-        );
-        await mkdir(dirname(options.output), { recursive: true });
-        await sharp(overlay.data, {
-          raw: { width: overlay.width, height: overlay.height, channels: 3 },
-        })
-          .png()
-          .toFile(options.output);
         const className = opened.classes?.[classIndex] ?? String(classIndex);
         const summary = {
           class: className,
@@ -127,8 +81,8 @@ export function registerGradcamCommand(program: Command): void {
           score,
           logit: result.logit,
           peak: result.peak,
-          width: overlay.width,
-          height: overlay.height,
+          width,
+          height,
           featureMap: [result.featureMap.height, result.featureMap.width],
           flat: result.flat,
           output: options.output,
@@ -138,7 +92,7 @@ export function registerGradcamCommand(program: Command): void {
           return;
         }
         write(
-          `Grad-CAM of ${className} (score ${score.toFixed(4)}) on ${options.image}: peak at x=${result.peak.x}, y=${result.peak.y} of ${overlay.width}x${overlay.height}\n`,
+          `Grad-CAM of ${className} (score ${score.toFixed(4)}) on ${options.image}: peak at x=${result.peak.x}, y=${result.peak.y} of ${width}x${height}\n`,
         );
         if (result.flat) {
           const { height, width } = result.featureMap;

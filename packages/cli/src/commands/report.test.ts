@@ -92,7 +92,14 @@ describe.skipIf(!chromium)("medfm report", () => {
       "Precision–recall and ROC curves",
       "Confusion matrix",
       "Label statistics",
+      "Grad-CAM gallery",
     ]);
+    // Three most and three least confident validation images, as PNG data URIs.
+    expect(
+      html.match(
+        /<img alt="(most|least)_confident_\d-(negative|positive)-[\d.]+\.png" src="data:image\/png;base64,/g,
+      ),
+    ).toHaveLength(6);
     // Loss + 2 validation metrics + PR and ROC for each of the 2 classes.
     expect(page.paths).toBe(3 + 4);
     expect(page.chartBox!.width).toBeGreaterThan(300);

@@ -58,6 +58,12 @@ export function registerTrainCommand(program: Command): void {
     )
     .option("--output <dir>", "checkpoint folder", ".medfm/checkpoints/train")
     .option("--resume", "continue from <output>/last", false)
+    .option(
+      "--gradcam <n>",
+      "Grad-CAM overlays of the N most and N least confident validation images, for medfm report (0: none)",
+      (value) => Number(value),
+      3,
+    )
     .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
     .action(async (options) => {
       const controller = new AbortController();
@@ -72,6 +78,7 @@ export function registerTrainCommand(program: Command): void {
       try {
         const result = await runTraining({
           ...options,
+          gradcamCount: options.gradcam,
           backend: options.backend as BackendName | undefined,
           signal: controller.signal,
         });

@@ -31,6 +31,7 @@ import {
   type TrainingHistory,
 } from "@medfm/models";
 import { initRun, mlflow } from "@medfm/track";
+import { writeGradCam } from "../explain/write-grad-cam";
 import { createProgress, type ProgressReporter } from "../progress";
 import { predictionsField } from "../report/build-report";
 
@@ -72,6 +73,8 @@ export interface RunTrainingOptions {
   print?: (line: string) => void;
   progress?: ProgressReporter;
   signal?: AbortSignal;
+  /** Grad-CAM overlays of the N most and N least confident validation images (default 3; 0: none). */
+  gradcamCount?: number;
 }
 
 /** What {@link runTraining} returns. */
@@ -115,6 +118,60 @@ async function buildModel(options: RunTrainingOptions, task: MedfmTask): Promise
               seed,
             });
   return createClassifier({ backbone, head });
+}
+
+/**
+ * Writes Grad-CAM overlays of the most and least confident validation images (by their top
+ * class's score) into the run as `gradcam/*` files, for the report's gallery.
+ */
+async function galleryOfConfidence(
+  model: Classifier,
+  task: MedfmTask,
+  evaluation: TaskEvaluation,
+  dataRoot: string,
+  options: RunTrainingOptions,
+  runPath: string,
+  upload: (path: string, file: string) => void,
+): Promise<void> {
+  const count = options.gradcamCount ?? 3;
+  const { names, scores } = evaluation.predictions;
+  const ranked = names
+    .map((name, row) => {
+      const logits = Array.from(scores[row]);
+      const probabilities =
+        task.kind === "multi-label"
+          ? logits.map((value) => 1 / (1 + Math.exp(-value)))
+          : logits.map((value) => Math.exp(value - Math.max(...logits)));
+      const total = task.kind === "multi-label" ? 1 : probabilities.reduce((a, b) => a + b, 0);
+      const classIndex = probabilities.indexOf(Math.max(...probabilities));
+      return { name, classIndex, score: probabilities[classIndex] / total };
+    })
+    .sort((a, b) => b.score - a.score || a.name.localeCompare(b.name));
+  const picks = [
+    ...ranked
+      .slice(0, count)
+      .map((entry, index) => ({ ...entry, label: `most_confident_${index + 1}` })),
+    ...ranked
+      .slice(Math.max(count, ranked.length - count))
+      .reverse()
+      .map((entry, index) => ({ ...entry, label: `least_confident_${index + 1}` })),
+  ];
+  for (const pick of picks) {
+    const className = task.classes[pick.classIndex];
+    const file = join(
+      runPath,
+      "gradcam",
+      `${pick.label}-${className}-${pick.score.toFixed(3)}.png`,
+    );
+    await writeGradCam({
+      classifier: model,
+      image: join(dataRoot, pick.name),
+      imageSize: options.imageSize,
+      classIndex: pick.classIndex,
+      output: file,
+    });
+    upload(`gradcam/${pick.label}`, file);
+  }
 }
 
 function formatMetrics(evaluation: TaskEvaluation): string {
@@ -281,6 +338,17 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
       }),
     );
     run[predictionsField].upload(file);
+  }
+  if (lastEvaluation && run.path && (options.gradcamCount ?? 3) > 0) {
+    await galleryOfConfidence(
+      model,
+      task,
+      lastEvaluation,
+      dataRoot,
+      options,
+      run.path,
+      (path, file) => run[path].upload(file),
+    );
   }
   let test: TaskEvaluation | undefined;
   if (options.testAnn && !history.interrupted) {
