@@ -118,8 +118,8 @@ export interface AdaptationResult {
   /**
    * The classifier, adapted in place, when it alone represents the adapted model and can be
    * saved with `saveClassifier`: after `meta-baseline` and `finetune`, after `visual-prompt`
-   * together with {@link prompt}, and after `linear-probe` only with `normalizeFeatures: false`
-   * (a linear head cannot L2-normalise its input).
+   * together with {@link prompt}, and after `linear-probe` (a linear head, normalising its
+   * input when the features were normalised).
    */
   classifier?: Classifier;
   /** The trained prompt (`visual-prompt`). */
@@ -225,48 +225,32 @@ export async function adaptClassifier(options: AdaptClassifierOptions): Promise<
     });
     const weight = Float32Array.from(regression.weights);
     const bias = Float32Array.from(regression.bias);
-    if (!normalize) {
-      const head = linearHead({
-        numClasses: classes,
-        kind: task.kind,
-        classes: task.classes,
-        seed,
-      });
-      classifier.replaceHead(head).dispose();
-      tf.tidy(() => {
-        const variables = head.namedVariables();
-        variables
-          .get("classifier.weight")
-          ?.assign(tf.tensor2d(weight, [features.columns, classes]));
-        variables.get("classifier.bias")?.assign(tf.tensor1d(bias));
-      });
-      return {
-        method,
-        model: classifierModel(classifier),
-        classifier,
-        logisticRegression: regression,
-        featureCache,
-        seconds: seconds(),
-      };
-    }
-    const weightTensor = tf.keep(tf.tensor2d(weight, [features.columns, classes]));
-    const biasTensor = tf.keep(tf.tensor1d(bias));
-    const forward = (images: tf.Tensor4D): tf.Tensor2D =>
-      tf.tidy(() => {
-        const pooled = classifier.features(images);
-        const normalised = tf.div(pooled, tf.maximum(tf.norm(pooled, 2, 1, true), 1e-12));
-        return tf.add(tf.matMul(normalised, weightTensor), biasTensor) as tf.Tensor2D;
-      });
+    // The fitted regressions become a linear head (normalising its input when the features
+    // were normalised), so the adapted classifier is an ordinary, savable one.
+    const head = linearHead({
+      numClasses: classes,
+      kind: task.kind,
+      classes: task.classes,
+      seed,
+      normalizeFeatures: normalize,
+    });
+    classifier.replaceHead(head).dispose();
+    tf.tidy(() => {
+      const variables = head.namedVariables();
+      variables.get("classifier.weight")?.assign(tf.tensor2d(weight, [features.columns, classes]));
+      variables.get("classifier.bias")?.assign(tf.tensor1d(bias));
+    });
     return {
       method,
       model: {
-        forward: (images) => forward(images),
-        // The regressions are fitted in closed loop, not by gradient steps.
+        forward: (images, forwardOptions) => classifier.forward(images, forwardOptions),
+        // The regressions are fitted in closed form, not by gradient steps.
         trainableVariables: () => [],
         // One binary regression per class: sigmoid scores, as scikit-learn's predict_proba.
-        predictScores: (images) => tf.tidy(() => tf.sigmoid(forward(images))),
-        dispose: () => tf.dispose([weightTensor, biasTensor]),
+        predictScores: (images) => tf.tidy(() => tf.sigmoid(classifier.predict(images))),
+        dispose: () => {},
       },
+      classifier,
       logisticRegression: regression,
       featureCache,
       seconds: seconds(),
@@ -360,8 +344,7 @@ export async function adaptClassifier(options: AdaptClassifierOptions): Promise<
 /**
  * Saves an adapted model to `directory` so `loadClassifier` and `medfm predict` read it back:
  * the classifier (`model.json` + `weights.bin`, with `metadata` and the method recorded) and,
- * after `visual-prompt`, the prompt as `prompt.safetensors`. A `linear-probe` on normalised
- * features has no classifier form yet and throws saying so. Returns the path of `model.json`.
+ * after `visual-prompt`, the prompt as `prompt.safetensors`. Returns the path of `model.json`.
  */
 export async function saveAdaptation(
   result: AdaptationResult,
@@ -369,9 +352,7 @@ export async function saveAdaptation(
   metadata: Record<string, unknown> = {},
 ): Promise<string> {
   if (!result.classifier) {
-    throw new Error(
-      `saveAdaptation: a ${result.method} on L2-normalised features cannot be saved as a classifier (a linear head does not normalise its input); adapt with normalizeFeatures: false to save it`,
-    );
+    throw new Error(`saveAdaptation: the ${result.method} result holds no classifier to save`);
   }
   const path = await saveClassifier(result.classifier, directory, {
     metadata: { ...metadata, adaptation: result.method },

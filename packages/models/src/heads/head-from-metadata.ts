@@ -37,7 +37,11 @@ export function headFromMetadata(metadata: HeadMetadata): Head {
   };
   switch (metadata.type) {
     case "linear":
-      return linearHead({ ...common, dropout: numberOption(metadata, "dropout") });
+      return linearHead({
+        ...common,
+        dropout: numberOption(metadata, "dropout"),
+        normalizeFeatures: booleanOption(metadata, "normalizeFeatures"),
+      });
     case "mlp": {
       const hiddenFeatures = numberOption(metadata, "hiddenFeatures");
       if (hiddenFeatures === undefined)

@@ -18,6 +18,11 @@ import {
 export interface LinearHeadOptions extends HeadOptions {
   /** Dropout on the features before the linear layer in training mode (default 0). */
   dropout?: number;
+  /**
+   * L2-normalise each feature vector before the linear layer (default false): MedFM's
+   * "Baseline", a logistic regression on normalised features, is this head.
+   */
+  normalizeFeatures?: boolean;
 }
 
 /**
@@ -32,6 +37,7 @@ class LinearHead implements Head {
   readonly classes: readonly string[] | undefined;
   inFeatures: number | undefined;
   private readonly dropout: number;
+  private readonly normalizeFeatures: boolean;
   private readonly seed: number;
   private readonly dropoutRandom: Random;
   private weight: tf.Variable<tf.Rank.R2> | undefined;
@@ -41,6 +47,7 @@ class LinearHead implements Head {
     checkHeadOptions("linearHead", options);
     this.dropout = options.dropout ?? 0;
     checkDropout("linearHead", this.dropout);
+    this.normalizeFeatures = options.normalizeFeatures ?? false;
     this.task = options.kind;
     this.numClasses = options.numClasses;
     this.classes = options.classes ? [...options.classes] : undefined;
@@ -72,6 +79,10 @@ class LinearHead implements Head {
     const { weight, bias } = this.built();
     return tf.tidy(() => {
       let x = features;
+      if (this.normalizeFeatures) {
+        // As sklearn's normalize(): zero vectors stay zero.
+        x = tf.div(x, tf.maximum(tf.norm(x, 2, 1, true), 1e-12));
+      }
       if (options.training && this.dropout > 0) {
         x = tf.dropout(x, this.dropout, undefined, this.dropoutRandom.int(2 ** 31)) as tf.Tensor2D;
       }
@@ -98,7 +109,11 @@ class LinearHead implements Head {
       numClasses: this.numClasses,
       inFeatures: this.built().weight.shape[0],
       ...(this.classes ? { classes: [...this.classes] } : {}),
-      options: { dropout: this.dropout, seed: this.seed },
+      options: {
+        dropout: this.dropout,
+        seed: this.seed,
+        ...(this.normalizeFeatures ? { normalizeFeatures: true } : {}),
+      },
     };
   }
 
