@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,16 +8,16 @@ import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
 import { binaryCrossEntropyWithLogits } from "../train/losses";
 import { sgd } from "../train/optimizers";
+import { provisionedNativePackage } from "./provisioned-native-backend";
 
 // The native backend built by `pnpm medfm backend install` (scripts/native-backend/ for library
 // users): MEDFM_TFJS_NODE_PATH, else the command's default directory in this checkout.
-const repositoryRoot = fileURLToPath(new URL("../../../../", import.meta.url));
-const defaultPackage = `${repositoryRoot}.medfm/native/node_modules/@tensorflow/tfjs-node`;
-const nativePackage = process.env.MEDFM_TFJS_NODE_PATH?.trim() || defaultPackage;
-const provisioned = existsSync(`${nativePackage}/package.json`);
+const provisionedPackage = provisionedNativePackage();
+const nativePackage = provisionedPackage ?? "";
+const provisioned = provisionedPackage !== undefined;
 const forced = process.env.MEDFM_BACKEND?.trim() === "tensorflow";
 const notProvisioned =
-  `native TensorFlow backend not provisioned at ${nativePackage}: run ` +
+  "native TensorFlow backend not provisioned (no MEDFM_TFJS_NODE_PATH, no .medfm/native in this checkout): run " +
   "`pnpm medfm backend install` (or set MEDFM_TFJS_NODE_PATH) to run these tests";
 
 if (!provisioned && !forced) {

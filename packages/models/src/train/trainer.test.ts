@@ -5,6 +5,7 @@ import { densenet } from "../backbones/densenet";
 import { selectBackend } from "../backend/select-backend";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
+import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { adamw, sgd } from "./optimizers";
 import { cosineSchedule } from "./schedules";
 import { type BatchSource, createTrainer, NonFiniteLossError } from "./trainer";
@@ -63,39 +64,55 @@ function tinyModel(seed = 3) {
   });
 }
 
+// wasm is what trains here without native code; the native backend joins when provisioned (CI).
+const nativePackage = provisionedNativePackage();
+const learningBackends = (nativePackage ? ["wasm", "tensorflow"] : ["wasm"]) as Array<
+  "wasm" | "tensorflow"
+>;
+const backendEnv = {
+  ...process.env,
+  ...(nativePackage ? { MEDFM_TFJS_NODE_PATH: nativePackage } : {}),
+};
+
+describe("createTrainer learns", () => {
+  it.each(learningBackends)(
+    "learns visible labels on %s: validation mAP ends well above chance, events in order",
+    async (backend) => {
+      await selectBackend({ backend, env: backendEnv, log: () => {} });
+      const model = tinyModel();
+      const train = source(makeBatches(64, 16, 1));
+      const validation = source(makeBatches(48, 16, 2));
+      const epochs = 6;
+      const trainer = createTrainer({
+        model,
+        task,
+        optimizer: adamw({ weightDecay: 1e-4 }),
+        schedule: cosineSchedule({ baseLr: 0.01, totalSteps: epochs * train.length! }),
+      });
+      const events: string[] = [];
+      trainer.on("batchEnd", (event) => events.push(`b${event.epoch}.${event.batch}`));
+      trainer.on("evaluate", (event) => events.push(`v${event.epoch}`));
+      trainer.on("epochEnd", (event) => events.push(`e${event.epoch}`));
+      const history = await trainer.fit({ train, validation, epochs });
+      expect(events.slice(0, 6)).toEqual(["b0.0", "b0.1", "b0.2", "b0.3", "v0", "e0"]);
+      expect(trainer.step).toBe(epochs * 4);
+      const first = history.epochs[0];
+      const last = history.epochs.at(-1)!;
+      expect(last.loss).toBeLessThan(first.loss);
+      expect(last.evaluation!.mainMetric).toBe("mAP");
+      expect(last.evaluation!.count).toBe(48);
+      expect(last.evaluation!.chance).toBeGreaterThan(0.3);
+      expect(last.evaluation!.metrics.mAP).toBeGreaterThan(last.evaluation!.chance + 0.3);
+      expect(last.evaluation!.metrics.AUC).toBeGreaterThan(0.85);
+      model.dispose();
+    },
+  );
+});
+
 describe("createTrainer on the wasm backend", () => {
   beforeAll(async () => {
     // wasm trains only with the gradient kernels @medfm/models registers for it.
     await selectBackend({ backend: "wasm", log: () => {} });
-  });
-
-  it("learns visible labels: validation mAP ends well above chance, events in order", async () => {
-    const model = tinyModel();
-    const train = source(makeBatches(64, 16, 1));
-    const validation = source(makeBatches(48, 16, 2));
-    const epochs = 6;
-    const trainer = createTrainer({
-      model,
-      task,
-      optimizer: adamw({ weightDecay: 1e-4 }),
-      schedule: cosineSchedule({ baseLr: 0.01, totalSteps: epochs * train.length! }),
-    });
-    const events: string[] = [];
-    trainer.on("batchEnd", (event) => events.push(`b${event.epoch}.${event.batch}`));
-    trainer.on("evaluate", (event) => events.push(`v${event.epoch}`));
-    trainer.on("epochEnd", (event) => events.push(`e${event.epoch}`));
-    const history = await trainer.fit({ train, validation, epochs });
-    expect(events.slice(0, 6)).toEqual(["b0.0", "b0.1", "b0.2", "b0.3", "v0", "e0"]);
-    expect(trainer.step).toBe(epochs * 4);
-    const first = history.epochs[0];
-    const last = history.epochs.at(-1)!;
-    expect(last.loss).toBeLessThan(first.loss);
-    expect(last.evaluation!.mainMetric).toBe("mAP");
-    expect(last.evaluation!.count).toBe(48);
-    expect(last.evaluation!.chance).toBeGreaterThan(0.3);
-    expect(last.evaluation!.metrics.mAP).toBeGreaterThan(last.evaluation!.chance + 0.3);
-    expect(last.evaluation!.metrics.AUC).toBeGreaterThan(0.85);
-    model.dispose();
   });
 
   it("keeps the tensor count flat across epochs", async () => {

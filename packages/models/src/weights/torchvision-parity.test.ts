@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../backend/select-backend";
+import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { createClassifierFromTorch } from "./load-torch-weights";
 import { readSafetensors, type SafetensorsFile, type SafetensorsTensor } from "./safetensors";
 import { torchTensorToNative } from "./torchvision-densenet-keys";
@@ -36,7 +37,15 @@ function torchAvailable(): boolean {
   }
 }
 
-const backends = ["cpu", "wasm"] as const;
+// The native backend joins when `pnpm medfm backend install` has provisioned it (CI does).
+const nativePackage = provisionedNativePackage();
+const backends = (nativePackage ? ["cpu", "wasm", "tensorflow"] : ["cpu", "wasm"]) as Array<
+  "cpu" | "wasm" | "tensorflow"
+>;
+const backendEnv = {
+  ...process.env,
+  ...(nativePackage ? { MEDFM_TFJS_NODE_PATH: nativePackage } : {}),
+};
 
 afterAll(async () => {
   await selectBackend({ backend: "cpu", log: () => {} });
@@ -44,7 +53,7 @@ afterAll(async () => {
 
 describe.each(backends)("torchvision parity on %s", (backend) => {
   it("reproduces the small DenseNet's eval-mode logits", async () => {
-    await selectBackend({ backend, log: () => {} });
+    await selectBackend({ backend, env: backendEnv, log: () => {} });
     const weights = await readSafetensors(`${fixtures}densenet-small.weights.safetensors`);
     const io = await readSafetensors(`${fixtures}densenet-small.io.safetensors`);
     const model = createClassifierFromTorch(weights);
@@ -59,7 +68,7 @@ describe.each(backends)("torchvision parity on %s", (backend) => {
   });
 
   it("reproduces a training step: logits, every gradient and the running statistics", async () => {
-    await selectBackend({ backend, log: () => {} });
+    await selectBackend({ backend, env: backendEnv, log: () => {} });
     const weights = await readSafetensors(`${fixtures}densenet-small.weights.safetensors`);
     const io = await readSafetensors(`${fixtures}densenet-small.io.safetensors`);
     for (const memoryEfficient of [false, true]) {
@@ -133,7 +142,7 @@ describe("torchvision densenet121 parity", () => {
     if (!existsSync(reference) || statSync(reference).mtimeMs < statSync(script).mtimeMs) {
       execFileSync(python, [script, "full", generated], { stdio: "inherit" });
     }
-    await selectBackend({ backend, log: () => {} });
+    await selectBackend({ backend, env: backendEnv, log: () => {} });
     const weights = await readSafetensors(`${generated}densenet121.weights.safetensors`);
     const io = await readSafetensors(`${generated}densenet121.io.safetensors`);
     const model = createClassifierFromTorch(weights);
