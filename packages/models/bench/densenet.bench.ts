@@ -3,7 +3,7 @@
 // (batch 8 at 224) and training images/s (batch 4 at 224: BCE over 19 classes, SGD with
 // momentum), with ratios and the peak resident memory of each process.
 //
-//   pnpm bench densenet [--size 224] [--quick] [--backend wasm|cpu|tensorflow]
+//   pnpm bench densenet [--size 224] [--quick] [--backend wasm|cpu|tensorflow] [--wasm-threads N]
 //     [--forward-batch 8] [--train-batch 4] [--iterations 3] [--memory-efficient]
 //     [--phase forward|train|both] [--profile] [--no-torch]
 //
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     size: { type: "string" },
     quick: { type: "boolean", default: false },
     backend: { type: "string" },
+    "wasm-threads": { type: "string" },
     "forward-batch": { type: "string", default: "8" },
     "train-batch": { type: "string", default: "4" },
     iterations: { type: "string" },
@@ -82,10 +83,14 @@ async function timed(
 async function child(kind: "forward" | "train" | "profile"): Promise<void> {
   const selection = await selectBackend({
     backend: args.backend as "tensorflow" | "wasm" | "cpu" | undefined,
+    ...(args["wasm-threads"] ? { experimental_wasmThreads: Number(args["wasm-threads"]) } : {}),
     log: () => {},
   });
   const backbone = densenet121({ memoryEfficient: args["memory-efficient"] });
-  const result: ChildResult = { backend: `${selection.backend} (${selection.source})` };
+  const threads = selection.threads === undefined ? "" : `, ${selection.threads} thread(s)`;
+  const result: ChildResult = {
+    backend: `${selection.backend} (${selection.source}${threads})`,
+  };
   const batch = kind === "forward" ? forwardBatch : trainBatch;
   const images = tf.randomNormal([batch, size, size, 3], 0, 1, "float32", 1) as tf.Tensor4D;
   if (kind === "forward") {
@@ -140,7 +145,8 @@ function runChild(kind: string): ChildResult {
   const run = spawnSync(
     process.execPath,
     [...process.execArgv, fileURLToPath(import.meta.url), ...argv, "--child", kind],
-    { cwd: root, encoding: "utf8", maxBuffer: 1 << 26 },
+    // A hung child (the experimental threaded wasm build can deadlock) must not hang the run.
+    { cwd: root, encoding: "utf8", maxBuffer: 1 << 26, timeout: 900_000, killSignal: "SIGKILL" },
   );
   const line = run.stdout.split("\n").find((text) => text.startsWith("RESULT "));
   if (line !== undefined) return JSON.parse(line.slice(7)) as ChildResult;

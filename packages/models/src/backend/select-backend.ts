@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import { BackendUnavailableError } from "./backend-unavailable-error";
 import { registerFusedBatchNormGrad } from "./fused-batch-norm-grad";
 import { registerWasmKernels } from "./register-wasm-kernels";
+import { maxWasmThreads, registerThreadedWasmBackend, type WasmPackage } from "./threaded-wasm";
 
 /** The tfjs backends `selectBackend` chooses between, best first. */
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -31,6 +32,8 @@ export interface BackendSelection {
   chosenBy: "auto" | "option" | "MEDFM_BACKEND";
   /** Better backends that were tried first and skipped, with the reason, best first. */
   skipped: SkippedBackend[];
+  /** Threads the backend computes with, where known (wasm). */
+  threads?: number;
   /** The line printed about this choice. */
   summary: string;
 }
@@ -45,6 +48,14 @@ export interface SelectBackendOptions {
   env?: Record<string, string | undefined>;
   /** Loads a package by name or absolute directory; default: Node's own resolution. Tests pass fakes. */
   importPackage?: (specifier: string) => Promise<unknown>;
+  /**
+   * Experimental: threads of the wasm backend. 2 to 8 load tfjs's threaded SIMD build (see
+   * `registerThreadedWasmBackend`), 1 the single-threaded SIMD build. Default:
+   * `MEDFM_WASM_THREADS`, else 1. Takes effect only before wasm first initialises. Known
+   * limitation: inference runs, but a DenseNet-121 training step deadlocks in the threaded build
+   * (the process sleeps in Atomics.wait); train with 1 thread.
+   */
+  experimental_wasmThreads?: number;
 }
 
 /** How to get the native backend, repeated wherever it is missing. */
@@ -60,6 +71,8 @@ interface Candidate {
   specifier: string;
   /** Loads the package that registers the backend; throws why it cannot. */
   load: () => Promise<void>;
+  /** Threads the active backend uses, where it can say. */
+  threads?: () => number;
 }
 
 let lastSelection: BackendSelection | undefined;
@@ -90,7 +103,8 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const forced = requested as BackendName | undefined;
   const chosenBy: BackendSelection["chosenBy"] =
     forced === undefined ? "auto" : options.backend !== undefined ? "option" : "MEDFM_BACKEND";
-  const request = `${forced ?? "auto"}|${env.MEDFM_TFJS_NODE_PATH ?? ""}`;
+  const threads = wasmThreads(options.experimental_wasmThreads, env);
+  const request = `${forced ?? "auto"}|${env.MEDFM_TFJS_NODE_PATH ?? ""}|${threads}`;
   if (
     lastSelection !== undefined &&
     lastRequest === request &&
@@ -99,7 +113,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     return lastSelection;
   }
 
-  const candidates = buildCandidates(env, importPackage).filter(
+  const candidates = buildCandidates(env, importPackage, threads).filter(
     (candidate) => forced === undefined || candidate.backend === forced,
   );
   const skipped: SkippedBackend[] = [];
@@ -110,12 +124,14 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
       continue;
     }
     registerFusedBatchNormGrad();
-    const summary = describe(candidate, chosenBy, skipped);
+    const actualThreads = candidate.threads?.();
+    const summary = describe(candidate, chosenBy, skipped, actualThreads);
     const selection: BackendSelection = {
       backend: candidate.backend,
       source: candidate.source,
       chosenBy,
       skipped,
+      ...(actualThreads !== undefined ? { threads: actualThreads } : {}),
       summary,
     };
     lastSelection = selection;
@@ -135,9 +151,31 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   );
 }
 
+/** tfjs's own wasm backend factory, kept while the threaded one replaces it. */
+let tfjsWasmFactory: (() => tf.KernelBackend | Promise<tf.KernelBackend>) | undefined;
+
+/** Whether the wasm backend has been initialised (its build and thread count are then fixed). */
+function wasmInitialised(): boolean {
+  return (tf.engine().registry as Record<string, unknown>).wasm !== undefined;
+}
+
+function wasmThreads(option: number | undefined, env: Record<string, string | undefined>): number {
+  const text = env.MEDFM_WASM_THREADS?.trim();
+  const value = option ?? (text ? Number(text) : 1);
+  if (!Number.isInteger(value) || value < 1 || value > maxWasmThreads) {
+    const where =
+      option !== undefined ? "the experimental_wasmThreads option" : "MEDFM_WASM_THREADS";
+    throw new RangeError(
+      `${where} must be an integer from 1 to ${maxWasmThreads}, got '${option ?? text}'`,
+    );
+  }
+  return value;
+}
+
 function buildCandidates(
   env: Record<string, string | undefined>,
   importPackage: (specifier: string) => Promise<unknown>,
+  threads: number,
 ): Candidate[] {
   const native = (source: string, specifier: string): Candidate => ({
     backend: "tensorflow",
@@ -158,14 +196,43 @@ function buildCandidates(
   for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     candidates.push(native(name, name));
   }
+  let wasmPackage: WasmPackage | undefined;
+  const loadWasm = async (): Promise<WasmPackage> => {
+    wasmPackage ??= (await importPackage("@tensorflow/tfjs-backend-wasm")) as WasmPackage;
+    return wasmPackage;
+  };
+  const wasmThreadsUsed = () => wasmPackage?.getThreadsCount() ?? 1;
+  if (threads > 1) {
+    candidates.push({
+      backend: "wasm",
+      source: "@tensorflow/tfjs-backend-wasm (threaded SIMD build)",
+      specifier: "@tensorflow/tfjs-backend-wasm",
+      load: async () => {
+        const wasm = await loadWasm();
+        if (!wasmInitialised()) {
+          tfjsWasmFactory ??= tf.findBackendFactory("wasm") ?? undefined;
+          registerThreadedWasmBackend(threads, wasm);
+        }
+        registerWasmKernels();
+      },
+      threads: wasmThreadsUsed,
+    });
+  }
   candidates.push({
     backend: "wasm",
     source: "@tensorflow/tfjs-backend-wasm",
     specifier: "@tensorflow/tfjs-backend-wasm",
     load: async () => {
-      await importPackage("@tensorflow/tfjs-backend-wasm");
+      await loadWasm();
+      if (!wasmInitialised() && tfjsWasmFactory !== undefined) {
+        // Back to tfjs's own single-threaded factory after the threaded one was tried.
+        tf.removeBackend("wasm");
+        tf.registerBackend("wasm", tfjsWasmFactory, 2);
+        tfjsWasmFactory = undefined;
+      }
       registerWasmKernels();
     },
+    threads: wasmThreadsUsed,
   });
   candidates.push({
     backend: "cpu",
@@ -215,6 +282,7 @@ function describe(
   candidate: Candidate,
   chosenBy: BackendSelection["chosenBy"],
   skipped: SkippedBackend[],
+  threads: number | undefined,
 ): string {
   const why =
     chosenBy === "auto"
@@ -222,7 +290,8 @@ function describe(
         ? "the best available"
         : `skipped ${skipped.map((entry) => `${entry.source} (${entry.reason})`).join(", ")}`
       : `forced by ${chosenBy === "option" ? "the backend option" : "MEDFM_BACKEND"}`;
-  return `[medfm] tfjs backend: ${candidate.backend} from ${candidate.source}; ${why}`;
+  const threading = threads === undefined ? "" : ` (${threads} thread${threads === 1 ? "" : "s"})`;
+  return `[medfm] tfjs backend: ${candidate.backend}${threading} from ${candidate.source}; ${why}`;
 }
 
 /** A missing package itself, as opposed to a missing file or library it needs. */
