@@ -52,8 +52,8 @@ export interface SelectBackendOptions {
    * Experimental: threads of the wasm backend. 2 to 8 load tfjs's threaded SIMD build (see
    * `registerThreadedWasmBackend`), 1 the single-threaded SIMD build. Default:
    * `MEDFM_WASM_THREADS`, else 1. Takes effect only before wasm first initialises. Known
-   * limitation: inference runs, but a DenseNet-121 training step deadlocks in the threaded build
-   * (the process sleeps in Atomics.wait); train with 1 thread.
+   * limitation: small graphs run (DenseNet-121 inference at 128 px, batch 2), but DenseNet-121 at
+   * 224 px and any training step deadlock with every thread asleep; use 1 thread for real work.
    */
   experimental_wasmThreads?: number;
 }

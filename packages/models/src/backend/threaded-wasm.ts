@@ -32,8 +32,9 @@ const here = typeof __filename === "string" ? __filename : import.meta.url;
  * gives one thread on a 2-vCPU machine; the factory reports `2·threads` CPUs while the module
  * starts so that exactly `threads` are used. Call before the wasm backend initialises.
  *
- * Experimental: forward passes run (and match the cpu backend), but a DenseNet-121 training
- * step deadlocks, every thread asleep, for reasons not yet found; it is off by default.
+ * Experimental: small graphs run and match the cpu backend (DenseNet-121 inference at 128 px,
+ * batch 2, too), but DenseNet-121 at 224 px, and any DenseNet training step, deadlock with every
+ * thread asleep (a bigger initial heap did not help); it is off by default.
  */
 export function registerThreadedWasmBackend(threads: number, wasm: WasmPackage): void {
   if (!Number.isInteger(threads) || threads < 2 || threads > maxWasmThreads) {
