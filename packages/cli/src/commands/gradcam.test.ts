@@ -4,32 +4,13 @@ import { join } from "node:path";
 import { colonTask, generateSyntheticDataset, normalizeInto, readPixels } from "@medfm/data";
 import { createClassifier, densenet, gradCam, linearHead, saveClassifier } from "@medfm/models";
 import * as tf from "@tensorflow/tfjs";
-import type { Command } from "commander";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createProgram } from "../program";
+import { runMedfm } from "../testing/run-medfm";
 
 let root: string;
 let image: string;
 let modelDir: string;
-
-async function runMedfm(args: string[]): Promise<string> {
-  const program = createProgram();
-  let out = "";
-  const quiet = (command: Command) => {
-    command.exitOverride();
-    command.configureOutput({
-      writeOut: (text) => {
-        out += text;
-      },
-      writeErr: () => {},
-    });
-    command.commands.forEach(quiet);
-  };
-  quiet(program);
-  await program.parseAsync(["node", "medfm", ...args]);
-  return out;
-}
 
 beforeAll(async () => {
   process.env.MEDFM_BACKEND = "cpu";

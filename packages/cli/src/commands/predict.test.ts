@@ -14,33 +14,14 @@ import {
   visualPrompt,
 } from "@medfm/models";
 import * as tf from "@tensorflow/tfjs";
-import type { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createProgram } from "../program";
+import { runMedfm } from "../testing/run-medfm";
 
 let root: string;
 let dataRoot: string;
 let valAnnotation: string;
 let valNames: string[];
 let modelDir: string;
-
-async function runMedfm(args: string[]): Promise<string> {
-  const program = createProgram();
-  let out = "";
-  const quiet = (command: Command) => {
-    command.exitOverride();
-    command.configureOutput({
-      writeOut: (text) => {
-        out += text;
-      },
-      writeErr: () => {},
-    });
-    command.commands.forEach(quiet);
-  };
-  quiet(program);
-  await program.parseAsync(["node", "medfm", ...args]);
-  return out;
-}
 
 function parseCsv(text: string): { names: string[]; rows: number[][] } {
   const lines = text.split("\n");
