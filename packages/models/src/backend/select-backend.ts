@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isAbsolute, join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -46,6 +47,11 @@ export interface SelectBackendOptions {
   log?: (line: string) => void;
   /** Environment to read `MEDFM_BACKEND` and `MEDFM_TFJS_NODE_PATH` from; default `process.env`. */
   env?: Record<string, string | undefined>;
+  /**
+   * Directory whose `.medfm/native` (where `pnpm medfm backend install` provisions by default) is
+   * searched when `MEDFM_TFJS_NODE_PATH` is unset; default `process.cwd()`.
+   */
+  cwd?: string;
   /** Loads a package by name or absolute directory; default: Node's own resolution. Tests pass fakes. */
   importPackage?: (specifier: string) => Promise<unknown>;
   /**
@@ -61,7 +67,8 @@ export interface SelectBackendOptions {
 /** How to get the native backend, repeated wherever it is missing. */
 export const provisionHint =
   "Provision it with `pnpm medfm backend install` (add `--gpu` for CUDA), which builds tfjs-node " +
-  "against TensorFlow from PyPI and prints the MEDFM_TFJS_NODE_PATH to set; or install " +
+  "against TensorFlow from PyPI into ./.medfm/native, found from that directory without further " +
+  "setup (elsewhere, set the MEDFM_TFJS_NODE_PATH it prints); or install " +
   "@tensorflow/tfjs-node (or @tensorflow/tfjs-node-gpu) where its libtensorflow download works.";
 
 interface Candidate {
@@ -81,8 +88,11 @@ let lastPrinted: string | undefined;
 
 /**
  * Chooses and activates the best tfjs backend here: `tensorflow` from the tfjs-node package
- * directory in `MEDFM_TFJS_NODE_PATH` (what `pnpm medfm backend install` builds), then from
- * `@tensorflow/tfjs-node-gpu`, then from `@tensorflow/tfjs-node`, then `wasm`, then `cpu`. `options.backend`, else `MEDFM_BACKEND=tensorflow|wasm|cpu`, forces one and
+ * directory in `MEDFM_TFJS_NODE_PATH` (what `pnpm medfm backend install` builds), else from the
+ * one provisioned in `<cwd>/.medfm/native` (its `medfm-native-backend.json`, else its
+ * `node_modules/@tensorflow/tfjs-node-gpu` and `tfjs-node`), then from the npm-resolved
+ * `@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`, then `wasm`, then `cpu`.
+ * `options.backend`, else `MEDFM_BACKEND=tensorflow|wasm|cpu`, forces one and
  * throws `BackendUnavailableError` when it cannot load. Prints one line (once per choice) naming
  * the backend and why better ones were skipped. On wasm it registers the training kernels; on
  * every backend, a `FusedBatchNorm` gradient without `Tile` (`registerFusedBatchNormGrad`).
@@ -104,7 +114,8 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const chosenBy: BackendSelection["chosenBy"] =
     forced === undefined ? "auto" : options.backend !== undefined ? "option" : "MEDFM_BACKEND";
   const threads = wasmThreads(options.experimental_wasmThreads, env);
-  const request = `${forced ?? "auto"}|${env.MEDFM_TFJS_NODE_PATH ?? ""}|${threads}`;
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const request = `${forced ?? "auto"}|${env.MEDFM_TFJS_NODE_PATH ?? ""}|${cwd}|${threads}`;
   if (
     lastSelection !== undefined &&
     lastRequest === request &&
@@ -113,7 +124,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     return lastSelection;
   }
 
-  const candidates = buildCandidates(env, importPackage, threads).filter(
+  const candidates = buildCandidates(env, cwd, importPackage, threads).filter(
     (candidate) => forced === undefined || candidate.backend === forced,
   );
   const skipped: SkippedBackend[] = [];
@@ -174,6 +185,7 @@ function wasmThreads(option: number | undefined, env: Record<string, string | un
 
 function buildCandidates(
   env: Record<string, string | undefined>,
+  cwd: string,
   importPackage: (specifier: string) => Promise<unknown>,
   threads: number,
 ): Candidate[] {
@@ -192,6 +204,19 @@ function buildCandidates(
   if (nativePath) {
     const directory = resolve(nativePath);
     candidates.push(native(`MEDFM_TFJS_NODE_PATH=${directory}`, directory));
+  } else {
+    for (const found of provisionedPackages(cwd)) {
+      if (found.error !== undefined) {
+        candidates.push({
+          ...native(found.source, found.directory),
+          load: async () => {
+            throw new Error(found.error);
+          },
+        });
+      } else {
+        candidates.push(native(found.source, found.directory));
+      }
+    }
   }
   for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     candidates.push(native(name, name));
@@ -241,6 +266,52 @@ function buildCandidates(
     load: async () => {},
   });
   return candidates;
+}
+
+/** A tfjs-node package directory provisioned under `<cwd>/.medfm/native`. */
+interface ProvisionedPackage {
+  /** Absolute package directory. */
+  directory: string;
+  /** Where it came from, for the printed line. */
+  source: string;
+  /** Why the manifest could not be used, when it could not. */
+  error?: string;
+}
+
+/**
+ * The packages `pnpm medfm backend install` left in `<cwd>/.medfm/native`: the manifest's
+ * `packagePath` first, then `node_modules/@tensorflow/tfjs-node-gpu` and `tfjs-node` where they
+ * exist and differ from it.
+ */
+function provisionedPackages(cwd: string): ProvisionedPackage[] {
+  const root = join(cwd, ".medfm", "native");
+  const found: ProvisionedPackage[] = [];
+  const manifestFile = join(root, "medfm-native-backend.json");
+  if (existsSync(manifestFile)) {
+    try {
+      const manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as { packagePath?: unknown };
+      if (typeof manifest.packagePath !== "string" || manifest.packagePath.trim() === "") {
+        throw new Error(
+          `has no string "packagePath" (got ${JSON.stringify(manifest.packagePath)})`,
+        );
+      }
+      const directory = resolve(root, manifest.packagePath);
+      found.push({ directory, source: `${directory} (from ${manifestFile})` });
+    } catch (error) {
+      found.push({
+        directory: manifestFile,
+        source: manifestFile,
+        error: `cannot use ${manifestFile}: ${firstLine(error)}`,
+      });
+    }
+  }
+  for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    const directory = join(root, "node_modules", name);
+    if (found.some((entry) => entry.directory === directory)) continue;
+    if (!existsSync(join(directory, "package.json"))) continue;
+    found.push({ directory, source: `${directory} (provisioned in ${root})` });
+  }
+  return found;
 }
 
 /** Loads and activates a candidate; returns why it could not, or undefined on success. */
