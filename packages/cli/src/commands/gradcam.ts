@@ -37,7 +37,7 @@ export function registerGradcamCommand(program: Command): void {
   program
     .command("gradcam")
     .description(
-      "explain a model's score for one class on one image: Grad-CAM on the last dense block, written as a PNG heatmap over the image",
+      "Explain a model's score for one class on one image: Grad-CAM on the last dense block, written as a PNG heatmap over the image",
     )
     .requiredOption(
       "--weights <dir>",

@@ -64,12 +64,12 @@ function parseClasses(text: string | undefined): string[] | undefined {
 
 /** Registers `medfm models` and its subcommands. */
 export function registerModelsCommand(program: Command): void {
-  const models = program.command("models").description("convert and inspect DenseNet classifiers");
+  const models = program.command("models").description("Convert and inspect DenseNet classifiers");
 
   models
     .command("convert")
     .description(
-      "convert a torchvision or timm DenseNet .safetensors state dict to a MedFM.js model directory (model.json + weights.bin)",
+      "Convert a torchvision or timm DenseNet .safetensors state dict to a MedFM.js model directory (model.json + weights.bin)",
     )
     .addOption(
       new Option("--from <source>", "checkpoint convention").choices(sources).makeOptionMandatory(),
@@ -132,7 +132,7 @@ export function registerModelsCommand(program: Command): void {
 
   models
     .command("info")
-    .description("describe a MedFM.js model directory (or its model.json)")
+    .description("Describe a MedFM.js model directory (or its model.json)")
     .argument("<path>", "model directory or model.json")
     .option("--json", "print the result as JSON")
     .action(async (path: string, options: { json?: boolean }, command: Command) => {

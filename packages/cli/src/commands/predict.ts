@@ -172,7 +172,7 @@ export function registerPredictCommand(program: Command): void {
   program
     .command("predict")
     .description(
-      "score images with a trained model and write the MedFM submission CSV (name,score1,...,scoreC, no header)",
+      "Score images with a trained model and write the MedFM submission CSV (name,score1,...,scoreC, no header)",
     )
     .argument("[files...]", "image files to score (instead of --data-root)")
     .requiredOption("--task <name>", "task the model was trained for (chest, colon, endo)")
