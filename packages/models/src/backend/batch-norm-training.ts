@@ -1,4 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
+import {
+  activeNativeBackend,
+  type NativeBackend,
+  nativeBatchNormTraining,
+  nativeBatchNormTrainingGrad,
+} from "./native-ops";
 
 /** Receives a training-mode batch norm's batch statistics while they are alive. */
 export type BatchStatisticsCallback = (mean: tf.Tensor1D, variance: tf.Tensor1D) => void;
@@ -11,6 +17,9 @@ export type BatchStatisticsCallback = (mean: tf.Tensor1D, variance: tf.Tensor1D)
  * `r = 1/√(variance + ε)` and `x̂ = (x − mean)·r`. Composing `tf.moments` and `tf.batchNorm`
  * instead differentiates through the statistics: about 26 full-size operations per layer in the
  * backward pass against 7 here, the difference that dominates DenseNet training on wasm.
+ *
+ * On the native `tensorflow` backend, TensorFlow's `FusedBatchNormV3` and
+ * `FusedBatchNormGradV3` compute the same forward and backward pass, one op each.
  *
  * `onStatistics` is called once, during the forward pass, with the batch mean and biased variance
  * (per channel), e.g. to update running estimates; they are disposed after it returns and are
@@ -29,6 +38,8 @@ export function batchNormTraining(
       `batchNormTraining: input has ${channels} channels but scale has ${scale.shape[0]} and offset ${offset.shape[0]}`,
     );
   }
+  const native = x.dtype === "float32" ? activeNativeBackend() : undefined;
+  if (native !== undefined) return nativeOp(native, x, scale, offset, epsilon, onStatistics);
   const count = x.shape[0] * x.shape[1] * x.shape[2];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [input, gamma, beta] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
@@ -75,6 +86,54 @@ export function batchNormTraining(
           const dx = tf.sub(tf.mul(dy, perChannel), correction);
           return [dx, sumDyNormalised, sumDy];
         }),
+    };
+  });
+  return op(x, scale, offset) as tf.Tensor4D;
+}
+
+function nativeOp(
+  backend: NativeBackend,
+  x: tf.Tensor4D,
+  scale: tf.Tensor1D,
+  offset: tf.Tensor1D,
+  epsilon: number,
+  onStatistics: BatchStatisticsCallback | undefined,
+): tf.Tensor4D {
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [input, gamma, beta] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+    const save = args[3] as tf.GradSaveFunc;
+    const { y, mean, variance, reserve } = nativeBatchNormTraining(
+      backend,
+      input,
+      gamma,
+      beta,
+      epsilon,
+    );
+    onStatistics?.(mean, variance);
+    save([input, gamma, mean, variance, reserve]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [savedInput, savedScale, savedMean, savedVariance, savedReserve] = saved as [
+          tf.Tensor4D,
+          tf.Tensor1D,
+          tf.Tensor1D,
+          tf.Tensor1D,
+          tf.Tensor,
+        ];
+        return nativeBatchNormTrainingGrad(
+          backend,
+          dy,
+          {
+            x: savedInput,
+            scale: savedScale,
+            mean: savedMean,
+            variance: savedVariance,
+            reserve: savedReserve,
+          },
+          epsilon,
+        );
+      },
     };
   });
   return op(x, scale, offset) as tf.Tensor4D;

@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs";
 import { BackendUnavailableError } from "./backend-unavailable-error";
 import { registerFusedBatchNormGrad } from "./fused-batch-norm-grad";
 import { registerWasmKernels } from "./register-wasm-kernels";
+import { registerReluGrad } from "./relu-grad";
 import { maxWasmThreads, registerThreadedWasmBackend, type WasmPackage } from "./threaded-wasm";
 
 /** The tfjs backends `selectBackend` chooses between, best first. */
@@ -95,7 +96,8 @@ let lastPrinted: string | undefined;
  * `options.backend`, else `MEDFM_BACKEND=tensorflow|wasm|cpu`, forces one and
  * throws `BackendUnavailableError` when it cannot load. Prints one line (once per choice) naming
  * the backend and why better ones were skipped. On wasm it registers the training kernels; on
- * every backend, a `FusedBatchNorm` gradient without `Tile` (`registerFusedBatchNormGrad`).
+ * every backend, a `FusedBatchNorm` gradient without `Tile` (`registerFusedBatchNormGrad`) and a
+ * `Relu` gradient that is one native op on `tensorflow` (`registerReluGrad`).
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendSelection> {
   const env = options.env ?? process.env;
@@ -135,6 +137,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
       continue;
     }
     registerFusedBatchNormGrad();
+    registerReluGrad();
     const actualThreads = candidate.threads?.();
     const summary = describe(candidate, chosenBy, skipped, actualThreads);
     const selection: BackendSelection = {

@@ -1,0 +1,153 @@
+import * as tf from "@tensorflow/tfjs";
+
+/** The parts of tfjs-node's `NodeJSKernelBackend` used to run TensorFlow ops it has no kernel for. */
+export interface NativeBackend {
+  /** tfjs-node's native binding: attribute and dtype enums. */
+  binding: {
+    TF_ATTR_TYPE: number;
+    TF_ATTR_FLOAT: number;
+    TF_ATTR_STRING: number;
+    TF_ATTR_BOOL: number;
+    TF_FLOAT: number;
+  };
+  /** Runs a TensorFlow eager op by name; returns its first output as a tfjs tensor. */
+  executeSingleOutput(name: string, attrs: NativeAttr[], inputs: tf.Tensor[]): tf.Tensor;
+  /** Runs a TensorFlow eager op by name; returns `count` outputs as tfjs tensors. */
+  executeMultipleOutputs(
+    name: string,
+    attrs: NativeAttr[],
+    inputs: tf.Tensor[],
+    count: number,
+  ): tf.Tensor[];
+}
+
+/** One attribute of a TensorFlow op, as tfjs-node's binding takes it. */
+export interface NativeAttr {
+  /** Attribute name, e.g. `T` or `epsilon`. */
+  name: string;
+  /** The binding's `TF_ATTR_*` enum. */
+  type: number;
+  /** The value: a number, string, boolean or dtype enum. */
+  value: number | string | boolean;
+}
+
+/**
+ * The active backend when it is tfjs-node's `tensorflow` backend (which can run any TensorFlow op
+ * by name), else undefined.
+ */
+export function activeNativeBackend(): NativeBackend | undefined {
+  if (tf.getBackend() !== "tensorflow") return undefined;
+  const backend = tf.backend() as unknown as Partial<NativeBackend>;
+  if (
+    typeof backend.executeMultipleOutputs !== "function" ||
+    typeof backend.executeSingleOutput !== "function" ||
+    backend.binding === undefined
+  ) {
+    return undefined;
+  }
+  return backend as NativeBackend;
+}
+
+function batchNormAttrs(backend: NativeBackend, epsilon: number): NativeAttr[] {
+  const { binding } = backend;
+  return [
+    { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
+    { name: "U", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
+    { name: "epsilon", type: binding.TF_ATTR_FLOAT, value: epsilon },
+    { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
+    { name: "is_training", type: binding.TF_ATTR_BOOL, value: true },
+  ];
+}
+
+/** What TensorFlow's training-mode `FusedBatchNormV3` gives. */
+export interface NativeBatchNormResult {
+  /** The normalised, scaled and offset input. */
+  y: tf.Tensor4D;
+  /** Per-channel batch mean. */
+  mean: tf.Tensor1D;
+  /** Per-channel biased batch variance (what normalises `y`). */
+  variance: tf.Tensor1D;
+  /** TensorFlow's third reserve space (empty on CPU), an input of the gradient op. */
+  reserve: tf.Tensor;
+}
+
+/**
+ * Training-mode batch norm of an NHWC float32 tensor with TensorFlow's `FusedBatchNormV3`: one
+ * native op for the statistics and the normalisation (tfjs-node's `FusedBatchNorm` kernel
+ * only runs the inference mode). Not recorded on the gradient tape.
+ */
+export function nativeBatchNormTraining(
+  backend: NativeBackend,
+  x: tf.Tensor4D,
+  scale: tf.Tensor1D,
+  offset: tf.Tensor1D,
+  epsilon: number,
+): NativeBatchNormResult {
+  const empty = tf.tensor1d([], "float32");
+  const outputs = backend.executeMultipleOutputs(
+    "FusedBatchNormV3",
+    batchNormAttrs(backend, epsilon),
+    [x, scale, offset, empty, empty],
+    6,
+  );
+  empty.dispose();
+  const [y, runningMean, unbiasedVariance, mean, variance, reserve] = outputs as [
+    tf.Tensor4D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+    tf.Tensor,
+  ];
+  // Outputs 1 and 2 are the mean and the Bessel-corrected variance for running estimates; the
+  // caller gets the biased variance (as torch reports it) from the reserve space instead.
+  runningMean.dispose();
+  unbiasedVariance.dispose();
+  return { y, mean, variance, reserve };
+}
+
+/**
+ * Gradients of {@link nativeBatchNormTraining} with TensorFlow's `FusedBatchNormGradV3`:
+ * `[dx, dscale, doffset]` from the saved input, scale, batch mean, biased batch variance and
+ * reserve space. Not recorded on the gradient tape.
+ */
+export function nativeBatchNormTrainingGrad(
+  backend: NativeBackend,
+  dy: tf.Tensor,
+  saved: {
+    x: tf.Tensor4D;
+    scale: tf.Tensor1D;
+    mean: tf.Tensor1D;
+    variance: tf.Tensor1D;
+    reserve: tf.Tensor;
+  },
+  epsilon: number,
+): [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D] {
+  const outputs = backend.executeMultipleOutputs(
+    "FusedBatchNormGradV3",
+    batchNormAttrs(backend, epsilon),
+    [dy, saved.x, saved.scale, saved.mean, saved.variance, saved.reserve],
+    5,
+  );
+  const [dx, dscale, doffset, ...reserves] = outputs as [
+    tf.Tensor4D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+    ...tf.Tensor[],
+  ];
+  for (const unused of reserves) unused.dispose();
+  return [dx, dscale, doffset];
+}
+
+/**
+ * `dy` where `x > 0`, else 0, with TensorFlow's `ReluGrad` in one native op (tfjs's Relu
+ * gradient, `dy·step(x)`, runs six ops on tfjs-node). Not recorded on the gradient tape.
+ */
+export function nativeReluGrad(backend: NativeBackend, dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  const { binding } = backend;
+  return backend.executeSingleOutput(
+    "ReluGrad",
+    [{ name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT }],
+    [dy, x],
+  );
+}
