@@ -11,8 +11,9 @@
 //
 // Each measurement runs in its own process, so a wasm heap abort (training at 224 needs a lot
 // of the 4 GiB wasm heap) is reported instead of ending the benchmark, and each peak RSS belongs
-// to one measurement. --quick: 128 px, one timed iteration. --profile: per-kernel time of one
-// training step (tf.profile), the biggest first.
+// to one measurement. --quick: 128 px, one timed iteration. --profile: wall and CPU time of a
+// training step's phases (forward, forward + backward, optimizer), on tensorflow the time of
+// each native TensorFlow op, and per-kernel time of one step (tf.profile), the biggest first.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -58,6 +59,12 @@ interface ChildResult {
   forward?: Measurement;
   train?: Measurement;
   profile?: Array<{ kernel: string; ms: number; calls: number }>;
+  /** Native TensorFlow op time of one training step, on the tensorflow backend (--profile). */
+  nativeOps?: Array<{ op: string; ms: number; calls: number }>;
+  /** Wall milliseconds of the step whose native ops were timed. */
+  nativeStepMs?: number;
+  /** Wall and process CPU seconds of one training step's phases (--profile). */
+  phases?: Array<{ phase: string; seconds: number; cpuSeconds: number }>;
   peakRssBytes?: number;
   error?: string;
 }
@@ -125,6 +132,69 @@ async function child(kind: "forward" | "train" | "profile"): Promise<void> {
       result.train = await timed(step, iterations, batch);
     } else {
       await step();
+      // Wall and CPU time of each phase of a step: the loss alone (forward, no tape), the
+      // gradients (forward with tape + backward), and the optimizer's update.
+      const loss = () => {
+        const features = backbone.forward(images, { training: true });
+        const logits = tf.add(tf.matMul(features, weights), bias);
+        return tf.losses.sigmoidCrossEntropy(targets, logits) as tf.Scalar;
+      };
+      const phase = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+        const cpu = process.cpuUsage();
+        const start = performance.now();
+        const value = await run();
+        const used = process.cpuUsage(cpu);
+        result.phases ??= [];
+        result.phases.push({
+          phase: name,
+          seconds: (performance.now() - start) / 1000,
+          cpuSeconds: (used.user + used.system) / 1e6,
+        });
+        return value;
+      };
+      await phase("forward (loss, no tape)", async () => {
+        const value = loss();
+        await value.data();
+        value.dispose();
+      });
+      const gradients = await phase("forward + backward (variableGrads)", async () => {
+        const { value, grads } = tf.variableGrads(loss);
+        await Promise.all(Object.values(grads).map((g) => g.data()));
+        value.dispose();
+        return grads;
+      });
+      await phase("optimizer (applyGradients)", async () => {
+        optimizer.applyGradients(gradients);
+        await weights.data();
+      });
+      tf.dispose(gradients);
+      if (selection.backend === "tensorflow") {
+        // tf.profile sees kernels only, not the native ops that custom gradients (batch norm,
+        // ReLU) run directly: time every TensorFlow op tfjs-node executes instead.
+        const native = tf.backend() as unknown as Record<string, unknown>;
+        const ops = new Map<string, { ms: number; calls: number }>();
+        const originals = new Map<string, unknown>();
+        for (const method of ["executeSingleOutput", "executeMultipleOutputs"]) {
+          const original = native[method] as (name: string, ...rest: unknown[]) => unknown;
+          originals.set(method, original);
+          native[method] = (name: string, ...rest: unknown[]) => {
+            const start = performance.now();
+            const output = original.call(native, name, ...rest);
+            const entry = ops.get(name) ?? { ms: 0, calls: 0 };
+            entry.ms += performance.now() - start;
+            entry.calls += 1;
+            ops.set(name, entry);
+            return output;
+          };
+        }
+        const start = performance.now();
+        await step();
+        result.nativeStepMs = performance.now() - start;
+        for (const [method, original] of originals) native[method] = original;
+        result.nativeOps = [...ops.entries()]
+          .map(([name, entry]) => ({ op: name, ...entry }))
+          .sort((a, b) => b.ms - a.ms);
+      }
       const info = await tf.profile(step);
       const byKernel = new Map<string, { ms: number; calls: number }>();
       for (const kernel of info.kernels) {
@@ -236,6 +306,23 @@ async function main(): Promise<void> {
   if (args.profile) {
     const profile = runChild("profile", args.backend);
     if (profile.error) console.log(`profile: ${profile.error}`);
+    for (const entry of profile.phases ?? []) {
+      console.log(
+        `  ${entry.phase.padEnd(36)} ${entry.seconds.toFixed(3).padStart(7)} s wall, ${entry.cpuSeconds.toFixed(3).padStart(7)} CPU-s (${(entry.cpuSeconds / entry.seconds).toFixed(2)} cores)`,
+      );
+    }
+    if (profile.nativeOps !== undefined && profile.nativeStepMs !== undefined) {
+      const nativeTotal = profile.nativeOps.reduce((sum, entry) => sum + entry.ms, 0);
+      console.log(
+        `native TensorFlow ops of one training step: ${(nativeTotal / 1000).toFixed(3)} s of ` +
+          `${(profile.nativeStepMs / 1000).toFixed(3)} s wall (the rest is JavaScript)`,
+      );
+      for (const entry of profile.nativeOps.slice(0, 12)) {
+        console.log(
+          `  ${entry.op.padEnd(24)} ${(entry.ms / 1000).toFixed(3).padStart(7)} s  ${((100 * entry.ms) / profile.nativeStepMs).toFixed(1).padStart(5)}%  ${entry.calls} calls`,
+        );
+      }
+    }
     const total = (profile.profile ?? []).reduce((sum, entry) => sum + entry.ms, 0);
     console.log(
       `kernel time of one training step (batch ${trainBatch}): ${(total / 1000).toFixed(2)} s`,
