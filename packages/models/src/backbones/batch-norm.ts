@@ -91,7 +91,16 @@ export class BatchNorm2d {
       this.eps,
       options.updateStatistics === false
         ? undefined
-        : (mean, variance) => this.updateStatistics(mean, variance, count),
+        : {
+            mean: this.runningMean,
+            variance: this.runningVar,
+            momentum: this.momentum,
+            update: (mean, variance) => {
+              this.runningMean.assign(mean);
+              this.runningVar.assign(variance);
+              this.numBatchesTracked += 1;
+            },
+          },
     );
   }
 

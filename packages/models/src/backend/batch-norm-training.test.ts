@@ -98,6 +98,52 @@ describe("batchNormTraining", () => {
     });
   }
 
+  for (const backend of backends) {
+    it(`folds the batch statistics into running estimates as torch does on ${backend}`, async () => {
+      await selectBackend({ backend, env, log: () => {} });
+      const x = tensor(shape, "x") as tf.Tensor4D;
+      const scale = tensor([6], "scale", 0.5) as tf.Tensor1D;
+      const offset = tensor([6], "offset") as tf.Tensor1D;
+      const runningMean = tensor([6], "running mean") as tf.Tensor1D;
+      const runningVariance = tensor([6], "running variance", 0.5) as tf.Tensor1D;
+      const before = tf.memory().numTensors;
+      const updates: number[][][] = [];
+      const output = batchNormTraining(x, scale, offset, 1e-5, {
+        mean: runningMean,
+        variance: runningVariance,
+        momentum: 0.1,
+        update: (mean, variance) =>
+          updates.push([Array.from(mean.dataSync()), Array.from(variance.dataSync())]),
+      });
+      output.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(updates).toHaveLength(1);
+      // torch: (1 − m)·running + m·batch, the variance unbiased (count/(count − 1)).
+      const values = x.dataSync();
+      const count = values.length / 6;
+      const oldMean = runningMean.dataSync();
+      const oldVariance = runningVariance.dataSync();
+      for (let channel = 0; channel < 6; channel++) {
+        let sum = 0;
+        for (let i = channel; i < values.length; i += 6) sum += values[i] as number;
+        const mean = sum / count;
+        let squares = 0;
+        for (let i = channel; i < values.length; i += 6)
+          squares += ((values[i] as number) - mean) ** 2;
+        const unbiased = squares / (count - 1);
+        expect(updates[0]?.[0]?.[channel]).toBeCloseTo(
+          0.9 * (oldMean[channel] as number) + 0.1 * mean,
+          5,
+        );
+        expect(updates[0]?.[1]?.[channel]).toBeCloseTo(
+          0.9 * (oldVariance[channel] as number) + 0.1 * unbiased,
+          5,
+        );
+      }
+      tf.dispose([x, scale, offset, runningMean, runningVariance]);
+    });
+  }
+
   it("names the mismatch when scale and input disagree", () => {
     expect(() =>
       batchNormTraining(tf.zeros([1, 2, 2, 3]) as tf.Tensor4D, tf.ones([4]), tf.zeros([3]), 1e-5),

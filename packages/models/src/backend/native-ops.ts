@@ -48,9 +48,22 @@ export function activeNativeBackend(): NativeBackend | undefined {
   return backend as NativeBackend;
 }
 
-function batchNormAttrs(backend: NativeBackend, epsilon: number): NativeAttr[] {
+function batchNormAttrs(
+  backend: NativeBackend,
+  epsilon: number,
+  exponentialAverageFactor?: number,
+): NativeAttr[] {
   const { binding } = backend;
   return [
+    ...(exponentialAverageFactor === undefined
+      ? []
+      : [
+          {
+            name: "exponential_avg_factor",
+            type: binding.TF_ATTR_FLOAT,
+            value: exponentialAverageFactor,
+          },
+        ]),
     { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
     { name: "U", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
     { name: "epsilon", type: binding.TF_ATTR_FLOAT, value: epsilon },
@@ -69,12 +82,28 @@ export interface NativeBatchNormResult {
   variance: tf.Tensor1D;
   /** TensorFlow's third reserve space (empty on CPU), an input of the gradient op. */
   reserve: tf.Tensor;
+  /** With `running`: `(1 − momentum)·running mean + momentum·batch mean`. */
+  runningMean?: tf.Tensor1D;
+  /** With `running`: `(1 − momentum)·running variance + momentum·unbiased batch variance`. */
+  runningVariance?: tf.Tensor1D;
+}
+
+/** Running estimates to fold the batch statistics into, inside the same op. */
+export interface NativeRunningInput {
+  /** The current running mean. */
+  mean: tf.Tensor1D;
+  /** The current running (unbiased) variance. */
+  variance: tf.Tensor1D;
+  /** Weight of the batch statistics in the new estimates. */
+  momentum: number;
 }
 
 /**
  * Training-mode batch norm of an NHWC float32 tensor with TensorFlow's `FusedBatchNormV3`: one
  * native op for the statistics and the normalisation (tfjs-node's `FusedBatchNorm` kernel
- * only runs the inference mode). Not recorded on the gradient tape.
+ * only runs the inference mode). With `running`, the same op also gives the new running
+ * estimates (its `exponential_avg_factor`, the Bessel-corrected variance, as torch updates
+ * them). Not recorded on the gradient tape.
  */
 export function nativeBatchNormTraining(
   backend: NativeBackend,
@@ -82,15 +111,22 @@ export function nativeBatchNormTraining(
   scale: tf.Tensor1D,
   offset: tf.Tensor1D,
   epsilon: number,
+  running?: NativeRunningInput,
 ): NativeBatchNormResult {
-  const empty = tf.tensor1d([], "float32");
+  const empty = running === undefined ? tf.tensor1d([], "float32") : undefined;
   const outputs = backend.executeMultipleOutputs(
     "FusedBatchNormV3",
-    batchNormAttrs(backend, epsilon),
-    [x, scale, offset, empty, empty],
+    batchNormAttrs(backend, epsilon, running?.momentum),
+    [
+      x,
+      scale,
+      offset,
+      running?.mean ?? (empty as tf.Tensor),
+      running?.variance ?? (empty as tf.Tensor),
+    ],
     6,
   );
-  empty.dispose();
+  empty?.dispose();
   const [y, runningMean, unbiasedVariance, mean, variance, reserve] = outputs as [
     tf.Tensor4D,
     tf.Tensor1D,
@@ -99,11 +135,14 @@ export function nativeBatchNormTraining(
     tf.Tensor1D,
     tf.Tensor,
   ];
-  // Outputs 1 and 2 are the mean and the Bessel-corrected variance for running estimates; the
-  // caller gets the biased variance (as torch reports it) from the reserve space instead.
-  runningMean.dispose();
-  unbiasedVariance.dispose();
-  return { y, mean, variance, reserve };
+  // Outputs 1 and 2 are the running estimates (without `running`: the batch mean and the
+  // Bessel-corrected variance); the biased variance (as torch reports it) is reserve space 2.
+  if (running === undefined) {
+    runningMean.dispose();
+    unbiasedVariance.dispose();
+    return { y, mean, variance, reserve };
+  }
+  return { y, mean, variance, reserve, runningMean, runningVariance: unbiasedVariance };
 }
 
 /**
