@@ -2,8 +2,9 @@
 // (Debian python3-torch, 2 threads), measured in the same run: eval-mode forward images/s
 // (batch 8 at 224) and training images/s (batch 4 at 224: BCE over 19 classes, SGD with
 // momentum), with ratios and the peak resident memory of each process. Without --backend it
-// measures the best backend here (see selectBackend; MEDFM_TFJS_NODE_PATH finds a provisioned
-// native one) and, when that is not wasm, wasm too.
+// measures the best backend here (see selectBackend: it finds the native one that `pnpm medfm
+// backend install` provisions in ./.medfm/native, or MEDFM_TFJS_NODE_PATH) and, when that is not
+// wasm, wasm too.
 //
 //   pnpm bench densenet [--size 224] [--quick] [--backend wasm|cpu|tensorflow] [--wasm-threads N]
 //     [--forward-batch 8] [--train-batch 4] [--iterations 3] [--memory-efficient]
@@ -22,7 +23,10 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { densenet121, selectBackend } from "../src/index";
 
+// `node scripts/bench.mjs densenet -- --flag` (and some pnpm versions) pass a literal `--`.
+const argv = process.argv.slice(2).filter((arg) => arg !== "--");
 const { values: args } = parseArgs({
+  args: argv,
   options: {
     size: { type: "string" },
     quick: { type: "boolean", default: false },
@@ -213,13 +217,13 @@ async function child(kind: "forward" | "train" | "profile"): Promise<void> {
 }
 
 function runChild(kind: string, backend?: string): ChildResult {
-  const argv = process.argv.slice(2).filter((arg) => arg !== "--profile");
+  const childArgv = argv.filter((arg) => arg !== "--profile");
   const run = spawnSync(
     process.execPath,
     [
       ...process.execArgv,
       fileURLToPath(import.meta.url),
-      ...argv,
+      ...childArgv,
       ...(backend ? ["--backend", backend] : []),
       "--child",
       kind,
