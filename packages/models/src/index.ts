@@ -19,9 +19,11 @@ export { BackendUnavailableError } from "./backend/backend-unavailable-error";
 export {
   type BatchStatisticsCallback,
   batchNormTraining,
+  type RunningStatistics,
 } from "./backend/batch-norm-training";
 export { registerFusedBatchNormGrad } from "./backend/fused-batch-norm-grad";
 export { registerWasmKernels } from "./backend/register-wasm-kernels";
+export { registerReluGrad, reluGradConfig } from "./backend/relu-grad";
 export {
   type BackendName,
   type BackendSelection,
