@@ -6,6 +6,7 @@ import {
   uniqueVariableScope,
 } from "../backbones/initializers";
 import {
+  alreadyBuilt,
   checkHeadOptions,
   type Head,
   type HeadForwardOptions,
@@ -78,14 +79,7 @@ class CosinePrototypeHeadImpl implements CosinePrototypeHead {
   }
 
   build(inFeatures: number): void {
-    if (this.inFeatures !== undefined) {
-      if (this.inFeatures !== inFeatures) {
-        throw new RangeError(
-          `cosinePrototypeHead: built for ${this.inFeatures} features, cannot attach to ${inFeatures}`,
-        );
-      }
-      return;
-    }
+    if (alreadyBuilt("cosinePrototypeHead", this.inFeatures, inFeatures)) return;
     const scope = uniqueVariableScope("cosine_prototype_head");
     const random = createRandom(hashSeed(this.seed, "cosine-prototype-head-init"));
     // Random unit prototypes until setPrototypes is called, so the head works as a cosine

@@ -97,3 +97,19 @@ export function checkDropout(head: string, rate: number): void {
   if (!(rate >= 0 && rate < 1))
     throw new RangeError(`${head}: dropout must be in [0, 1), got ${rate}`);
 }
+
+/**
+ * Whether a head is already built for `inFeatures` (building again is then a no-op); throws,
+ * naming the head, when it was built for a different feature width.
+ */
+export function alreadyBuilt(
+  head: string,
+  builtFor: number | undefined,
+  inFeatures: number,
+): boolean {
+  if (builtFor === undefined) return false;
+  if (builtFor !== inFeatures) {
+    throw new RangeError(`${head}: built for ${builtFor} features, cannot attach to ${inFeatures}`);
+  }
+  return true;
+}

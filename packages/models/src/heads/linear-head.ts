@@ -6,6 +6,7 @@ import {
   uniqueVariableScope,
 } from "../backbones/initializers";
 import {
+  alreadyBuilt,
   checkDropout,
   checkHeadOptions,
   type Head,
@@ -56,14 +57,7 @@ class LinearHead implements Head {
   }
 
   build(inFeatures: number): void {
-    if (this.inFeatures !== undefined) {
-      if (this.inFeatures !== inFeatures) {
-        throw new RangeError(
-          `linearHead: built for ${this.inFeatures} features, cannot attach to ${inFeatures}`,
-        );
-      }
-      return;
-    }
+    if (alreadyBuilt("linearHead", this.inFeatures, inFeatures)) return;
     const scope = uniqueVariableScope("linear_head");
     const random = createRandom(hashSeed(this.seed, "linear-head-init"));
     this.weight = createVariable(

@@ -2,6 +2,7 @@ import { createRandom, hashSeed, type Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { linearUniformWeight, uniqueVariableScope } from "../backbones/initializers";
 import {
+  alreadyBuilt,
   checkDropout,
   checkHeadOptions,
   type Head,
@@ -59,14 +60,7 @@ class MlpHead implements Head {
   }
 
   build(inFeatures: number): void {
-    if (this.inFeatures !== undefined) {
-      if (this.inFeatures !== inFeatures) {
-        throw new RangeError(
-          `mlpHead: built for ${this.inFeatures} features, cannot attach to ${inFeatures}`,
-        );
-      }
-      return;
-    }
+    if (alreadyBuilt("mlpHead", this.inFeatures, inFeatures)) return;
     const scope = uniqueVariableScope("mlp_head");
     const random = createRandom(hashSeed(this.seed, "mlp-head-init"));
     const hiddenBound = 1 / Math.sqrt(inFeatures);
