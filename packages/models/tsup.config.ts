@@ -7,4 +7,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "node20",
+  // import.meta.url in the CommonJS build (the threaded wasm worker file is found next to the module).
+  shims: true,
 });
