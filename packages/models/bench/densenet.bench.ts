@@ -168,7 +168,7 @@ async function child(kind: "forward" | "train" | "profile"): Promise<void> {
         return grads;
       });
       await phase("optimizer (applyGradients)", async () => {
-        optimizer.applyGradients(gradients);
+        optimizer.applyGradients(gradients as tf.NamedVariableMap);
         await weights.data();
       });
       tf.dispose(gradients);
