@@ -168,7 +168,7 @@ async function child(kind: "forward" | "train" | "profile"): Promise<void> {
         return grads;
       });
       await phase("optimizer (applyGradients)", async () => {
-        optimizer.applyGradients(gradients as tf.NamedVariableMap);
+        optimizer.applyGradients(gradients as Parameters<typeof optimizer.applyGradients>[0]);
         await weights.data();
       });
       tf.dispose(gradients);
