@@ -21,6 +21,30 @@ const nameColumnCandidates = [
 ];
 const groupColumnCandidates = ["patient_id", "patient id", "study_id", "study id"];
 
+/** Reports an empty row or one whose column count differs from the header; false for either. */
+function rowHasHeaderShape(
+  record: readonly string[],
+  columns: number,
+  line: number,
+  context: ParseContext,
+): boolean {
+  if (record.length === 1 && record[0].trim() === "") {
+    addError(context, "empty-line", line, record[0], "empty or whitespace-only line");
+    return false;
+  }
+  if (record.length !== columns) {
+    addError(
+      context,
+      "label-count",
+      line,
+      record.join(","),
+      `expected ${columns} columns (header), got ${record.length}`,
+    );
+    return false;
+  }
+  return true;
+}
+
 function findColumn(header: readonly string[], candidates: readonly string[]): number {
   for (const candidate of candidates) {
     const index = header.findIndex((column) => column.trim().toLowerCase() === candidate);
@@ -43,20 +67,7 @@ function parseLabelColumn(
   for (const { record, info } of rows) {
     const line = info.lines;
     const lineText = record.join(",");
-    if (record.length === 1 && record[0].trim() === "") {
-      addError(context, "empty-line", line, record[0], "empty or whitespace-only line");
-      continue;
-    }
-    if (record.length !== header.length) {
-      addError(
-        context,
-        "label-count",
-        line,
-        lineText,
-        `expected ${header.length} columns (header), got ${record.length}`,
-      );
-      continue;
-    }
+    if (!rowHasHeaderShape(record, header.length, line, context)) continue;
     const value = record[columns.labelIndex].trim();
     let index = classes.indexOf(value);
     if (index < 0 && /^\d+$/.test(value) && Number(value) < classes.length) index = Number(value);
@@ -224,20 +235,7 @@ export function parseCsvAnnotations(text: string, context: ParseContext): Parsed
   for (const { record, info } of rows) {
     const line = info.lines;
     const lineText = record.join(",");
-    if (record.length === 1 && record[0].trim() === "") {
-      addError(context, "empty-line", line, record[0], "empty or whitespace-only line");
-      continue;
-    }
-    if (record.length !== header.length) {
-      addError(
-        context,
-        "label-count",
-        line,
-        lineText,
-        `expected ${header.length} columns (header), got ${record.length}`,
-      );
-      continue;
-    }
+    if (!rowHasHeaderShape(record, header.length, line, context)) continue;
     const name = record[nameIndex].trim();
     const labels = parseBinaryLabels(
       classIndices.map((index) => record[index].trim()),
