@@ -100,9 +100,9 @@ export interface TrainingHistory {
   best?: TrainerPosition["best"];
 }
 
-/** Error thrown when the loss stops being finite; names the epoch, batch and step. */
 const nonFiniteLossMarker = Symbol.for("medfm.models.NonFiniteLossError");
 
+/** Error thrown when the loss stops being finite; names the epoch, batch and step. */
 export class NonFiniteLossError extends Error {
   /** Marks instances across copies of the package (see {@link NonFiniteLossError.isInstance}). */
   readonly [nonFiniteLossMarker] = true;
