@@ -27,12 +27,11 @@ import {
   createClassifier,
   createClassifierFromTorch,
   densenet,
-  evaluateTask,
+  evaluateModel,
   linearHead,
   readSafetensors,
   selectBackend,
 } from "@medfm/models";
-import * as tf from "@tensorflow/tfjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -124,26 +123,15 @@ for (const method of methods) {
       });
 
       // 4. Score the evaluation set and compute the task's metrics.
-      const scores: Float32Array[] = [];
-      const targets: Float32Array[] = [];
-      for await (const batch of createLoader({
+      const evaluationLoader = createLoader({
         samples: evaluation.samples,
         dataRoot,
         imageSize,
         batchSize: 16,
-      }).epoch(0)) {
-        const output = tf.tidy(() =>
-          adapted.model.predictScores(tf.tensor4d(batch.images, batch.shape)),
-        );
-        const values = output.dataSync() as Float32Array;
-        const classes = task.classes.length;
-        for (let row = 0; row < batch.names.length; row += 1) {
-          scores.push(values.slice(row * classes, (row + 1) * classes));
-          targets.push(batch.labels.slice(row * classes, (row + 1) * classes));
-        }
-        output.dispose();
-      }
-      const { metrics } = evaluateTask(task, scores, targets);
+      });
+      const { metrics } = await evaluateModel(task, evaluationLoader, (images) =>
+        adapted.model.predictScores(images),
+      );
       results.push({ method, shot, experiment, ...metrics });
       adapted.model.dispose();
       classifier.dispose();

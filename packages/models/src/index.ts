@@ -124,7 +124,7 @@ export {
   type TrainerStateFile,
   writeCheckpoint,
 } from "./train/checkpoint";
-export { evaluateTask, type TaskEvaluation } from "./train/evaluate";
+export { evaluateModel, evaluateTask, type TaskEvaluation } from "./train/evaluate";
 // Training (src/train/).
 export {
   type AsymmetricLossOptions,

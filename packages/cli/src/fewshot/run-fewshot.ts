@@ -15,17 +15,11 @@ import {
   type AdaptationMethod,
   adaptClassifier,
   type BackendName,
-  type Classifier,
-  createClassifier,
-  createClassifierFromTorch,
-  densenet,
-  evaluateTask,
+  evaluateModel,
   linearHead,
-  loadClassifier,
-  readSafetensors,
   selectBackend,
 } from "@medfm/models";
-import * as tf from "@tensorflow/tfjs";
+import { buildClassifier } from "../train/build-classifier";
 
 /** Options of {@link runFewShot}, one per `medfm fewshot` flag. */
 export interface RunFewShotOptions {
@@ -65,38 +59,6 @@ export interface FewShotResults {
   /** Per shot and metric: mean and sample standard deviation over experiments. */
   summary: Array<{ shot: number; metric: string; mean: number; std: number }>;
   score: ChallengeScore;
-}
-
-async function pretrained(options: RunFewShotOptions, task: MedfmTask): Promise<Classifier> {
-  const head = linearHead({
-    numClasses: task.classes.length,
-    kind: task.kind,
-    classes: task.classes,
-    seed: options.seed,
-  });
-  if (options.weights?.endsWith(".safetensors")) {
-    return createClassifierFromTorch(await readSafetensors(options.weights), {
-      head,
-      source: options.weights,
-    });
-  }
-  if (options.weights) {
-    const loaded = await loadClassifier(options.weights);
-    loaded.replaceHead(head).dispose();
-    return loaded;
-  }
-  // No weights: a small randomly initialised DenseNet, so the protocol runs anywhere (its
-  // numbers mean little: few-shot methods assume a pretrained backbone).
-  return createClassifier({
-    backbone: densenet({
-      growthRate: 12,
-      blockConfig: [2, 2, 2, 2],
-      numInitFeatures: 16,
-      bnSize: 4,
-      seed: options.seed,
-    }),
-    head,
-  });
 }
 
 /** Writes MedFM-style few-shot files for a synthetic dataset; returns the annotation folder. */
@@ -163,7 +125,20 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
       // The official files repeat lines; a repeated support image adds nothing but weight.
       const support = await readAnnotationFile(supportFile, { task, dataRoot, duplicates: "drop" });
       const evaluation = await readAnnotationFile(evalFile, { task, dataRoot, duplicates: "drop" });
-      const classifier = await pretrained(options, task);
+      const classifier = await buildClassifier({
+        // No weights: a small random DenseNet, so the protocol runs anywhere (its numbers mean
+        // little: few-shot methods assume a pretrained backbone).
+        backbone: "densenet-tiny",
+        head: linearHead({
+          numClasses: task.classes.length,
+          kind: task.kind,
+          classes: task.classes,
+          seed: options.seed,
+        }),
+        weights: options.weights,
+        replaceSavedHead: true,
+        seed: options.seed,
+      });
       const started = performance.now();
       const result = await adaptClassifier({
         method: options.method,
@@ -182,23 +157,10 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
         imageSize: options.imageSize,
         batchSize: options.batchSize,
       });
-      const scores: Float32Array[] = [];
-      const targets: Float32Array[] = [];
-      const names: string[] = [];
-      const classes = task.classes.length;
-      for await (const batch of loader.epoch(0)) {
-        const images = tf.tensor4d(batch.images, batch.shape);
-        const output = result.model.predictScores(images);
-        const values = (await output.data()) as Float32Array;
-        for (let row = 0; row < batch.names.length; row += 1) {
-          scores.push(values.slice(row * classes, (row + 1) * classes));
-          targets.push(batch.labels.slice(row * classes, (row + 1) * classes));
-        }
-        names.push(...batch.names);
-        tf.dispose([images, output]);
-      }
       // Scores are probabilities here; AP, AUC and accuracy depend only on their order.
-      const metrics = evaluateTask(task, scores, targets, names).metrics;
+      const { metrics, count } = await evaluateModel(task, loader, (images) =>
+        result.model.predictScores(images),
+      );
       result.model.dispose();
       classifier.dispose();
       const seconds = (performance.now() - started) / 1000;
@@ -209,7 +171,7 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
         ...metrics,
         metrics,
         support: support.samples.length,
-        evaluated: names.length,
+        evaluated: count,
         seconds,
       });
       const formatted = Object.entries(metrics)

@@ -1,5 +1,6 @@
-import type { TaskDefinition } from "@medfm/data";
+import type { Batch, TaskDefinition } from "@medfm/data";
 import { accuracy, meanAveragePrecision, meanRocAuc } from "@medfm/metrics";
+import * as tf from "@tensorflow/tfjs";
 
 /** The task's metrics on one evaluation set, with the chance level of the main metric. */
 export interface TaskEvaluation {
@@ -86,4 +87,32 @@ export function evaluateTask(
     count,
     predictions,
   };
+}
+
+/**
+ * Scores every batch of one pass over `source` with `score` (images to `[batch, classes]`
+ * logits or scores, eval mode), then computes the task's metrics with {@link evaluateTask}.
+ * `epoch` picks which pass of the source to read (default 0).
+ */
+export async function evaluateModel(
+  task: TaskDefinition,
+  source: { epoch(index: number): AsyncIterable<Batch> },
+  score: (images: tf.Tensor4D) => tf.Tensor2D,
+  epoch = 0,
+): Promise<TaskEvaluation> {
+  const scoreRows: Float32Array[] = [];
+  const targetRows: Float32Array[] = [];
+  const names: string[] = [];
+  for await (const batch of source.epoch(epoch)) {
+    const output = tf.tidy(() => score(tf.tensor4d(batch.images, batch.shape)));
+    const values = (await output.data()) as Float32Array;
+    const classes = output.shape[1];
+    output.dispose();
+    for (let row = 0; row < batch.names.length; row += 1) {
+      scoreRows.push(values.slice(row * classes, (row + 1) * classes));
+      targetRows.push(batch.labels.slice(row * classes, (row + 1) * classes));
+    }
+    names.push(...batch.names);
+  }
+  return evaluateTask(task, scoreRows, targetRows, names);
 }

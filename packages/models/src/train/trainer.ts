@@ -8,7 +8,7 @@ import {
   type TrainerPosition,
   writeCheckpoint,
 } from "./checkpoint";
-import { evaluateTask, type TaskEvaluation } from "./evaluate";
+import { evaluateModel, type TaskEvaluation } from "./evaluate";
 import { binaryCrossEntropyWithLogits, type LossFunction, softmaxCrossEntropy } from "./losses";
 import { clipGradientsByGlobalNorm, type Optimizer } from "./optimizers";
 import { constantSchedule, type LearningRateSchedule } from "./schedules";
@@ -220,24 +220,8 @@ export function createTrainer(options: TrainerOptions): Trainer {
     }
   };
 
-  const evaluate = async (source: BatchSource, epoch = 0): Promise<TaskEvaluation> => {
-    const scoreRows: Float32Array[] = [];
-    const targetRows: Float32Array[] = [];
-    const names: string[] = [];
-    for await (const batch of source.epoch(epoch)) {
-      const { images, targets } = toTensors(batch);
-      const logits = tf.tidy(() => model.forward(images, { training: false }));
-      const scores = (await logits.data()) as Float32Array;
-      const classes = logits.shape[1];
-      for (let row = 0; row < batch.names.length; row += 1) {
-        scoreRows.push(scores.slice(row * classes, (row + 1) * classes));
-        targetRows.push(batch.labels.slice(row * classes, (row + 1) * classes));
-      }
-      names.push(...batch.names);
-      tf.dispose([images, targets, logits]);
-    }
-    return evaluateTask(task, scoreRows, targetRows, names);
-  };
+  const evaluate = (source: BatchSource, epoch = 0): Promise<TaskEvaluation> =>
+    evaluateModel(task, source, (images) => model.forward(images, { training: false }), epoch);
 
   return {
     on(event, listener) {
