@@ -1,6 +1,7 @@
 import { type BackendName, backendNames } from "@medfm/models";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { backboneNames, headNames, runTraining } from "../train/run-training";
+import { backboneNames } from "../train/build-classifier";
+import { headNames, runTraining } from "../train/run-training";
 
 function positiveInteger(value: string): number {
   const parsed = Number(value);

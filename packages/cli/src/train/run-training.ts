@@ -13,18 +13,10 @@ import {
   type Classifier,
   cosinePrototypeHead,
   cosineSchedule,
-  createClassifier,
-  createClassifierFromTorch,
   createTrainer,
-  densenet,
-  densenet121,
-  densenet169,
-  densenet201,
   type Head,
   linearHead,
-  loadClassifier,
   mlpHead,
-  readSafetensors,
   selectBackend,
   sgd,
   type TaskEvaluation,
@@ -34,6 +26,7 @@ import { initRun, mlflow } from "@medfm/track";
 import { writeGradCam } from "../explain/write-grad-cam";
 import { createProgress, type ProgressReporter } from "../progress";
 import { predictionsField } from "../report/build-report";
+import { buildClassifier } from "./build-classifier";
 
 /** Backbones `medfm train` builds by name. `densenet-tiny` is a small configuration for CPUs. */
 export const backboneNames = [
@@ -90,34 +83,6 @@ function buildHead(name: RunTrainingOptions["head"], task: MedfmTask, seed: numb
   if (name === "cosine") return cosinePrototypeHead({ ...options, learnPrototypes: true });
   if (name === "mlp") return mlpHead({ ...options, hiddenFeatures: 256, dropout: 0.1 });
   return linearHead(options);
-}
-
-async function buildModel(options: RunTrainingOptions, task: MedfmTask): Promise<Classifier> {
-  const head = buildHead(options.head, task, options.seed);
-  if (options.weights?.endsWith(".safetensors")) {
-    // Pretrained backbone, new head for this task's classes (the fine-tuning case).
-    return createClassifierFromTorch(await readSafetensors(options.weights), {
-      head,
-      source: options.weights,
-    });
-  }
-  if (options.weights) return loadClassifier(options.weights);
-  const seed = options.seed;
-  const backbone =
-    options.backbone === "densenet121"
-      ? densenet121({ seed })
-      : options.backbone === "densenet169"
-        ? densenet169({ seed })
-        : options.backbone === "densenet201"
-          ? densenet201({ seed })
-          : densenet({
-              growthRate: 12,
-              blockConfig: [2, 2, 2, 2],
-              numInitFeatures: 16,
-              bnSize: 4,
-              seed,
-            });
-  return createClassifier({ backbone, head });
 }
 
 /**
@@ -232,7 +197,12 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
   const valLoader = createLoader({ ...loaderOptions, samples: val.samples });
 
   await selectBackend(options.backend ? { backend: options.backend } : {});
-  const model = await buildModel(options, task);
+  const model = await buildClassifier({
+    backbone: options.backbone,
+    head: buildHead(options.head, task, options.seed),
+    weights: options.weights,
+    seed: options.seed,
+  });
   const track = options.track;
   const run = initRun({
     project: `medfm-${task.name}`,
