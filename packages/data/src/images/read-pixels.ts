@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import sharp from "sharp";
 import { ImageError } from "./image-error";
 import type { PixelSource } from "./normalize";
+import { decodePngRegion, isPng, planPng } from "./png-fast-path";
 import {
   assertPositiveInteger,
   type CropBox,
@@ -55,6 +56,11 @@ export interface ReadPixelsOptions {
   resize?: ResizeOptions;
   /** Mirror left–right after resizing. */
   flip?: boolean;
+  /**
+   * Decode plain PNGs (8/16-bit gray, gray + alpha, RGB, RGBA, not interlaced) without sharp's
+   * decoder, only as far as the crop reaches; the pixels are the same. Default true.
+   */
+  fastPng?: boolean;
 }
 
 const sharpKernel: Record<ResizeKernel, keyof sharp.KernelEnum> = {
@@ -98,6 +104,40 @@ export async function readPixels(
     input = source as Uint8Array;
   }
   if (input.length === 0) throw new ImageError(name, "image file is empty");
+  // The crop callback draws random numbers: call it once, whichever decoder ends up used.
+  let box: CropBox | undefined;
+  const cropFor = (width: number, height: number): CropBox | undefined => {
+    if (box === undefined && options.crop) {
+      box = typeof options.crop === "function" ? options.crop(width, height) : options.crop;
+      assertCrop(box, width, height, name);
+    }
+    return box;
+  };
+  if (!raw && options.fastPng !== false && input instanceof Uint8Array && isPng(input)) {
+    const layout = planPng(input);
+    if (!("declined" in layout)) {
+      const { width, height } = layout;
+      const region = await decodePngRegion(
+        layout,
+        cropFor(width, height) ?? { left: 0, top: 0, width, height },
+      );
+      if (!("declined" in region)) {
+        const image = sharp(region.data, {
+          raw: { width: region.width, height: region.height, channels: region.channels },
+        });
+        return finish(image, name, options, {
+          width,
+          height,
+          croppedWidth: region.width,
+          croppedHeight: region.height,
+          sixteenBit: region.bitDepth === 16,
+          gray: region.channels <= 2,
+          format: "png",
+        });
+      }
+      // Broken image data: sharp decodes it again and reports (or tolerates) the damage.
+    }
+  }
   const image = raw
     ? sharp(input, { raw: { width: raw.width, height: raw.height, channels: raw.channels } })
     : sharp(input, { autoOrient: true, failOn: "error" });
@@ -112,22 +152,99 @@ export async function readPixels(
   const width = metadata.autoOrient?.width ?? metadata.width;
   const height = metadata.autoOrient?.height ?? metadata.height;
   if (!width || !height) throw new ImageError(name, "image has no size");
-  const sixteenBit = metadata.depth === "ushort" || metadata.depth === "short";
-  const gray = !metadata.isPalette && (metadata.channels ?? 3) <= 2;
-  const channels: 1 | 3 = gray || options.channels === 1 ? 1 : 3;
-
   let pipeline = image;
-  let croppedWidth = width;
-  let croppedHeight = height;
-  if (options.crop) {
-    const box = typeof options.crop === "function" ? options.crop(width, height) : options.crop;
-    assertCrop(box, width, height, name);
-    if (box.left !== 0 || box.top !== 0 || box.width !== width || box.height !== height) {
-      pipeline = pipeline.extract(box);
-    }
-    croppedWidth = box.width;
-    croppedHeight = box.height;
+  const crop = cropFor(width, height);
+  if (
+    crop &&
+    (crop.left !== 0 || crop.top !== 0 || crop.width !== width || crop.height !== height)
+  ) {
+    pipeline = pipeline.extract(crop);
   }
+  const facts: SourceFacts = {
+    width,
+    height,
+    croppedWidth: crop?.width ?? width,
+    croppedHeight: crop?.height ?? height,
+    sixteenBit: metadata.depth === "ushort" || metadata.depth === "short",
+    gray: !metadata.isPalette && (metadata.channels ?? 3) <= 2,
+    format: metadata.format ?? "unknown",
+  };
+  if (metadata.format === "png") {
+    // libvips resizes a cropped PNG slightly differently (±1 on a few rows) from the same
+    // pixels given raw; decoding PNGs to raw first makes every PNG decoder agree exactly.
+    pipeline = await decodeToRaw(pipeline, name, facts, metadata.hasAlpha === true);
+  }
+  return finish(pipeline, name, options, facts);
+}
+
+/** Decodes (and crops) with sharp to raw pixels, alpha and bit depth kept, as a new input. */
+async function decodeToRaw(
+  image: sharp.Sharp,
+  name: string,
+  facts: SourceFacts,
+  alpha: boolean,
+): Promise<sharp.Sharp> {
+  // sharp writes 8-bit gray as one band, dropping alpha, which the resize needs (it
+  // premultiplies): take gray + alpha out of the RGBA it writes instead.
+  const grayAlpha = facts.gray && alpha && !facts.sixteenBit;
+  const space =
+    facts.gray && !grayAlpha
+      ? facts.sixteenBit
+        ? "grey16"
+        : "b-w"
+      : facts.sixteenBit
+        ? "rgb16"
+        : "srgb";
+  let output: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    output = await image
+      .toColourspace(space)
+      .raw(facts.sixteenBit ? { depth: "ushort" } : {})
+      .toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    throw new ImageError(name, `cannot decode image (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  const { data, info } = output;
+  if (grayAlpha) {
+    const pixels = new Uint8Array(info.width * info.height * 2);
+    for (let from = 0, to = 0; to < pixels.length; from += 4, to += 2) {
+      pixels[to] = data[from];
+      pixels[to + 1] = data[from + 3];
+    }
+    return sharp(pixels, { raw: { width: info.width, height: info.height, channels: 2 } });
+  }
+  const aligned = data.byteOffset % 2 === 0 ? data : Buffer.from(data);
+  const pixels = facts.sixteenBit
+    ? new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 2)
+    : data;
+  return sharp(pixels, {
+    raw: { width: info.width, height: info.height, channels: info.channels as 1 | 2 | 3 | 4 },
+  });
+}
+
+/** What is known about a source once it is decoded (or decodable) and cropped. */
+interface SourceFacts {
+  width: number;
+  height: number;
+  croppedWidth: number;
+  croppedHeight: number;
+  sixteenBit: boolean;
+  gray: boolean;
+  format: string;
+}
+
+/** Resizes, flips, drops alpha and converts the colour space, then reads the raw pixels. */
+async function finish(
+  image: sharp.Sharp,
+  name: string,
+  options: ReadPixelsOptions,
+  facts: SourceFacts,
+): Promise<RawPixels> {
+  const { croppedWidth, croppedHeight, sixteenBit } = facts;
+  const channels: 1 | 3 = facts.gray || options.channels === 1 ? 1 : 3;
+  let pipeline = image;
   if (options.resize) {
     const resize = options.resize;
     assertPositiveInteger(resize.width, "resize.width");
@@ -181,9 +298,9 @@ export async function readPixels(
     channels,
     maxValue: sixteenBit ? 65535 : 255,
     bitDepth: sixteenBit ? 16 : 8,
-    sourceWidth: width,
-    sourceHeight: height,
-    format: metadata.format ?? "unknown",
+    sourceWidth: facts.width,
+    sourceHeight: facts.height,
+    format: facts.format,
   };
 }
 
