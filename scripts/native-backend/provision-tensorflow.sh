@@ -81,6 +81,23 @@ fi
 ln -sf libtensorflow_cc.so.2 "$lib/libtensorflow.so.2"
 ln -sf libtensorflow_cc.so.2 "$lib/libtensorflow.so"
 ln -sf libtensorflow_framework.so.2 "$lib/libtensorflow_framework.so"
+# Ops run asynchronously (patch-binding.py; MEDFM_TF_ASYNC=0 turns it off at run time) when the
+# libraries export what the patched binding imports; else the binding is built unpatched.
+defined="$(nm -D --defined-only "$lib/libtensorflow_cc.so.2" "$lib/libtensorflow_framework.so.2" | awk '{ sub(/@.*/, "", $3); print $3 }')"
+missing=""
+for symbol in TFE_ContextGetExecutorForThread TFE_ContextOptionsSetAsync TFE_DeleteExecutor \
+  TFE_ExecutorClearError TFE_InferShapes TFE_OpAttrsSerialize TFE_OpGetAttrs \
+  TF_DeleteShapeAndTypeList TF_NewShapeAndTypeList TF_ShapeAndTypeListSetShape \
+  TF_ShapeAndTypeListSetUnknownShape; do
+  grep -qx "$symbol" <<< "$defined" || missing="$missing $symbol"
+done
+if [ -z "$missing" ]; then
+  echo "      patching the binding for asynchronous op execution (MEDFM_TF_ASYNC=0 turns it off)"
+  "$python" "$here/patch-binding.py" "$package_dir/binding"
+else
+  echo "      binding left synchronous: $(basename "$wheel") lacks$missing"
+  "$python" "$here/patch-binding.py" --revert "$package_dir/binding"
+fi
 
 echo "[5/6] building tfjs_binding.node with node-gyp"
 napi="$(node -p "Math.max(...require('$package_dir/package.json').binary.napi_versions.filter((v) => v <= Number(process.versions.napi)))")"

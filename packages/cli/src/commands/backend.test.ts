@@ -14,10 +14,12 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  ASYNC_BINDING_SYMBOLS,
   EXTRACT_WHEEL_SCRIPT,
   missingTensorflowSymbols,
   NATIVE_BACKEND_MANIFEST,
   napiBuildVersion,
+  PATCH_BINDING_SCRIPT,
   pythonStubSource,
   REQUIRED_TENSORFLOW_SYMBOLS,
   readNativeBackendManifest,
@@ -27,6 +29,14 @@ import {
 
 const scriptFile = fileURLToPath(
   new URL("../../../../scripts/native-backend/extract-wheel.py", import.meta.url),
+);
+const patcherFile = fileURLToPath(
+  new URL("../../../../scripts/native-backend/patch-binding.py", import.meta.url),
+);
+// tfjs-node 4.22's binding sources, where `medfm backend install` has run in this checkout
+// (unpatched copies sit beside patched ones as FILE.medfm-orig).
+const provisionedBinding = fileURLToPath(
+  new URL("../../../../.medfm/native/node_modules/@tensorflow/tfjs-node/binding", import.meta.url),
 );
 const hasPython = spawnSync("python3", ["--version"]).status === 0;
 const hasCompiler = spawnSync("cc", ["--version"]).status === 0;
@@ -144,6 +154,67 @@ describe("EXTRACT_WHEEL_SCRIPT", () => {
   });
 });
 
+function runPatcher(args: string[]): { status: number | null; output: string } {
+  const patcher = path.join(workDirectory, "patch-binding.py");
+  writeFileSync(patcher, PATCH_BINDING_SCRIPT);
+  const result = spawnSync("python3", [patcher, ...args], { encoding: "utf8" });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+describe("PATCH_BINDING_SCRIPT", () => {
+  it.runIf(existsSync(patcherFile))(
+    "is the documented scripts/native-backend/patch-binding.py",
+    () => {
+      expect(PATCH_BINDING_SCRIPT).toBe(readFileSync(patcherFile, "utf8"));
+    },
+  );
+
+  it.runIf(hasPython)(
+    "refuses sources that are not tfjs-node 4.22's and leaves them as they were",
+    () => {
+      const binding = path.join(workDirectory, "binding-other");
+      mkdirSync(binding, { recursive: true });
+      writeFileSync(path.join(binding, "tfjs_backend.h"), "#include <unordered_map>\n");
+      writeFileSync(path.join(binding, "tfjs_backend.cc"), "// another version\n");
+      const result = runPatcher([binding]);
+      expect(result.status).not.toBe(0);
+      expect(result.output).toMatch(
+        /tfjs_backend\.h: edit 2 expects its anchor once, found it 0 times/,
+      );
+      expect(readFileSync(path.join(binding, "tfjs_backend.h"), "utf8")).toBe(
+        "#include <unordered_map>\n",
+      );
+      expect(readdirSync(binding).sort()).toEqual(["tfjs_backend.cc", "tfjs_backend.h"]);
+    },
+  );
+
+  it.runIf(hasPython && existsSync(path.join(provisionedBinding, "tfjs_backend.cc")))(
+    "patches tfjs-node 4.22's binding once, and --revert restores it byte for byte",
+    () => {
+      const binding = path.join(workDirectory, "binding-4.22");
+      mkdirSync(binding, { recursive: true });
+      const original: Record<string, string> = {};
+      for (const file of ["tfjs_backend.h", "tfjs_backend.cc"]) {
+        const pristine = path.join(provisionedBinding, `${file}.medfm-orig`);
+        original[file] = readFileSync(
+          existsSync(pristine) ? pristine : path.join(provisionedBinding, file),
+          "utf8",
+        );
+        writeFileSync(path.join(binding, file), original[file]);
+      }
+      expect(runPatcher([binding]).output.trim()).toBe("patched");
+      const patched = readFileSync(path.join(binding, "tfjs_backend.cc"), "utf8");
+      expect(patched).toContain("TFE_ContextOptionsSetAsync(tfe_options, async_ ? 1 : 0);");
+      for (const symbol of ASYNC_BINDING_SYMBOLS) expect(patched).toContain(symbol);
+      expect(runPatcher([binding]).output.trim()).toBe("already patched");
+      expect(runPatcher(["--revert", binding]).output.trim()).toBe("reverted");
+      for (const file of Object.keys(original)) {
+        expect(readFileSync(path.join(binding, file), "utf8")).toBe(original[file]);
+      }
+    },
+  );
+});
+
 describe("symbol checks", () => {
   it("names the required symbols that no library defines, ignoring symbol versions", () => {
     const present = REQUIRED_TENSORFLOW_SYMBOLS.filter((symbol) => symbol !== "TFE_Execute").map(
@@ -153,6 +224,13 @@ describe("symbol checks", () => {
     expect(
       missingTensorflowSymbols([present.slice(0, half).join("\n"), present.slice(half).join("\n")]),
     ).toEqual(["TFE_Execute"]);
+  });
+
+  it("checks another list when given one, as for the asynchronous binding", () => {
+    const nm = ASYNC_BINDING_SYMBOLS.filter((symbol) => symbol !== "TFE_InferShapes")
+      .map((symbol) => `0000000000001000 T ${symbol}@@tensorflow`)
+      .join("\n");
+    expect(missingTensorflowSymbols([nm], ASYNC_BINDING_SYMBOLS)).toEqual(["TFE_InferShapes"]);
   });
 
   it("lists the Python symbols a library leaves undefined", () => {
