@@ -1,4 +1,5 @@
 import * as zlib from "node:zlib";
+import { ensureUnfilterMemory, unfilterWasm } from "./png-unfilter-wasm";
 import type { CropBox } from "./resize-options";
 
 /** The layout of a PNG that {@link decodePngRegion} can decode itself. */
@@ -149,12 +150,6 @@ function hasRawProfile(type: string, data: Uint8Array): boolean {
 }
 
 /**
- * Output bytes the inflater hands back per step, each step one libuv thread-pool task: small
- * steps cost more in hand-overs than they save by stopping early (16 KiB doubles the CPU time).
- */
-const inflateChunkSize = 256 * 1024;
-
-/**
  * Decodes the rectangle `box` of a PNG planned by {@link planPng}: inflates the image data on
  * libuv's thread pool only up to the box's bottom row, reverses the PNG row filters only up to
  * its right edge, and copies the box out. The pixels equal those of the same rectangle of the
@@ -165,16 +160,17 @@ export async function decodePngRegion(
   box: CropBox,
 ): Promise<PngRegion | PngDecline> {
   const bytesPerPixel = layout.channels * (layout.bitDepth / 8);
-  const rowBytes = layout.width * bytesPerPixel;
-  const stride = rowBytes + 1;
+  const stride = layout.width * bytesPerPixel + 1;
   const rows = box.top + box.height;
-  const filtered = new Uint8Array(rows * stride);
-  const usedBytes = (box.left + box.width) * bytesPerPixel;
+  const needed = rows * stride;
+  let filtered: Uint8Array | undefined;
   let received = 0;
-  let unfiltered = 0;
-  let badFilter: number | undefined;
   const error = await new Promise<string | undefined>((resolve) => {
-    const inflater = zlib.createInflate({ chunkSize: inflateChunkSize });
+    // One output buffer of exactly the bytes needed: zlib fills it in one thread-pool task and
+    // stops there, and the rows are unfiltered in place, without a copy.
+    const inflater = zlib.createInflate({
+      chunkSize: Math.max(needed, zlib.constants.Z_MIN_CHUNK),
+    });
     let settled = false;
     const finish = (reason: string | undefined): void => {
       if (settled) return;
@@ -184,32 +180,49 @@ export async function decodePngRegion(
     };
     inflater.on("data", (chunk: Buffer) => {
       if (settled) return;
-      const take = Math.min(chunk.length, filtered.length - received);
-      filtered.set(take === chunk.length ? chunk : chunk.subarray(0, take), received);
-      received += take;
-      const complete = Math.floor(received / stride);
-      while (unfiltered < complete) {
-        if (!unfilterRow(filtered, unfiltered, stride, usedBytes, bytesPerPixel)) {
-          badFilter = unfiltered;
-          finish(`row ${unfiltered} has filter type ${filtered[unfiltered * stride]}`);
-          return;
-        }
-        unfiltered += 1;
+      if (filtered === undefined && chunk.length >= needed) {
+        filtered = chunk.subarray(0, needed);
+        received = needed;
+      } else {
+        filtered ??= new Uint8Array(needed);
+        const take = Math.min(chunk.length, needed - received);
+        filtered.set(chunk.subarray(0, take), received);
+        received += take;
       }
-      if (unfiltered === rows) finish(undefined);
+      if (received === needed) finish(undefined);
     });
     inflater.on("error", (cause: Error) =>
       finish(`image data does not inflate (${cause.message})`),
     );
     inflater.on("end", () =>
-      finish(unfiltered === rows ? undefined : `image data ends after ${unfiltered} rows`),
+      finish(
+        received === needed
+          ? undefined
+          : `image data ends after ${Math.floor(received / stride)} of ${layout.height} rows`,
+      ),
     );
     inflater.end(layout.idat.length === 1 ? layout.idat[0] : Buffer.concat(layout.idat));
   });
-  if (error !== undefined || badFilter !== undefined) {
-    return { declined: error ?? `bad filter in row ${badFilter}` };
+  if (error !== undefined || filtered === undefined) return { declined: error ?? "no image data" };
+  const usedBytes = (box.left + box.width) * bytesPerPixel;
+  const wasm = bytesPerPixel === 1 ? unfilterWasm() : undefined;
+  let rowsData = filtered;
+  if (wasm) {
+    // Synchronous from here to the copy out, so one scratch memory serves every decode.
+    rowsData = ensureUnfilterMemory(wasm, needed);
+    rowsData.set(filtered);
   }
-  return copyRegion(filtered, stride, layout, box);
+  for (let y = 0; y < rows; y += 1) {
+    const filter = rowsData[y * stride];
+    if (wasm && y > 0 && (filter === 3 || filter === 4)) {
+      const rowStart = y * stride + 1;
+      const reverse = filter === 4 ? wasm.paeth : wasm.average;
+      reverse(rowStart, rowStart + usedBytes, rowStart - stride);
+    } else if (!unfilterRow(rowsData, y, stride, usedBytes, bytesPerPixel)) {
+      return { declined: `row ${y} has filter type ${filter}` };
+    }
+  }
+  return copyRegion(rowsData, stride, layout, box);
 }
 
 function copyRegion(
