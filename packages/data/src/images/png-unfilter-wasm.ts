@@ -3,10 +3,18 @@
 // assembled here from its opcodes. In WebAssembly the Paeth choice compiles to conditional moves
 // and the loads carry no bounds checks, which the JIT cannot promise for the same TypeScript.
 
+/** The part of a `WebAssembly.Memory` used here (the package compiles without DOM types). */
+export interface WasmMemory {
+  /** The memory's bytes; replaced by a new buffer when the memory grows. */
+  readonly buffer: ArrayBuffer;
+  /** Adds `pages` pages of 64 KiB. */
+  grow(pages: number): number;
+}
+
 /** The exported functions; addresses are byte offsets into `memory`. */
 export interface UnfilterWasm {
   /** Memory holding the rows; grow it with {@link ensureUnfilterMemory}. */
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   /** Reverses Paeth over `[start, end)` of a row whose previous row starts at `up`. */
   paeth(start: number, end: number, up: number): void;
   /** Reverses Average over `[start, end)` of a row whose previous row starts at `up`. */
@@ -211,14 +219,22 @@ function assemble(): Uint8Array {
   ]);
 }
 
+/** The WebAssembly global of Node.js, typed as far as this module uses it. */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: object };
+}
+
 let instance: UnfilterWasm | null | undefined;
 
 /** The compiled module, or `undefined` where WebAssembly is unavailable. */
 export function unfilterWasm(): UnfilterWasm | undefined {
   if (instance === undefined) {
     try {
-      const exports = new WebAssembly.Instance(new WebAssembly.Module(assemble())).exports;
-      instance = exports as unknown as UnfilterWasm;
+      const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+      instance = api
+        ? (new api.Instance(new api.Module(assemble())).exports as UnfilterWasm)
+        : null;
     } catch {
       instance = null;
     }
