@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,21 @@ import {
   type SyntheticDataset,
 } from "./synthetic/generate-synthetic-dataset";
 import type { Batch, Sample } from "./types";
+
+const chestImages = join(
+  import.meta.dirname,
+  "..",
+  "..",
+  "..",
+  "..",
+  "shared",
+  "samples",
+  "chest",
+  "images",
+);
+if (!existsSync(chestImages)) {
+  console.log(`skipped the real chest X-ray loader test: ${chestImages} is absent`);
+}
 
 let directory: string;
 let dataset: SyntheticDataset;
@@ -139,6 +155,54 @@ describe("createLoader", () => {
     );
     expect(Array.from(plain[0].images)).not.toEqual(Array.from(serial[0].images));
   });
+
+  it("gives the same batches whether PNGs take the fast path or sharp alone", async () => {
+    const make = (fastPng: boolean) =>
+      createLoader({
+        samples: samples.slice(0, 6),
+        dataRoot: dataset.dataRoot,
+        imageSize: 24,
+        batchSize: 3,
+        seed: 5,
+        augment: true,
+        readPixels: (source, options) => readPixels(source, { ...options, fastPng }),
+      });
+    const fast = await collect(make(true).epoch(2));
+    const sharpOnly = await collect(make(false).epoch(2));
+    expect(fast.map((batch) => Array.from(batch.images))).toEqual(
+      sharpOnly.map((batch) => Array.from(batch.images)),
+    );
+  });
+
+  it.skipIf(!existsSync(chestImages))(
+    "gives the same RandomResizedCrop batches of real chest X-rays with the fast path or sharp alone",
+    async () => {
+      const names = (await readdir(chestImages)).filter((name) => name.endsWith(".png")).sort();
+      const chest: Sample[] = names
+        .slice(0, 8)
+        .map((name) => ({ name, labels: new Uint8Array(14) }));
+      const make = (fastPng: boolean, concurrency: number) =>
+        createLoader({
+          samples: chest,
+          dataRoot: chestImages,
+          imageSize: 224,
+          batchSize: 4,
+          shuffle: true,
+          seed: 11,
+          concurrency,
+          augment: { randomResizedCrop: true, horizontalFlip: 0.5 },
+          readPixels: (source, options) => readPixels(source, { ...options, fastPng }),
+        });
+      const fast = await collect(make(true, 4).epoch(1));
+      const sharpOnly = await collect(make(false, 1).epoch(1));
+      expect(fast.map((batch) => batch.names)).toEqual(sharpOnly.map((batch) => batch.names));
+      fast.forEach((batch, index) => {
+        // Byte for byte; Buffer.compare keeps 2.4 MB batches fast to compare.
+        const other = Buffer.from(sharpOnly[index].images.buffer);
+        expect(Buffer.compare(Buffer.from(batch.images.buffer), other)).toBe(0);
+      });
+    },
+  );
 
   it("keeps at most prefetch batches decoding ahead of the consumer", async () => {
     let reads = 0;
