@@ -31,12 +31,12 @@ describe("unfilterWasm", () => {
     expect(wasm).toBeDefined();
   });
 
-  it.each([
+  it.each<[3 | 4, string]>([
     [4, "Paeth"],
     [3, "Average"],
-  ] as const)(
-    "reverses %s (%s) exactly as the PNG specification, on every prefix length",
-    (filter) => {
+  ])(
+    "reverses filter %s (%s) exactly as the PNG specification, on every prefix length",
+    (filter, _name) => {
       const random = createRandom(filter);
       // Extremes and ties matter for Paeth: draw from a few values as well as from all 256.
       for (const palette of [256, 3]) {
