@@ -5,9 +5,15 @@
 // torchvision; PYTHON overrides the interpreter, BENCH_IMAGES the images per round).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import sharp from "sharp";
+import { normalizeInto } from "../src/images/normalize";
+import { decodePngRegion, planPng } from "../src/images/png-fast-path";
+import { randomResizedCropBox } from "../src/images/random-resized-crop";
 import { createLoader } from "../src/loader";
+import { createRandom } from "../src/random";
 import type { Sample } from "../src/types";
 
 const root = new URL("../../..", import.meta.url).pathname;
@@ -70,6 +76,79 @@ async function medfmRound(options: { concurrency: number; cacheDir?: string }): 
   return { wall: images / seconds, cpu: images / ((cpu.user + cpu.system) / 1e6) };
 }
 
+/**
+ * CPU milliseconds per image of each step of the fast path, one image at a time (thread-pool
+ * time included, since each step is awaited alone), on the same RandomResizedCrop boxes; and the
+ * previous path, sharp decoding the whole PNG and cropping and resizing in one pipeline.
+ */
+async function breakdown(): Promise<void> {
+  const paths = files.map((file) => join(chestImages, file));
+  const random = createRandom(3);
+  const bytes = await Promise.all(paths.map((path) => readFile(path)));
+  const boxes = paths.map(() => randomResizedCropBox(1024, 1024, random));
+  const target = new Float32Array(224 * 224 * 3);
+  const regions = await Promise.all(
+    bytes.map(async (data, index) => {
+      const layout = planPng(data);
+      if ("declined" in layout) throw new Error(`${paths[index]}: ${layout.declined}`);
+      const region = await decodePngRegion(layout, boxes[index]);
+      if ("declined" in region) throw new Error(`${paths[index]}: ${region.declined}`);
+      return region;
+    }),
+  );
+  const resized = await Promise.all(
+    regions.map((region) =>
+      sharp(region.data, { raw: { width: region.width, height: region.height, channels: 1 } })
+        .resize(224, 224, { fit: "fill", kernel: "cubic" })
+        .toColourspace("b-w")
+        .raw()
+        .toBuffer(),
+    ),
+  );
+  const step = async (label: string, run: (index: number) => unknown): Promise<void> => {
+    for (let index = 0; index < paths.length; index += 1) await run(index); // warm-up
+    const repeats = 3;
+    const start = process.cpuUsage();
+    for (let repeat = 0; repeat < repeats; repeat += 1) {
+      for (let index = 0; index < paths.length; index += 1) await run(index);
+    }
+    const used = process.cpuUsage(start);
+    const perImage = (used.user + used.system) / 1000 / (repeats * paths.length);
+    console.log(`  ${label.padEnd(62)} ${perImage.toFixed(2).padStart(6)} ms CPU per image`);
+  };
+  console.log("where the CPU goes, one image at a time (RandomResizedCrop boxes of seed 3):");
+  await step("read the file", (index) => readFile(paths[index]));
+  await step("check chunks and CRCs (planPng)", (index) => planPng(bytes[index]));
+  await step("inflate + unfilter rows down to the crop, copy it out", (index) =>
+    decodePngRegion(planPng(bytes[index]) as Parameters<typeof decodePngRegion>[0], boxes[index]),
+  );
+  await step("sharp: resize the raw crop to 224 (bicubic)", (index) =>
+    sharp(regions[index].data, {
+      raw: { width: regions[index].width, height: regions[index].height, channels: 1 },
+    })
+      .resize(224, 224, { fit: "fill", kernel: "cubic" })
+      .toColourspace("b-w")
+      .raw()
+      .toBuffer(),
+  );
+  await step("flip + normalize to 3 channels (Float32)", (index) =>
+    normalizeInto(
+      target,
+      0,
+      { data: resized[index], width: 224, height: 224, channels: 1, maxValue: 255 },
+      { flip: true },
+    ),
+  );
+  await step("before: sharp decodes the whole PNG, crops and resizes", (index) =>
+    sharp(bytes[index])
+      .extract(boxes[index])
+      .resize(224, 224, { fit: "fill", kernel: "cubic" })
+      .toColourspace("b-w")
+      .raw()
+      .toBuffer(),
+  );
+}
+
 // CPU time of the DataLoader workers is read from RUSAGE_CHILDREN, which counts only children
 // that have exited: workers are not persistent, so each epoch's workers exit before the reading.
 const reference = `
@@ -129,6 +208,7 @@ try {
     `${files.length} NIH chest X-rays (1024² 8-bit PNG), ${measured} images per round, ${rounds} rounds, ` +
       `${cpus().length} CPUs, batch ${batchSize}; RandomResizedCrop 224 bicubic + flip + normalize, 3 channels`,
   );
+  await breakdown();
   const medfm: Round[] = [];
   const torchvision: Round[] = [];
   for (let round = 0; round < rounds; round += 1) {
@@ -151,7 +231,7 @@ try {
     );
     return { wall, cpu };
   };
-  const ours = summary("medfm createLoader (sharp, concurrency 4)", medfm);
+  const ours = summary("medfm createLoader (PNG fast path, concurrency 4)", medfm);
   const cached = summary("medfm createLoader, warm on-disk cache (448)", cachedRounds);
   if (torchvision.length > 0) {
     const theirs = summary("torchvision DataLoader (PIL, 2 workers)", torchvision);

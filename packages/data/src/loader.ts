@@ -49,7 +49,10 @@ export interface LoaderOptions {
    * batches are alive at once, which bounds memory.
    */
   prefetch?: number;
-  /** Images decoded at the same time (sharp runs them on libuv's thread pool); default 4. */
+  /**
+   * Images decoded at the same time (inflating and sharp's resizing run on libuv's thread pool);
+   * default 4.
+   */
   concurrency?: number;
   /** Drop the last batch when it is smaller than `batchSize`; default false. */
   dropLast?: boolean;
@@ -65,7 +68,10 @@ export interface LoaderOptions {
    * first use on. Augmentation and resizing then start from the cached copy.
    */
   cache?: { dir: string; shortSide?: number };
-  /** Replaces the sharp decoder (custom formats, tests); receives the full path. */
+  /**
+   * Replaces the decoder (custom formats, tests); receives the full path. Plain PNGs take
+   * `readPixels`' fast path; wrap it with `fastPng: false` to decode everything with sharp.
+   */
   readPixels?: typeof readPixels;
 }
 
@@ -102,9 +108,10 @@ export interface Loader {
 }
 
 /**
- * Creates a batch loader: reads images with sharp in parallel, augments or resizes them,
- * normalizes them into NHWC `Float32Array` batches with float label rows, and keeps a bounded
- * number of batches decoded ahead.
+ * Creates a batch loader: reads images in parallel (plain PNGs only as far as the crop reaches,
+ * everything else with sharp), augments or resizes them, normalizes them into NHWC
+ * `Float32Array` batches with float label rows, and keeps a bounded number of batches decoded
+ * ahead.
  */
 export function createLoader(options: LoaderOptions): Loader {
   const { samples, dataRoot } = options;

@@ -149,6 +149,12 @@ function hasRawProfile(type: string, data: Uint8Array): boolean {
   return true;
 }
 
+/** Inflated rows the fast path holds at once at most (256 MiB); larger crops go to sharp. */
+const maxInflatedBytes = 256 * 1024 * 1024;
+
+/** Rows unfiltered in WebAssembly at most (64 MiB, e.g. an 8192² 8-bit X-ray). */
+const maxWasmBytes = 64 * 1024 * 1024;
+
 /**
  * Decodes the rectangle `box` of a PNG planned by {@link planPng}: inflates the image data on
  * libuv's thread pool only up to the box's bottom row, reverses the PNG row filters only up to
@@ -163,6 +169,10 @@ export async function decodePngRegion(
   const stride = layout.width * bytesPerPixel + 1;
   const rows = box.top + box.height;
   const needed = rows * stride;
+  if (needed > maxInflatedBytes) {
+    // sharp streams rows through a small window; holding this many rows at once is not worth it.
+    return { declined: `${needed} bytes of rows exceed the fast path's ${maxInflatedBytes}` };
+  }
   let filtered: Uint8Array | undefined;
   let received = 0;
   const error = await new Promise<string | undefined>((resolve) => {
@@ -205,7 +215,8 @@ export async function decodePngRegion(
   });
   if (error !== undefined || filtered === undefined) return { declined: error ?? "no image data" };
   const usedBytes = (box.left + box.width) * bytesPerPixel;
-  const wasm = bytesPerPixel === 1 ? unfilterWasm() : undefined;
+  // The module's memory never shrinks: keep very large images out of it.
+  const wasm = bytesPerPixel === 1 && needed <= maxWasmBytes ? unfilterWasm() : undefined;
   let rowsData = filtered;
   if (wasm) {
     // Synchronous from here to the copy out, so one scratch memory serves every decode.

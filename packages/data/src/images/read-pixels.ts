@@ -75,6 +75,10 @@ const sharpKernel: Record<ResizeKernel, keyof sharp.KernelEnum> = {
  * decoded {@link RawImage} pixels, and applies EXIF
  * orientation, an optional crop, resize and flip, keeping 16-bit precision. Alpha is dropped
  * (as cv2 and PIL `convert("RGB")` do) and palette images are expanded.
+ * Plain PNGs (8/16-bit gray, gray + alpha, RGB, RGBA, not interlaced, no ICC profile or EXIF)
+ * are inflated with node:zlib only down to the crop's bottom row and unfiltered in TypeScript
+ * and WebAssembly; sharp resizes those raw pixels. Every PNG reaches the resize as raw pixels,
+ * whichever decoder read it, so the two give the same output bit for bit.
  * Every failure is an {@link ImageError} naming the file.
  */
 export async function readPixels(
