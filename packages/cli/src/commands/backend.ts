@@ -136,7 +136,7 @@ thread, where N-API references cannot be touched.
 MEDFM_TF_ASYNC=0 in the environment of the process selects the original synchronous mode.
 The patch only adds code; it fails, changing nothing, when the sources differ from tfjs-node
 4.22's, and does nothing when they are already patched. It keeps each original beside it
-(FILE.medfm-orig) for --revert. Same sources for tfjs-node-gpu. The patched binding imports
+(FILE.medfm-orig), which --revert restores and from which a newer patch starts. Same sources for tfjs-node-gpu. The patched binding imports
 these C API functions besides the unpatched one's: TFE_ContextOptionsSetAsync, TFE_InferShapes,
 TF_NewShapeAndTypeList, TF_ShapeAndTypeListSetShape, TF_ShapeAndTypeListSetUnknownShape,
 TF_DeleteShapeAndTypeList, TFE_OpGetAttrs, TFE_OpAttrsSerialize, TFE_ContextGetExecutorForThread,
@@ -168,7 +168,8 @@ HEADER_EDITS = [
   };
   std::unordered_map<int32_t, KnownTensor> known_tensors_;
   // Output shapes that the shape function leaves open but that follow from
-  // the op's attributes and input shapes (FusedBatchNormV3's reserve space),
+  // the op's attributes and input shapes (the reserve space of
+  // FusedBatchNormV3, the workspace of oneDNN's _MklNativeMaxPool),
   // as first observed, by op, attributes, input dtypes and shapes, output.
   std::unordered_map<std::string, std::vector<int64_t>> observed_shapes_;
   std::string ObservedShapeKey(TFE_Op *op, const std::string &op_name,
@@ -413,7 +414,8 @@ static bool medfm_copy_js_data = false;
           num_dims = inferred->items[i].num_dims;
         }
       }
-      if (dims == nullptr && op_name == "FusedBatchNormV3") {
+      if (dims == nullptr && (op_name == "FusedBatchNormV3" ||
+                              op_name == "_MklNativeMaxPool")) {
         if (!observed_key_made) {
           observed_key = ObservedShapeKey(tfe_op.op, op_name, medfm_input_ids,
                                           medfm_inputs);
@@ -660,11 +662,17 @@ void TFJSBackend::ThrowAsyncError(napi_env env, TF_Status *status) {
 
 
 def apply(path, edits):
+    """(original, patched) texts, or None when the file is patched as this script would."""
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
-    if MARKER in text:
-        return None
     original = text
+    if MARKER in text:
+        # Patched before, maybe by another version of this script: start from the original.
+        if not os.path.isfile(path + ".medfm-orig"):
+            sys.exit(f"patch-binding.py: {path} is patched but {path}.medfm-orig is missing")
+        with open(path + ".medfm-orig", encoding="utf-8") as handle:
+            original = handle.read()
+    text = original
     for number, (old, new) in enumerate(edits, start=1):
         count = text.count(old)
         if count != 1:
@@ -673,6 +681,9 @@ def apply(path, edits):
                 f"{count} times; these are not tfjs-node 4.22's sources. Anchor:\n{old}"
             )
         text = text.replace(old, new)
+    with open(path, encoding="utf-8") as handle:
+        if handle.read() == text:
+            return None
     return original, text
 
 

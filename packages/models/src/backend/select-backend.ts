@@ -4,6 +4,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { BackendUnavailableError } from "./backend-unavailable-error";
 import { registerFusedBatchNormGrad } from "./fused-batch-norm-grad";
+import { registerMaxPoolGrad } from "./max-pool-grad";
 import { registerWasmKernels } from "./register-wasm-kernels";
 import { registerReluGrad } from "./relu-grad";
 import { maxWasmThreads, registerThreadedWasmBackend, type WasmPackage } from "./threaded-wasm";
@@ -96,8 +97,9 @@ let lastPrinted: string | undefined;
  * `options.backend`, else `MEDFM_BACKEND=tensorflow|wasm|cpu`, forces one and
  * throws `BackendUnavailableError` when it cannot load. Prints one line (once per choice) naming
  * the backend and why better ones were skipped. On wasm it registers the training kernels; on
- * every backend, a `FusedBatchNorm` gradient without `Tile` (`registerFusedBatchNormGrad`) and a
- * `Relu` gradient that is one native op on `tensorflow` (`registerReluGrad`).
+ * every backend, a `FusedBatchNorm` gradient without `Tile` (`registerFusedBatchNormGrad`), a
+ * `Relu` gradient that is one native op on `tensorflow` (`registerReluGrad`) and a `MaxPool`
+ * gradient that uses oneDNN's kernels on `tensorflow` (`registerMaxPoolGrad`).
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendSelection> {
   const env = options.env ?? process.env;
@@ -138,6 +140,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     }
     registerFusedBatchNormGrad();
     registerReluGrad();
+    registerMaxPoolGrad();
     const actualThreads = candidate.threads?.();
     const summary = describe(candidate, chosenBy, skipped, actualThreads);
     const selection: BackendSelection = {
