@@ -10,7 +10,13 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { normalizeInto } from "../src/images/normalize";
-import { decodePngRegion, planPng } from "../src/images/png-fast-path";
+import {
+  decodePngRegion,
+  inflatePngRows,
+  type PngLayout,
+  planPng,
+  unfilterPngRegion,
+} from "../src/images/png-fast-path";
 import { randomResizedCropBox } from "../src/images/random-resized-crop";
 import { createLoader } from "../src/loader";
 import { createRandom } from "../src/random";
@@ -119,8 +125,15 @@ async function breakdown(): Promise<void> {
   console.log("where the CPU goes, one image at a time (RandomResizedCrop boxes of seed 3):");
   await step("read the file", (index) => readFile(paths[index]));
   await step("check chunks and CRCs (planPng)", (index) => planPng(bytes[index]));
-  await step("inflate + unfilter rows down to the crop, copy it out", (index) =>
-    decodePngRegion(planPng(bytes[index]) as Parameters<typeof decodePngRegion>[0], boxes[index]),
+  const layouts = bytes.map((data) => planPng(data) as PngLayout);
+  const inflated = await Promise.all(
+    layouts.map((layout, index) => inflatePngRows(layout, boxes[index].top + boxes[index].height)),
+  );
+  await step("inflate (node:zlib) the rows down to the crop's bottom", (index) =>
+    inflatePngRows(layouts[index], boxes[index].top + boxes[index].height),
+  );
+  await step("unfilter them up to the crop's right edge, copy the crop out", (index) =>
+    unfilterPngRegion(inflated[index] as Uint8Array, layouts[index], boxes[index]),
   );
   await step("sharp: resize the raw crop to 224 (bicubic)", (index) =>
     sharp(regions[index].data, {

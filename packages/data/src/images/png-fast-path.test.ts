@@ -5,7 +5,14 @@ import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { createRandom } from "../random";
 import { ImageError } from "./image-error";
-import { decodePngRegion, type PngLayout, type PngRegion, planPng } from "./png-fast-path";
+import {
+  decodePngRegion,
+  inflatePngRows,
+  type PngLayout,
+  type PngRegion,
+  planPng,
+  unfilterPngRegion,
+} from "./png-fast-path";
 import { randomResizedCropBox } from "./random-resized-crop";
 import { type ReadPixelsOptions, readPixels } from "./read-pixels";
 import type { CropBox } from "./resize-options";
@@ -107,6 +114,23 @@ describe("PNG fast path on synthetic PNGs", () => {
       flip: true,
     });
     await expectSameReadPixels(path, { channels: 1, resize: { width: 30, height: 20 } });
+  });
+
+  it("inflates only the rows asked for, and unfilters 8-bit gray without touching them", async () => {
+    const layout = planned(await readFile(fixture("gray-8-paeth.png")));
+    const rows = await inflatePngRows(layout, 5);
+    if ("declined" in rows) throw new Error(rows.declined);
+    expect(rows.length).toBe(5 * (19 + 1));
+    const before = Array.from(rows);
+    const box = { left: 2, top: 1, width: 9, height: 4 };
+    const decoded = unfilterPngRegion(rows, layout, box);
+    expect(Array.from(rows)).toEqual(before);
+    expect(Array.from((decoded as PngRegion).data)).toEqual(
+      await sharpRegion(await readFile(fixture("gray-8-paeth.png")), box),
+    );
+    expect(unfilterPngRegion(rows, layout, { ...box, height: 5 })).toEqual({
+      declined: "100 bytes of rows, the box needs 120",
+    });
   });
 
   it("leaves palette, interlaced, transparency-keyed, profiled and non-PNG files to sharp", async () => {

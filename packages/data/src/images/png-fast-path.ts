@@ -157,17 +157,28 @@ const maxWasmBytes = 64 * 1024 * 1024;
 
 /**
  * Decodes the rectangle `box` of a PNG planned by {@link planPng}: inflates the image data on
- * libuv's thread pool only up to the box's bottom row, reverses the PNG row filters only up to
- * its right edge, and copies the box out. The pixels equal those of the same rectangle of the
- * whole decoded image. Returns why it gave up when the compressed data is broken.
+ * libuv's thread pool only down to the box's bottom row ({@link inflatePngRows}), reverses the
+ * PNG row filters only up to its right edge and copies the box out ({@link unfilterPngRegion}).
+ * The pixels equal those of the same rectangle of the whole decoded image. Returns why it gave
+ * up when the compressed data is broken.
  */
 export async function decodePngRegion(
   layout: PngLayout,
   box: CropBox,
 ): Promise<PngRegion | PngDecline> {
-  const bytesPerPixel = layout.channels * (layout.bitDepth / 8);
-  const stride = layout.width * bytesPerPixel + 1;
-  const rows = box.top + box.height;
+  const filtered = await inflatePngRows(layout, box.top + box.height);
+  return "declined" in filtered ? filtered : unfilterPngRegion(filtered, layout, box);
+}
+
+/**
+ * Inflates the first `rows` rows of a planned PNG, still filtered (a filter-type byte, then the
+ * row's bytes). zlib fills one buffer of exactly that size in one thread-pool task and stops.
+ */
+export async function inflatePngRows(
+  layout: PngLayout,
+  rows: number,
+): Promise<Uint8Array | PngDecline> {
+  const stride = layout.width * layout.channels * (layout.bitDepth / 8) + 1;
   const needed = rows * stride;
   if (needed > maxInflatedBytes) {
     // sharp streams rows through a small window; holding this many rows at once is not worth it.
@@ -176,8 +187,6 @@ export async function decodePngRegion(
   let filtered: Uint8Array | undefined;
   let received = 0;
   const error = await new Promise<string | undefined>((resolve) => {
-    // One output buffer of exactly the bytes needed: zlib fills it in one thread-pool task and
-    // stops there, and the rows are unfiltered in place, without a copy.
     const inflater = zlib.createInflate({
       chunkSize: Math.max(needed, zlib.constants.Z_MIN_CHUNK),
     });
@@ -214,6 +223,27 @@ export async function decodePngRegion(
     inflater.end(layout.idat.length === 1 ? layout.idat[0] : Buffer.concat(layout.idat));
   });
   if (error !== undefined || filtered === undefined) return { declined: error ?? "no image data" };
+  return filtered;
+}
+
+/**
+ * Reverses the row filters of `filtered` (rows from {@link inflatePngRows}, down to the box's
+ * bottom at least) up to the box's right edge and copies the box out. Rows with one byte per
+ * pixel are unfiltered in WebAssembly memory and leave `filtered` as it was; other layouts are
+ * unfiltered in place.
+ */
+export function unfilterPngRegion(
+  filtered: Uint8Array,
+  layout: PngLayout,
+  box: CropBox,
+): PngRegion | PngDecline {
+  const bytesPerPixel = layout.channels * (layout.bitDepth / 8);
+  const stride = layout.width * bytesPerPixel + 1;
+  const rows = box.top + box.height;
+  const needed = rows * stride;
+  if (filtered.length < needed) {
+    return { declined: `${filtered.length} bytes of rows, the box needs ${needed}` };
+  }
   const usedBytes = (box.left + box.width) * bytesPerPixel;
   // The module's memory never shrinks: keep very large images out of it.
   const wasm = bytesPerPixel === 1 && needed <= maxWasmBytes ? unfilterWasm() : undefined;
@@ -221,7 +251,7 @@ export async function decodePngRegion(
   if (wasm) {
     // Synchronous from here to the copy out, so one scratch memory serves every decode.
     rowsData = ensureUnfilterMemory(wasm, needed);
-    rowsData.set(filtered);
+    rowsData.set(filtered.subarray(0, needed));
   }
   for (let y = 0; y < rows; y += 1) {
     const filter = rowsData[y * stride];
