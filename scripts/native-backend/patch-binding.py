@@ -53,7 +53,8 @@ HEADER_EDITS = [
   std::unordered_map<int32_t, KnownTensor> known_tensors_;
   // Output shapes that the shape function leaves open but that follow from
   // the op's attributes and input shapes (the reserve space of
-  // FusedBatchNormV3, the workspace of oneDNN's _MklNativeMaxPool),
+  // FusedBatchNormV3, the workspaces of oneDNN's _MklNativeFusedBatchNormEx
+  // and _MklNativeMaxPool),
   // as first observed, by op, attributes, input dtypes and shapes, output.
   std::unordered_map<std::string, std::vector<int64_t>> observed_shapes_;
   std::string ObservedShapeKey(TFE_Op *op, const std::string &op_name,
@@ -299,6 +300,7 @@ static bool medfm_copy_js_data = false;
         }
       }
       if (dims == nullptr && (op_name == "FusedBatchNormV3" ||
+                              op_name == "_MklNativeFusedBatchNormEx" ||
                               op_name == "_MklNativeMaxPool")) {
         if (!observed_key_made) {
           observed_key = ObservedShapeKey(tfe_op.op, op_name, medfm_input_ids,

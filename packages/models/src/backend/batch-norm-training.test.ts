@@ -144,6 +144,93 @@ describe("batchNormTraining", () => {
     });
   }
 
+  for (const backend of backends) {
+    it(`with relu, equals tf.relu of the batch norm, gradients and running estimates too, on ${backend}`, async () => {
+      await selectBackend({ backend, env, log: () => {} });
+      const x = tensor(shape, "x") as tf.Tensor4D;
+      const g = tensor(shape, "g");
+      const scale = tensor([6], "scale", 0.5) as tf.Tensor1D;
+      const offset = tensor([6], "offset") as tf.Tensor1D;
+      const running = () => ({
+        mean: tensor([6], "running mean") as tf.Tensor1D,
+        variance: tensor([6], "running variance", 0.5) as tf.Tensor1D,
+      });
+      const evaluate = (fusedRelu: boolean) => {
+        const estimates: Float32Array[] = [];
+        const start = running();
+        const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+          const statistics = {
+            ...start,
+            momentum: 0.1,
+            update: (mean: tf.Tensor1D, variance: tf.Tensor1D) => {
+              estimates.push(mean.dataSync() as Float32Array, variance.dataSync() as Float32Array);
+            },
+          };
+          const [input, gamma, beta] = [a as tf.Tensor4D, b as tf.Tensor1D, c as tf.Tensor1D];
+          const output = fusedRelu
+            ? batchNormTraining(input, gamma, beta, 1e-5, statistics, { relu: true })
+            : tf.relu(batchNormTraining(input, gamma, beta, 1e-5, statistics));
+          return tf.sum(tf.mul(output, g));
+        };
+        const { value, grads } = tf.valueAndGrads(loss)([x, scale, offset]);
+        const result = {
+          value: value.dataSync()[0] as number,
+          gradients: grads.map((t) => t.dataSync() as Float32Array),
+          estimates,
+        };
+        tf.dispose([value, ...grads, start.mean, start.variance]);
+        return result;
+      };
+      const expected = evaluate(false);
+      const before = tf.memory().numTensors;
+      const actual = evaluate(true);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(actual.value).toBeCloseTo(expected.value, 4);
+      for (const [index, reference] of expected.gradients.entries()) {
+        expect(maxDifference(actual.gradients[index] as Float32Array, reference)).toBeLessThan(
+          1e-5,
+        );
+      }
+      expect(actual.estimates).toHaveLength(2);
+      for (const [index, reference] of expected.estimates.entries()) {
+        expect(maxDifference(actual.estimates[index] as Float32Array, reference)).toBeLessThan(
+          1e-6,
+        );
+      }
+      // The ReLU does something here: about half the outputs are zero, none negative.
+      const activated = batchNormTraining(x, scale, offset, 1e-5, undefined, { relu: true });
+      const values = Array.from(activated.dataSync());
+      activated.dispose();
+      expect(values.filter((value) => value === 0).length).toBeGreaterThan(values.length / 4);
+      expect(Math.min(...values)).toBe(0);
+      tf.dispose([x, g, scale, offset]);
+    });
+  }
+
+  it.runIf(nativePackage !== undefined)(
+    "with relu on tensorflow, runs oneDNN's fused batch norm and ReLU",
+    async () => {
+      await selectBackend({ backend: "tensorflow", env, log: () => {} });
+      const backend = tf.backend() as unknown as Record<string, (...args: unknown[]) => unknown>;
+      const original = backend.executeMultipleOutputs;
+      const ops: string[] = [];
+      backend.executeMultipleOutputs = (name: unknown, ...rest: unknown[]) => {
+        ops.push(String(name));
+        return original.call(backend, name, ...rest);
+      };
+      try {
+        const x = tensor(shape, "x") as tf.Tensor4D;
+        tf.dispose([
+          x,
+          batchNormTraining(x, tf.ones([6]), tf.zeros([6]), 1e-5, undefined, { relu: true }),
+        ]);
+      } finally {
+        backend.executeMultipleOutputs = original;
+      }
+      expect(ops).toEqual(["_MklNativeFusedBatchNormEx"]);
+    },
+  );
+
   it("names the mismatch when scale and input disagree", () => {
     expect(() =>
       batchNormTraining(tf.zeros([1, 2, 2, 3]) as tf.Tensor4D, tf.ones([4]), tf.zeros([3]), 1e-5),

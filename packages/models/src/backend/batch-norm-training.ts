@@ -4,7 +4,18 @@ import {
   type NativeBackend,
   nativeBatchNormTraining,
   nativeBatchNormTrainingGrad,
+  nativeReluGrad,
 } from "./native-ops";
+
+/** Options of {@link batchNormTraining}. */
+export interface BatchNormTrainingOptions {
+  /**
+   * Return `relu(batch norm)`, as DenseNet applies it after every batch norm. On the native
+   * `tensorflow` backend (CPU) one oneDNN op computes both, with the same values as the two
+   * steps; elsewhere it is `tf.relu` of the batch norm. Default false.
+   */
+  relu?: boolean;
+}
 
 /** Receives a training-mode batch norm's batch statistics while they are alive. */
 export type BatchStatisticsCallback = (mean: tf.Tensor1D, variance: tf.Tensor1D) => void;
@@ -47,6 +58,7 @@ export function batchNormTraining(
   offset: tf.Tensor1D,
   epsilon: number,
   statistics?: BatchStatisticsCallback | RunningStatistics,
+  options: BatchNormTrainingOptions = {},
 ): tf.Tensor4D {
   const channels = x.shape[3];
   if (scale.shape[0] !== channels || offset.shape[0] !== channels) {
@@ -54,8 +66,12 @@ export function batchNormTraining(
       `batchNormTraining: input has ${channels} channels but scale has ${scale.shape[0]} and offset ${offset.shape[0]}`,
     );
   }
+  const relu = options.relu ?? false;
   const native = x.dtype === "float32" ? activeNativeBackend() : undefined;
-  if (native !== undefined) return nativeOp(native, x, scale, offset, epsilon, statistics);
+  if (native !== undefined) {
+    return nativeOp(native, x, scale, offset, epsilon, statistics, relu);
+  }
+  if (relu) return tf.relu(batchNormTraining(x, scale, offset, epsilon, statistics));
   const count = x.shape[0] * x.shape[1] * x.shape[2];
   const onStatistics =
     typeof statistics === "object" ? runningUpdate(statistics, count) : statistics;
@@ -131,8 +147,14 @@ function nativeOp(
   offset: tf.Tensor1D,
   epsilon: number,
   statistics: BatchStatisticsCallback | RunningStatistics | undefined,
+  relu: boolean,
 ): tf.Tensor4D {
   const running = typeof statistics === "object" ? statistics : undefined;
+  // oneDNN's fused kernel runs on the CPU only; on a GPU, batch norm then ReLU.
+  const fused = relu && (backend as { isUsingGpuDevice?: boolean }).isUsingGpuDevice !== true;
+  if (relu && !fused) {
+    return tf.relu(nativeOp(backend, x, scale, offset, epsilon, statistics, false));
+  }
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [input, gamma, beta] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
     const save = args[3] as tf.GradSaveFunc;
@@ -143,6 +165,7 @@ function nativeOp(
       beta,
       epsilon,
       running,
+      fused,
     );
     if (running !== undefined && runningMean !== undefined && runningVariance !== undefined) {
       running.update(runningMean, runningVariance);
@@ -150,20 +173,25 @@ function nativeOp(
     } else if (typeof statistics === "function") {
       statistics(mean, variance);
     }
-    save([input, gamma, mean, variance, reserve]);
+    // With ReLU, its gradient needs the output: dy where y > 0.
+    save(
+      fused ? [input, gamma, mean, variance, reserve, y] : [input, gamma, mean, variance, reserve],
+    );
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [savedInput, savedScale, savedMean, savedVariance, savedReserve] = saved as [
+        const [savedInput, savedScale, savedMean, savedVariance, savedReserve, output] = saved as [
           tf.Tensor4D,
           tf.Tensor1D,
           tf.Tensor1D,
           tf.Tensor1D,
           tf.Tensor,
+          tf.Tensor | undefined,
         ];
-        return nativeBatchNormTrainingGrad(
+        const normGradient = output === undefined ? dy : nativeReluGrad(backend, dy, output);
+        const gradients = nativeBatchNormTrainingGrad(
           backend,
-          dy,
+          normGradient,
           {
             x: savedInput,
             scale: savedScale,
@@ -173,6 +201,8 @@ function nativeOp(
           },
           epsilon,
         );
+        if (normGradient !== dy) normGradient.dispose();
+        return gradients;
       },
     };
   });

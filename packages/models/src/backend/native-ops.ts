@@ -99,12 +99,18 @@ export interface NativeRunningInput {
   momentum: number;
 }
 
+/** False once the native backend has shown it has no oneDNN batch-norm kernels (a GPU build). */
+let oneDnnBatchNormRelu = true;
+
 /**
  * Training-mode batch norm of an NHWC float32 tensor with TensorFlow's `FusedBatchNormV3`: one
  * native op for the statistics and the normalisation (tfjs-node's `FusedBatchNorm` kernel
  * only runs the inference mode). With `running`, the same op also gives the new running
  * estimates (its `exponential_avg_factor`, the Bessel-corrected variance, as torch updates
- * them). Not recorded on the gradient tape.
+ * them). With `relu`, `y` is `relu(batch norm)`, from oneDNN's `_MklNativeFusedBatchNormEx`
+ * (the same values as `FusedBatchNormV3` then `Relu`, in one pass over the data) where
+ * TensorFlow has it, else from `FusedBatchNormV3` and `Relu`; `reserve` is then empty, as
+ * {@link nativeBatchNormTrainingGrad} takes it. Not recorded on the gradient tape.
  */
 export function nativeBatchNormTraining(
   backend: NativeBackend,
@@ -113,21 +119,65 @@ export function nativeBatchNormTraining(
   offset: tf.Tensor1D,
   epsilon: number,
   running?: NativeRunningInput,
+  relu = false,
 ): NativeBatchNormResult {
+  if (relu && oneDnnBatchNormRelu) {
+    try {
+      return runBatchNorm(backend, x, scale, offset, epsilon, running, "relu");
+    } catch {
+      // No oneDNN kernels in this TensorFlow build: batch norm, then ReLU, from now on.
+      oneDnnBatchNormRelu = false;
+    }
+  }
+  const result = runBatchNorm(backend, x, scale, offset, epsilon, running, "none");
+  if (!relu) return result;
+  const { binding } = backend;
+  const activated = backend.executeSingleOutput(
+    "Relu",
+    [{ name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT }],
+    [result.y],
+  ) as tf.Tensor4D;
+  result.y.dispose();
+  return { ...result, y: activated };
+}
+
+function runBatchNorm(
+  backend: NativeBackend,
+  x: tf.Tensor4D,
+  scale: tf.Tensor1D,
+  offset: tf.Tensor1D,
+  epsilon: number,
+  running: NativeRunningInput | undefined,
+  activation: "relu" | "none",
+): NativeBatchNormResult {
+  const { binding } = backend;
+  const fused: NativeAttr[] =
+    activation === "relu"
+      ? [
+          // oneDNN's native-format kernels are registered under this label.
+          { name: "_kernel", type: binding.TF_ATTR_STRING, value: "MklNameChangeOp" },
+          { name: "num_side_inputs", type: binding.TF_ATTR_INT, value: 0 },
+          { name: "activation_mode", type: binding.TF_ATTR_STRING, value: "Relu" },
+        ]
+      : [];
   const empty = running === undefined ? tf.tensor1d([], "float32") : undefined;
-  const outputs = backend.executeMultipleOutputs(
-    "FusedBatchNormV3",
-    batchNormAttrs(backend, epsilon, running?.momentum),
-    [
-      x,
-      scale,
-      offset,
-      running?.mean ?? (empty as tf.Tensor),
-      running?.variance ?? (empty as tf.Tensor),
-    ],
-    6,
-  );
-  empty?.dispose();
+  let outputs: tf.Tensor[];
+  try {
+    outputs = backend.executeMultipleOutputs(
+      activation === "relu" ? "_MklNativeFusedBatchNormEx" : "FusedBatchNormV3",
+      [...batchNormAttrs(backend, epsilon, running?.momentum), ...fused],
+      [
+        x,
+        scale,
+        offset,
+        running?.mean ?? (empty as tf.Tensor),
+        running?.variance ?? (empty as tf.Tensor),
+      ],
+      6,
+    );
+  } finally {
+    empty?.dispose();
+  }
   const [y, runningMean, unbiasedVariance, mean, variance, reserve] = outputs as [
     tf.Tensor4D,
     tf.Tensor1D,
@@ -138,6 +188,24 @@ export function nativeBatchNormTraining(
   ];
   // Outputs 1 and 2 are the running estimates (without `running`: the batch mean and the
   // Bessel-corrected variance); the biased variance (as torch reports it) is reserve space 2.
+  if (activation === "relu") {
+    // oneDNN's workspace; FusedBatchNormGradV3 on the CPU takes an empty reserve space.
+    reserve.dispose();
+    const emptyReserve = tf.tensor1d([], "float32");
+    if (running === undefined) {
+      runningMean.dispose();
+      unbiasedVariance.dispose();
+      return { y, mean, variance, reserve: emptyReserve };
+    }
+    return {
+      y,
+      mean,
+      variance,
+      reserve: emptyReserve,
+      runningMean,
+      runningVariance: unbiasedVariance,
+    };
+  }
   if (running === undefined) {
     runningMean.dispose();
     unbiasedVariance.dispose();
