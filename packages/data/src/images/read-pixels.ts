@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import sharp from "sharp";
 import { ImageError } from "./image-error";
 import type { PixelSource } from "./normalize";
+import { pilResize } from "./pil-resize";
 import { decodePngRegion, isPng, planPng } from "./png-fast-path";
 import {
   assertPositiveInteger,
@@ -77,8 +78,12 @@ const sharpKernel: Record<ResizeKernel, keyof sharp.KernelEnum> = {
  * (as cv2 and PIL `convert("RGB")` do) and palette images are expanded.
  * Plain PNGs (8/16-bit gray, gray + alpha, RGB, RGBA, not interlaced, no ICC profile or EXIF)
  * are inflated with node:zlib only down to the crop's bottom row and unfiltered in TypeScript
- * and WebAssembly; sharp resizes those raw pixels. Every PNG reaches the resize as raw pixels,
- * whichever decoder read it, so the two give the same output bit for bit.
+ * and WebAssembly. Every PNG reaches the resize as raw pixels, whichever decoder read it, so the
+ * two give the same output bit for bit.
+ * A `"cubic"` resize of 8-bit pixels is Pillow's: alpha dropped and color turned to luma (for
+ * one channel) as Pillow's `convert` does, then {@link pilResize}, so the result equals
+ * torchvision's `img.convert(mode).crop(box).resize(size, BICUBIC)` on a PIL image byte for
+ * byte. 16-bit sources and the other kernels are resized by sharp (which premultiplies alpha).
  * Every failure is an {@link ImageError} naming the file.
  */
 export async function readPixels(
@@ -117,6 +122,29 @@ export async function readPixels(
     }
     return box;
   };
+  if (raw && raw.data instanceof Uint8Array && resizesLikePillow(options)) {
+    const crop = cropFor(raw.width, raw.height) ?? {
+      left: 0,
+      top: 0,
+      width: raw.width,
+      height: raw.height,
+    };
+    const cropped = new Uint8Array(crop.width * crop.height * raw.channels);
+    const rowLength = crop.width * raw.channels;
+    for (let y = 0; y < crop.height; y += 1) {
+      const from = ((crop.top + y) * raw.width + crop.left) * raw.channels;
+      cropped.set(raw.data.subarray(from, from + rowLength), y * rowLength);
+    }
+    return finishLikePillow(cropped, raw.channels, options, {
+      width: raw.width,
+      height: raw.height,
+      croppedWidth: crop.width,
+      croppedHeight: crop.height,
+      sixteenBit: false,
+      gray: raw.channels === 1,
+      format: "raw",
+    });
+  }
   if (!raw && options.fastPng !== false && input instanceof Uint8Array && isPng(input)) {
     const layout = planPng(input);
     if (!("declined" in layout)) {
@@ -126,10 +154,7 @@ export async function readPixels(
         cropFor(width, height) ?? { left: 0, top: 0, width, height },
       );
       if (!("declined" in region)) {
-        const image = sharp(region.data, {
-          raw: { width: region.width, height: region.height, channels: region.channels },
-        });
-        return finish(image, name, options, {
+        const facts: SourceFacts = {
           width,
           height,
           croppedWidth: region.width,
@@ -137,7 +162,14 @@ export async function readPixels(
           sixteenBit: region.bitDepth === 16,
           gray: region.channels <= 2,
           format: "png",
+        };
+        if (region.data instanceof Uint8Array && resizesLikePillow(options)) {
+          return finishLikePillow(region.data, region.channels, options, facts);
+        }
+        const image = sharp(region.data, {
+          raw: { width: region.width, height: region.height, channels: region.channels },
         });
+        return finish(image, name, options, facts);
       }
       // Broken image data: sharp decodes it again and reports (or tolerates) the damage.
     }
@@ -173,6 +205,23 @@ export async function readPixels(
     gray: !metadata.isPalette && (metadata.channels ?? 3) <= 2,
     format: metadata.format ?? "unknown",
   };
+  if (!facts.sixteenBit && resizesLikePillow(options)) {
+    let output: { data: Buffer; info: sharp.OutputInfo };
+    try {
+      output = await pipeline
+        .removeAlpha()
+        .toColourspace(facts.gray ? "b-w" : "srgb")
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+    } catch (error) {
+      throw new ImageError(name, `cannot decode image (${(error as Error).message})`, {
+        cause: error,
+      });
+    }
+    const { data, info } = output;
+    const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return finishLikePillow(pixels, info.channels as 1 | 3, options, facts);
+  }
   if (metadata.format === "png") {
     // libvips resizes a cropped PNG slightly differently (±1 on a few rows) from the same
     // pixels given raw; decoding PNGs to raw first makes every PNG decoder agree exactly.
@@ -306,6 +355,108 @@ async function finish(
     sourceHeight: facts.height,
     format: facts.format,
   };
+}
+
+/** Whether the resize is Pillow's bicubic one, done by {@link pilResize} for 8-bit pixels. */
+function resizesLikePillow(options: ReadPixelsOptions): boolean {
+  return options.resize !== undefined && options.resize.kernel === "cubic";
+}
+
+/**
+ * The 8-bit path of a `"cubic"` resize: Pillow's `convert("L")` or `convert("RGB")` (alpha
+ * dropped, color to luma when one channel is asked), Pillow's bicubic resize, then the center
+ * crop of `"short-side-crop"` and the flip, all on the cropped region's raw samples.
+ */
+function finishLikePillow(
+  data: Uint8Array,
+  sourceChannels: 1 | 2 | 3 | 4,
+  options: ReadPixelsOptions,
+  facts: SourceFacts,
+): RawPixels {
+  const resize = options.resize as ResizeOptions;
+  assertPositiveInteger(resize.width, "resize.width");
+  assertPositiveInteger(resize.height, "resize.height");
+  const { croppedWidth, croppedHeight } = facts;
+  const channels: 1 | 3 = facts.gray || options.channels === 1 ? 1 : 3;
+  const pixels = convertLikePillow(data, croppedWidth * croppedHeight, sourceChannels, channels);
+  const source = { data: pixels, width: croppedWidth, height: croppedHeight, channels };
+  let output: Uint8Array;
+  const width = resize.width;
+  const height = resize.height;
+  if ((resize.mode ?? "exact") === "exact") {
+    output = pilResize(source, width, height);
+  } else {
+    const shortSide = resize.shortSide ?? Math.max(resize.width, resize.height);
+    const scale = shortSide / Math.min(croppedWidth, croppedHeight);
+    const scaledWidth = Math.max(resize.width, Math.round(croppedWidth * scale));
+    const scaledHeight = Math.max(resize.height, Math.round(croppedHeight * scale));
+    const scaled = pilResize(source, scaledWidth, scaledHeight);
+    output = new Uint8Array(width * height * channels);
+    const left = Math.floor((scaledWidth - width) / 2);
+    const top = Math.floor((scaledHeight - height) / 2);
+    for (let y = 0; y < height; y += 1) {
+      const from = ((top + y) * scaledWidth + left) * channels;
+      output.set(scaled.subarray(from, from + width * channels), y * width * channels);
+    }
+  }
+  if (options.flip) flipRows(output, width, height, channels);
+  return {
+    data: output,
+    width,
+    height,
+    channels,
+    maxValue: 255,
+    bitDepth: 8,
+    sourceWidth: facts.width,
+    sourceHeight: facts.height,
+    format: facts.format,
+  };
+}
+
+/**
+ * Pillow's conversion to the mode the resize reads: alpha dropped (`convert("L")` of LA,
+ * `convert("RGB")` of RGBA), color to luma with Pillow's integer weights when one channel is
+ * wanted (`L = (19595 R + 38470 G + 7471 B + 2^15) >> 16`). Returns `data` itself when it
+ * already has the wanted layout.
+ */
+function convertLikePillow(
+  data: Uint8Array,
+  pixelCount: number,
+  from: 1 | 2 | 3 | 4,
+  to: 1 | 3,
+): Uint8Array {
+  if (from === to) return data;
+  const output = new Uint8Array(pixelCount * to);
+  if (from <= 2) {
+    for (let pixel = 0; pixel < pixelCount; pixel += 1) output[pixel] = data[pixel * from];
+  } else if (to === 1) {
+    for (let pixel = 0, at = 0; pixel < pixelCount; pixel += 1, at += from) {
+      output[pixel] =
+        (data[at] * 19595 + data[at + 1] * 38470 + data[at + 2] * 7471 + 0x8000) >> 16;
+    }
+  } else {
+    for (let pixel = 0, at = 0, to3 = 0; pixel < pixelCount; pixel += 1, at += from, to3 += 3) {
+      output[to3] = data[at];
+      output[to3 + 1] = data[at + 1];
+      output[to3 + 2] = data[at + 2];
+    }
+  }
+  return output;
+}
+
+/** Mirrors each row of HWC samples left to right, in place. */
+function flipRows(data: Uint8Array, width: number, height: number, channels: number): void {
+  for (let y = 0; y < height; y += 1) {
+    let left = y * width * channels;
+    let right = left + (width - 1) * channels;
+    for (; left < right; left += channels, right -= channels) {
+      for (let channel = 0; channel < channels; channel += 1) {
+        const swap = data[left + channel];
+        data[left + channel] = data[right + channel];
+        data[right + channel] = swap;
+      }
+    }
+  }
 }
 
 function isRawImage(source: string | Uint8Array | RawImage): source is RawImage {

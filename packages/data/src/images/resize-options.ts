@@ -6,7 +6,11 @@
  */
 export type ResizeMode = "exact" | "short-side-crop";
 
-/** Interpolation kernels sharp offers; `"cubic"` is Catmull-Rom, as PIL's bicubic. */
+/**
+ * Interpolation kernels. `"cubic"` on 8-bit images is Pillow's BICUBIC exactly (see
+ * `pilResize`: torchvision's bicubic on PIL images, byte for byte); on 16-bit images it is
+ * sharp's Catmull-Rom. The others are sharp's.
+ */
 export type ResizeKernel = "nearest" | "linear" | "cubic" | "lanczos3";
 
 /** Target size and mode of a resize. */
