@@ -114,19 +114,25 @@ export function sgd(options: SgdOptions = {}): Optimizer {
     name: "sgd",
     step(variables, gradients, lr) {
       tf.tidy(() => {
+        // One scalar tensor per step, not per variable: on the native backend each scalar made
+        // from a number is an upload, and each multiplication by 1 a full pass over the data.
+        const decay = weightDecay ? tf.scalar(weightDecay) : undefined;
+        const factor = momentum ? tf.scalar(momentum) : undefined;
+        const undamped = dampening ? tf.scalar(1 - dampening) : undefined;
+        const rate = tf.scalar(lr);
         for (const variable of variables) {
           const gradient = gradients[variable.name];
           if (!gradient) continue;
-          let update: tf.Tensor = weightDecay ? gradient.add(variable.mul(weightDecay)) : gradient;
-          if (momentum) {
+          let update: tf.Tensor = decay ? gradient.add(variable.mul(decay)) : gradient;
+          if (factor) {
             const previous = slots.get(variable.name, "momentum");
             const buffer = previous
-              ? previous.mul(momentum).add(update.mul(1 - dampening))
+              ? previous.mul(factor).add(undamped ? update.mul(undamped) : update)
               : update;
             slots.set(variable.name, "momentum", buffer);
-            update = nesterov ? update.add(buffer.mul(momentum)) : buffer;
+            update = nesterov ? update.add(buffer.mul(factor)) : buffer;
           }
-          variable.assign(variable.sub(update.mul(lr)));
+          variable.assign(variable.sub(update.mul(rate)));
         }
       });
       stepCount += 1;
