@@ -3,6 +3,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { pilResize } from "./pil-resize";
+import { pilResizeWasm } from "./pil-resize-wasm";
 import { readPixels } from "./read-pixels";
 
 // References from Pillow (scripts/fixtures/images/make-pil-bicubic-fixtures.py):
@@ -74,10 +75,44 @@ describe("pilResize", () => {
       const source = await decode(join(fixtures, entry.input));
       const expected = await decode(join(fixtures, entry.output));
       const [width, height] = entry.size;
-      const actual = pilResize(source, width, height, entry.box);
-      expect(firstDifference(actual, expected.data)).toBeUndefined();
+      expect(pilResizeWasm(), "WebAssembly SIMD compiles on Node 20").toBeDefined();
+      for (const webAssembly of [true, false]) {
+        const actual = pilResize(source, width, height, entry.box, { webAssembly });
+        expect(
+          firstDifference(actual, expected.data),
+          `webAssembly ${webAssembly}`,
+        ).toBeUndefined();
+      }
     },
   );
+
+  it("gives the same bytes in WebAssembly and TypeScript on random sizes and regions", () => {
+    let state = 12345;
+    const next = (limit: number): number => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return state % limit;
+    };
+    for (let trial = 0; trial < 60; trial += 1) {
+      const channels = 1 + next(3);
+      const width = 1 + next(90);
+      const height = 1 + next(90);
+      const data = new Uint8Array(width * height * channels).map(() =>
+        next(4) === 0 ? 255 : next(256),
+      );
+      const left = next(width);
+      const top = next(height);
+      const region = { left, top, width: 1 + next(width - left), height: 1 + next(height - top) };
+      const outWidth = 1 + next(120);
+      const outHeight = 1 + next(120);
+      const source = { data, width, height, channels };
+      const wasm = pilResize(source, outWidth, outHeight, region);
+      const typescript = pilResize(source, outWidth, outHeight, region, { webAssembly: false });
+      expect(
+        firstDifference(wasm, typescript),
+        `${width}x${height}x${channels} ${JSON.stringify(region)} -> ${outWidth}x${outHeight}`,
+      ).toBeUndefined();
+    }
+  });
 });
 
 describe("readPixels with a cubic resize", () => {

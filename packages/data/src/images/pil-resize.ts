@@ -2,7 +2,11 @@
 // reproduced operation for operation so that a crop resized here equals torchvision's
 // `img.crop(box).resize(size, Image.BICUBIC)` byte for byte: double-precision coefficients
 // normalized to sum 1, rounded to 22-bit fixed point, a horizontal pass into 8-bit rows, then a
-// vertical pass, each rounding (+2^21) and clipping to 0–255.
+// vertical pass, each rounding (+2^21) and clipping to 0–255. The loops run in WebAssembly
+// (pil-resize-wasm.ts) where it is available, one channel at a time; the TypeScript loops below are
+// the fallback and the plain statement of the algorithm.
+
+import { ensurePilResizeMemory, pilResizeWasm } from "./pil-resize-wasm";
 
 /** 8-bit interleaved pixels (HWC) read by {@link pilResize}. */
 export interface PilResizeSource {
@@ -32,6 +36,13 @@ const precisionBits = 22;
 const half = 1 << (precisionBits - 1);
 const one = 1 << precisionBits;
 const bicubicSupport = 2;
+const wasmMemoryCap = 64 * 1024 * 1024;
+
+/** Options of {@link pilResize}. */
+export interface PilResizeOptions {
+  /** Run the loops in WebAssembly when available (default true); the bytes are the same. */
+  webAssembly?: boolean;
+}
 
 /** Pillow's bicubic kernel with a = -0.5 (Catmull-Rom), term for term as in Resample.c. */
 function bicubic(value: number): number {
@@ -98,6 +109,7 @@ export function pilResize(
   width: number,
   height: number,
   region: PilResizeRegion = { left: 0, top: 0, width: source.width, height: source.height },
+  options: PilResizeOptions = {},
 ): Uint8Array {
   const { data, channels } = source;
   for (const [value, what] of [
@@ -140,6 +152,29 @@ export function pilResize(
       copy.set(data.subarray(from, from + width * channels), y * width * channels);
     }
     return copy;
+  }
+  // Wasm memory never shrinks: regions that would need more than 64 MiB of it (over ~60
+  // megapixels) take the TypeScript loops.
+  const fitsWasm =
+    (inWidth + width) * inHeight + width * height + (width + height) * 64 < wasmMemoryCap;
+  const wasm = options.webAssembly === false || !fitsWasm ? undefined : pilResizeWasm();
+  if (wasm) {
+    if (channels === 1) return resizeInWasm(data, base, stride, inWidth, inHeight, width, height);
+    // One channel at a time: Pillow resamples the channels independently.
+    const output = new Uint8Array(width * height * channels);
+    const plane = new Uint8Array(inWidth * inHeight);
+    for (let channel = 0; channel < channels; channel += 1) {
+      for (let y = 0, to = 0; y < inHeight; y += 1) {
+        for (let x = 0, from = base + y * stride + channel; x < inWidth; x += 1, from += channels) {
+          plane[to++] = data[from];
+        }
+      }
+      const resized = resizeInWasm(plane, 0, inWidth, inWidth, inHeight, width, height);
+      for (let index = 0, to = channel; index < resized.length; index += 1, to += channels) {
+        output[to] = resized[index];
+      }
+    }
+    return output;
   }
   const vertical = coefficients(inHeight, height);
   // Rows of the region that the vertical pass reads (all of them unless it is skipped).
@@ -232,4 +267,86 @@ function verticalPass(
     for (let x = 0; x < rowLength; x += 1) output[to + x] = clip8(sums[x]);
   }
   return output;
+}
+
+/** Rounds `value` up to a multiple of 16. */
+const align16 = (value: number): number => (value + 15) & ~15;
+
+/** Both passes for one channel in WebAssembly; the same bytes as the TypeScript passes. */
+function resizeInWasm(
+  data: Uint8Array,
+  base: number,
+  stride: number,
+  inWidth: number,
+  inHeight: number,
+  width: number,
+  height: number,
+): Uint8Array {
+  const wasm = pilResizeWasm() as NonNullable<ReturnType<typeof pilResizeWasm>>;
+  const vertical = coefficients(inHeight, height);
+  const firstRow = vertical.bounds[0];
+  const rowCount = vertical.bounds[height * 2 - 2] + vertical.bounds[height * 2 - 1] - firstRow;
+  const horizontal = width !== inWidth ? coefficients(inWidth, width) : undefined;
+  const groups = horizontal ? Math.ceil(horizontal.ksize / 8) : 0;
+  // Layout: the rows read, coefficients, the horizontal pass's rows, the output; each block is
+  // padded for the reads and writes the kernels make past its end.
+  const rowsAt = 0;
+  const boundsAt = align16(rowsAt + rowCount * inWidth + groups * 8 + 16);
+  const highAt = align16(boundsAt + width * 4);
+  const lowAt = align16(highAt + width * groups * 16);
+  const passAt = align16(lowAt + width * groups * 16);
+  const verticalBoundsAt = align16(passAt + rowCount * width + 16);
+  const verticalWeightsAt = align16(verticalBoundsAt + height * 8);
+  const outputAt = align16(verticalWeightsAt + height * vertical.ksize * 4);
+  const end = align16(outputAt + height * width + 16);
+  ensurePilResizeMemory(wasm, end);
+  const buffer = wasm.memory.buffer;
+  const bytes = new Uint8Array(buffer);
+  for (let row = 0; row < rowCount; row += 1) {
+    const from = base + (firstRow + row) * stride;
+    bytes.set(data.subarray(from, from + inWidth), rowsAt + row * inWidth);
+  }
+  bytes.fill(0, rowsAt + rowCount * inWidth, boundsAt);
+  let rowsForVertical = rowsAt;
+  let rowLength = inWidth;
+  if (horizontal) {
+    const starts = new Int32Array(buffer, boundsAt, width);
+    const high = new Int16Array(buffer, highAt, width * groups * 8);
+    const low = new Int16Array(buffer, lowAt, width * groups * 8);
+    high.fill(0);
+    low.fill(0);
+    for (let out = 0; out < width; out += 1) {
+      starts[out] = horizontal.bounds[out * 2];
+      const count = horizontal.bounds[out * 2 + 1];
+      for (let tap = 0; tap < count; tap += 1) {
+        const weight = horizontal.weights[out * horizontal.ksize + tap];
+        high[out * groups * 8 + tap] = weight >> 11;
+        low[out * groups * 8 + tap] = weight & 2047;
+      }
+    }
+    wasm.horizontal(rowsAt, inWidth, rowCount, width, boundsAt, highAt, lowAt, groups, passAt);
+    rowsForVertical = passAt;
+    rowLength = width;
+  }
+  if (height === inHeight) {
+    return bytes.slice(rowsForVertical, rowsForVertical + height * rowLength);
+  }
+  const bounds = new Int32Array(buffer, verticalBoundsAt, height * 2);
+  for (let out = 0; out < height; out += 1) {
+    bounds[out * 2] = vertical.bounds[out * 2] - firstRow;
+    bounds[out * 2 + 1] = vertical.bounds[out * 2 + 1];
+  }
+  new Int32Array(buffer, verticalWeightsAt, height * vertical.ksize).set(vertical.weights);
+  wasm.vertical(
+    rowsForVertical,
+    rowLength,
+    height,
+    verticalBoundsAt,
+    verticalWeightsAt,
+    vertical.ksize,
+    outputAt,
+    0,
+    0,
+  );
+  return bytes.slice(outputAt, outputAt + height * width);
 }
