@@ -10,6 +10,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { normalizeInto } from "../src/images/normalize";
+import { pilResize } from "../src/images/pil-resize";
 import {
   decodePngRegion,
   inflatePngRows,
@@ -52,6 +53,9 @@ interface Round {
   cpu: number;
 }
 
+/** Share of each round's wall-clock time the main thread spent running JavaScript and wasm. */
+const mainThreadBusy: number[] = [];
+
 async function medfmRound(options: { concurrency: number; cacheDir?: string }): Promise<Round> {
   const loader = createLoader({
     samples,
@@ -69,6 +73,7 @@ async function medfmRound(options: { concurrency: number; cacheDir?: string }): 
   for await (const batch of loader.epoch(0)) checksum += batch.images[0]; // warm-up epoch
   const start = process.hrtime.bigint();
   const cpuStart = process.cpuUsage();
+  const loopStart = performance.eventLoopUtilization();
   let images = 0;
   for (let epoch = 1; epoch <= epochs; epoch += 1) {
     for await (const batch of loader.epoch(epoch)) {
@@ -78,6 +83,7 @@ async function medfmRound(options: { concurrency: number; cacheDir?: string }): 
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const cpu = process.cpuUsage(cpuStart);
+  mainThreadBusy.push(performance.eventLoopUtilization(loopStart).utilization);
   if (images !== measured || Number.isNaN(checksum)) throw new Error("medfm loader lost images");
   return { wall: images / seconds, cpu: images / ((cpu.user + cpu.system) / 1e6) };
 }
@@ -135,7 +141,7 @@ async function breakdown(): Promise<void> {
   await step("unfilter them up to the crop's right edge, copy the crop out", (index) =>
     unfilterPngRegion(inflated[index] as Uint8Array, layouts[index], boxes[index]),
   );
-  await step("sharp: resize the raw crop to 224 (bicubic)", (index) =>
+  await step("(was) sharp: resize the raw crop to 224 (bicubic)", (index) =>
     sharp(regions[index].data, {
       raw: { width: regions[index].width, height: regions[index].height, channels: 1 },
     })
@@ -143,6 +149,9 @@ async function breakdown(): Promise<void> {
       .toColourspace("b-w")
       .raw()
       .toBuffer(),
+  );
+  await step("pilResize: Pillow's bicubic of the raw crop to 224 (WebAssembly)", (index) =>
+    pilResize({ ...regions[index], data: regions[index].data as Uint8Array }, 224, 224),
   );
   await step("flip + normalize to 3 channels (Float32)", (index) =>
     normalizeInto(
@@ -245,6 +254,10 @@ try {
     return { wall, cpu };
   };
   const ours = summary("medfm createLoader (PNG fast path, concurrency 4)", medfm);
+  console.log(
+    `  main thread busy ${(100 * median(mainThreadBusy.slice(0, rounds))).toFixed(0)}% of the wall-clock time ` +
+      `(event loop utilization); ${(ours.wall / ours.cpu).toFixed(2)} CPUs used on average`,
+  );
   const cached = summary("medfm createLoader, warm on-disk cache (448)", cachedRounds);
   if (torchvision.length > 0) {
     const theirs = summary("torchvision DataLoader (PIL, 2 workers)", torchvision);
