@@ -82,7 +82,7 @@ ln -sf libtensorflow_cc.so.2 "$lib/libtensorflow.so.2"
 ln -sf libtensorflow_cc.so.2 "$lib/libtensorflow.so"
 ln -sf libtensorflow_framework.so.2 "$lib/libtensorflow_framework.so"
 # Ops run asynchronously (patch-binding.py; MEDFM_TF_ASYNC=0 turns it off at run time) when the
-# libraries export what the patched binding imports; else the binding is built unpatched.
+# libraries export what the patched binding imports, on CPU builds; else the binding is unpatched.
 defined="$(nm -D --defined-only "$lib/libtensorflow_cc.so.2" "$lib/libtensorflow_framework.so.2" | awk '{ sub(/@.*/, "", $3); print $3 }')"
 missing=""
 for symbol in TFE_ContextGetExecutorForThread TFE_ContextOptionsSetAsync TFE_DeleteExecutor \
@@ -91,7 +91,10 @@ for symbol in TFE_ContextGetExecutorForThread TFE_ContextOptionsSetAsync TFE_Del
   TF_ShapeAndTypeListSetUnknownShape; do
   grep -qx "$symbol" <<< "$defined" || missing="$missing $symbol"
 done
-if [ -z "$missing" ]; then
+if [ "$gpu" = 1 ]; then
+  echo "      binding left synchronous: asynchronous execution is not yet tested on GPUs"
+  "$python" "$here/patch-binding.py" --revert "$package_dir/binding"
+elif [ -z "$missing" ]; then
   echo "      patching the binding for asynchronous op execution (MEDFM_TF_ASYNC=0 turns it off)"
   "$python" "$here/patch-binding.py" "$package_dir/binding"
 else

@@ -887,7 +887,8 @@ export interface NativeBackendManifest {
   tfjsPackageDirectory: string;
   /**
    * Whether the binding was built with asynchronous op execution (`PATCH_BINDING_SCRIPT`; off at
-   * run time with `MEDFM_TF_ASYNC=0`). False when the libraries lack `ASYNC_BINDING_SYMBOLS`.
+   * run time with `MEDFM_TF_ASYNC=0`). False for `--gpu` builds (not yet tested on a GPU) and when
+   * the libraries lack `ASYNC_BINDING_SYMBOLS`.
    */
   asyncExecution: boolean;
   /** ISO time of the provisioning. */
@@ -1244,11 +1245,17 @@ export async function installNativeBackend(
   const patcher = path.join(directory, "patch-binding.py");
   writeFileSync(patcher, PATCH_BINDING_SCRIPT);
   const bindingSources = path.join(packagePath, "binding");
-  if (asyncMissing.length === 0) {
+  // Asynchronous execution has been measured and tested on the CPU only.
+  const asyncExecution = !gpu && asyncMissing.length === 0;
+  if (asyncExecution) {
     log("      patching the binding for asynchronous op execution (MEDFM_TF_ASYNC=0 turns it off)");
     await run(python, [patcher, bindingSources], { cwd: directory });
   } else {
-    log(`      binding left synchronous: ${wheel} lacks ${asyncMissing.join(", ")}`);
+    log(
+      gpu
+        ? "      binding left synchronous: asynchronous execution is not yet tested on GPUs"
+        : `      binding left synchronous: ${wheel} lacks ${asyncMissing.join(", ")}`,
+    );
     await run(python, [patcher, "--revert", bindingSources], { cwd: directory });
   }
 
@@ -1332,7 +1339,7 @@ export async function installNativeBackend(
     gpu,
     libraries: extracted.libraries,
     tfjsPackageDirectory,
-    asyncExecution: asyncMissing.length === 0,
+    asyncExecution,
     provisionedAt: new Date().toISOString(),
   };
   writeFileSync(
