@@ -56,7 +56,11 @@ interface Round {
 /** Share of each round's wall-clock time the main thread spent running JavaScript and wasm. */
 const mainThreadBusy: number[] = [];
 
-async function medfmRound(options: { concurrency: number; cacheDir?: string }): Promise<Round> {
+async function medfmRound(options: {
+  concurrency: number;
+  cacheDir?: string;
+  workers?: number;
+}): Promise<Round> {
   const loader = createLoader({
     samples,
     dataRoot: chestImages,
@@ -66,6 +70,7 @@ async function medfmRound(options: { concurrency: number; cacheDir?: string }): 
     seed: 0,
     augment: { randomResizedCrop: true, horizontalFlip: 0.5 },
     concurrency: options.concurrency,
+    workers: options.workers,
     prefetch: 4,
     cache: options.cacheDir ? { dir: options.cacheDir, shortSide: 448 } : undefined,
   });
@@ -83,7 +88,9 @@ async function medfmRound(options: { concurrency: number; cacheDir?: string }): 
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const cpu = process.cpuUsage(cpuStart);
-  mainThreadBusy.push(performance.eventLoopUtilization(loopStart).utilization);
+  if (!options.workers && !options.cacheDir) {
+    mainThreadBusy.push(performance.eventLoopUtilization(loopStart).utilization);
+  }
   if (images !== measured || Number.isNaN(checksum)) throw new Error("medfm loader lost images");
   return { wall: images / seconds, cpu: images / ((cpu.user + cpu.system) / 1e6) };
 }
@@ -232,9 +239,11 @@ try {
   );
   await breakdown();
   const medfm: Round[] = [];
+  const medfmInThread: Round[] = [];
   const torchvision: Round[] = [];
   for (let round = 0; round < rounds; round += 1) {
-    medfm.push(await medfmRound({ concurrency: 4 }));
+    medfmInThread.push(await medfmRound({ concurrency: 4 }));
+    medfm.push(await medfmRound({ concurrency: 4, workers: 2 }));
     const torch = torchvisionRound(directory);
     if (torch !== undefined) torchvision.push(torch);
   }
@@ -253,11 +262,12 @@ try {
     );
     return { wall, cpu };
   };
-  const ours = summary("medfm createLoader (PNG fast path, concurrency 4)", medfm);
+  const inThread = summary("medfm createLoader, one thread (concurrency 4)", medfmInThread);
   console.log(
-    `  main thread busy ${(100 * median(mainThreadBusy.slice(0, rounds))).toFixed(0)}% of the wall-clock time ` +
-      `(event loop utilization); ${(ours.wall / ours.cpu).toFixed(2)} CPUs used on average`,
+    `  main thread busy ${(100 * median(mainThreadBusy)).toFixed(0)}% of the wall-clock time ` +
+      `(event loop utilization); ${(inThread.wall / inThread.cpu).toFixed(2)} CPUs used on average`,
   );
+  const ours = summary("medfm createLoader, 2 worker threads", medfm);
   const cached = summary("medfm createLoader, warm on-disk cache (448)", cachedRounds);
   if (torchvision.length > 0) {
     const theirs = summary("torchvision DataLoader (PIL, 2 workers)", torchvision);

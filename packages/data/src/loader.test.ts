@@ -204,6 +204,56 @@ describe("createLoader", () => {
     },
   );
 
+  it("gives the same batches with worker threads as on the calling thread", async () => {
+    const make = (workers: number) =>
+      createLoader({
+        samples: samples.slice(0, 9),
+        dataRoot: dataset.dataRoot,
+        imageSize: 24,
+        batchSize: 4,
+        shuffle: true,
+        seed: 8,
+        workers,
+        augment: { rotation: 10, brightness: 0.2, contrast: 0.2 },
+      });
+    for (const epoch of [0, 3]) {
+      const inThread = await collect(make(0).epoch(epoch));
+      const threaded = await collect(make(2).epoch(epoch));
+      expect(threaded.map((batch) => batch.names)).toEqual(inThread.map((batch) => batch.names));
+      threaded.forEach((batch, index) => {
+        const other = Buffer.from(inThread[index].images.buffer);
+        expect(Buffer.compare(Buffer.from(batch.images.buffer), other)).toBe(0);
+      });
+    }
+  });
+
+  it.skipIf(!existsSync(chestImages))(
+    "gives the same RandomResizedCrop batches of real chest X-rays with worker threads",
+    async () => {
+      const names = (await readdir(chestImages)).filter((name) => name.endsWith(".png")).sort();
+      const chest: Sample[] = names
+        .slice(0, 8)
+        .map((name) => ({ name, labels: new Uint8Array(14) }));
+      const make = (workers: number) =>
+        createLoader({
+          samples: chest,
+          dataRoot: chestImages,
+          imageSize: 224,
+          batchSize: 4,
+          shuffle: true,
+          seed: 11,
+          workers,
+          augment: { randomResizedCrop: true, horizontalFlip: 0.5 },
+        });
+      const inThread = await collect(make(0).epoch(1));
+      const threaded = await collect(make(2).epoch(1));
+      threaded.forEach((batch, index) => {
+        const other = Buffer.from(inThread[index].images.buffer);
+        expect(Buffer.compare(Buffer.from(batch.images.buffer), other)).toBe(0);
+      });
+    },
+  );
+
   it("keeps at most prefetch batches decoding ahead of the consumer", async () => {
     let reads = 0;
     const counting: typeof readPixels = (source, options) => {
@@ -245,10 +295,19 @@ describe("createLoader", () => {
       imageSize: 8,
       batchSize: 4,
     });
-    const error = await collect(failing.epoch(0)).catch((caught: unknown) => caught);
-    expect(ImageError.isInstance(error)).toBe(true);
-    expect((error as ImageError).file).toBe(join(dataset.dataRoot, corrupt));
-    expect((error as Error).message).toContain("corrupt.png");
+    const threaded = createLoader({
+      samples: withCorrupt,
+      dataRoot: dataset.dataRoot,
+      imageSize: 8,
+      batchSize: 4,
+      workers: 2,
+    });
+    for (const loader of [failing, threaded]) {
+      const error = await collect(loader.epoch(0)).catch((caught: unknown) => caught);
+      expect(ImageError.isInstance(error)).toBe(true);
+      expect((error as ImageError).file).toBe(join(dataset.dataRoot, corrupt));
+      expect((error as Error).message).toContain("corrupt.png");
+    }
 
     const skipping = createLoader({
       samples: withCorrupt,

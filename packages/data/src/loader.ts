@@ -1,16 +1,13 @@
 import { isAbsolute, join, normalize as normalizePath, sep } from "node:path";
-import {
-  type AugmentationPlan,
-  type AugmentOptions,
-  sampleAugmentation,
-} from "./images/augmentation";
+import type { AugmentOptions } from "./images/augmentation";
 import { createImageCache } from "./images/image-cache";
 import { ImageError } from "./images/image-error";
-import { IMAGENET_MEAN, IMAGENET_STD, normalizeInto } from "./images/normalize";
+import { loadSample, type SampleRecipe } from "./images/load-sample";
+import { IMAGENET_MEAN, IMAGENET_STD } from "./images/normalize";
 import { readPixels } from "./images/read-pixels";
 import type { ResizeOptions } from "./images/resize-options";
 import { assertPositiveInteger } from "./images/resize-options";
-import { rotatePixels } from "./images/rotate-pixels";
+import { createSampleWorkerPool, type SampleWorkerPool } from "./images/sample-worker-pool";
 import { createRandom, hashSeed } from "./random";
 import type { Batch, Sample } from "./types";
 
@@ -54,6 +51,14 @@ export interface LoaderOptions {
    * default 4.
    */
   concurrency?: number;
+  /**
+   * Worker threads that decode, augment and normalize images (each runs the whole per-image
+   * pipeline, so the loader uses more than one core); default 0: everything on the calling
+   * thread, with inflating on libuv's thread pool. Batches are the same either way. Ignored with
+   * `cache` or a custom `readPixels`, and where the worker entry is not shipped (then the
+   * calling thread decodes).
+   */
+  workers?: number;
   /** Drop the last batch when it is smaller than `batchSize`; default false. */
   dropLast?: boolean;
   /**
@@ -161,39 +166,41 @@ export function createLoader(options: LoaderOptions): Loader {
   const evalResize: ResizeOptions = { mode: "exact", ...options.resize, width, height };
   const cropResize: ResizeOptions = { width, height, mode: "exact", kernel: "cubic" };
 
+  const recipe: SampleRecipe = {
+    seed,
+    augment,
+    resize: evalResize,
+    cropResize,
+    channels,
+    mean: [...mean],
+    std: [...std],
+  };
+  // Worker threads only run the built-in decoder on the original files.
+  const workerCount = options.workers ?? 0;
+  if (!Number.isInteger(workerCount) || workerCount < 0) {
+    throw new RangeError(`workers must be a non-negative integer, got ${workerCount}`);
+  }
+  const useWorkers = workerCount > 0 && !cache && !options.readPixels;
+  let pool: SampleWorkerPool | undefined;
+  let poolStarted = false;
+
   async function loadInto(
     target: Float32Array,
     offset: number,
     sampleIndex: number,
     epoch: number,
   ): Promise<void> {
-    let plan: AugmentationPlan | undefined;
-    const random = augment
-      ? createRandom(hashSeed(seed, "augment", epoch, sampleIndex))
-      : undefined;
-    const useCrop = augment !== undefined && augment.randomResizedCrop !== false;
     const path = paths[sampleIndex];
-    const pixels = await read(cache ? await cache.get(path) : path, {
-      name: path,
-      channels,
-      crop:
-        augment && random
-          ? (sourceWidth, sourceHeight) => {
-              plan = sampleAugmentation(sourceWidth, sourceHeight, random, augment);
-              return plan.crop ?? { left: 0, top: 0, width: sourceWidth, height: sourceHeight };
-            }
-          : undefined,
-      resize: useCrop ? cropResize : evalResize,
-    });
-    const source = plan && plan.rotation !== 0 ? rotatePixels(pixels, plan.rotation) : pixels;
-    normalizeInto(target, offset, source, {
-      channels,
-      mean,
-      std,
-      flip: plan?.flip,
-      brightness: plan?.brightness,
-      contrast: plan?.contrast,
-    });
+    if (useWorkers && !poolStarted) {
+      poolStarted = true;
+      pool = createSampleWorkerPool(workerCount, recipe);
+    }
+    if (pool) {
+      target.set(await pool.load(path, sampleIndex, epoch), offset);
+      return;
+    }
+    const source = cache ? await cache.get(path) : path;
+    await loadSample(target, offset, source, path, recipe, sampleIndex, epoch, read);
   }
 
   function epoch(index: number): AsyncIterable<Batch> {
