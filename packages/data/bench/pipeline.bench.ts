@@ -57,7 +57,7 @@ interface Round {
 const mainThreadBusy: number[] = [];
 
 async function medfmRound(options: {
-  concurrency: number;
+  concurrency?: number;
   cacheDir?: string;
   workers?: number;
 }): Promise<Round> {
@@ -91,6 +91,7 @@ async function medfmRound(options: {
   if (!options.workers && !options.cacheDir) {
     mainThreadBusy.push(performance.eventLoopUtilization(loopStart).utilization);
   }
+  await loader.close();
   if (images !== measured || Number.isNaN(checksum)) throw new Error("medfm loader lost images");
   return { wall: images / seconds, cpu: images / ((cpu.user + cpu.system) / 1e6) };
 }
@@ -243,7 +244,7 @@ try {
   const torchvision: Round[] = [];
   for (let round = 0; round < rounds; round += 1) {
     medfmInThread.push(await medfmRound({ concurrency: 4 }));
-    medfm.push(await medfmRound({ concurrency: 4, workers: 2 }));
+    medfm.push(await medfmRound({ workers: 2 }));
     const torch = torchvisionRound(directory);
     if (torch !== undefined) torchvision.push(torch);
   }
@@ -267,7 +268,7 @@ try {
     `  main thread busy ${(100 * median(mainThreadBusy)).toFixed(0)}% of the wall-clock time ` +
       `(event loop utilization); ${(inThread.wall / inThread.cpu).toFixed(2)} CPUs used on average`,
   );
-  const ours = summary("medfm createLoader, 2 worker threads", medfm);
+  const ours = summary("medfm createLoader, 2 worker threads (concurrency 8)", medfm);
   const cached = summary("medfm createLoader, warm on-disk cache (448)", cachedRounds);
   if (torchvision.length > 0) {
     const theirs = summary("torchvision DataLoader (PIL, 2 workers)", torchvision);

@@ -216,9 +216,12 @@ describe("createLoader", () => {
         workers,
         augment: { rotation: 10, brightness: 0.2, contrast: 0.2 },
       });
+    const threadedLoader = make(2);
     for (const epoch of [0, 3]) {
       const inThread = await collect(make(0).epoch(epoch));
-      const threaded = await collect(make(2).epoch(epoch));
+      const threaded = await collect(threadedLoader.epoch(epoch));
+      // Closing stops the threads; the next epoch starts new ones.
+      await threadedLoader.close();
       expect(threaded.map((batch) => batch.names)).toEqual(inThread.map((batch) => batch.names));
       threaded.forEach((batch, index) => {
         const other = Buffer.from(inThread[index].images.buffer);

@@ -47,8 +47,8 @@ export interface LoaderOptions {
    */
   prefetch?: number;
   /**
-   * Images decoded at the same time (inflating and sharp's resizing run on libuv's thread pool);
-   * default 4.
+   * Images decoded at the same time (inflating runs on libuv's thread pool); default 4, or
+   * 4 per worker thread.
    */
   concurrency?: number;
   /**
@@ -56,7 +56,7 @@ export interface LoaderOptions {
    * pipeline, so the loader uses more than one core); default 0: everything on the calling
    * thread, with inflating on libuv's thread pool. Batches are the same either way. Ignored with
    * `cache` or a custom `readPixels`, and where the worker entry is not shipped (then the
-   * calling thread decodes).
+   * calling thread decodes). With workers, `Batch.images` views a `SharedArrayBuffer`.
    */
   workers?: number;
   /** Drop the last batch when it is smaller than `batchSize`; default false. */
@@ -110,6 +110,11 @@ export interface Loader {
    * Breaking out of the loop stops decoding.
    */
   epoch(index: number): AsyncIterable<Batch>;
+  /**
+   * Stops the worker threads (with `workers`); idle threads already let the process exit. An
+   * epoch started afterwards starts new threads.
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -132,7 +137,7 @@ export function createLoader(options: LoaderOptions): Loader {
   if (!Number.isInteger(prefetch) || prefetch < 0) {
     throw new RangeError(`prefetch must be a non-negative integer, got ${prefetch}`);
   }
-  const concurrency = options.concurrency ?? 4;
+  const concurrency = options.concurrency ?? 4 * Math.max(1, options.workers ?? 0);
   assertPositiveInteger(concurrency, "concurrency");
   const seed = options.seed ?? 0;
   const augment: AugmentOptions | undefined =
@@ -191,12 +196,8 @@ export function createLoader(options: LoaderOptions): Loader {
     epoch: number,
   ): Promise<void> {
     const path = paths[sampleIndex];
-    if (useWorkers && !poolStarted) {
-      poolStarted = true;
-      pool = createSampleWorkerPool(workerCount, recipe);
-    }
-    if (pool) {
-      target.set(await pool.load(path, sampleIndex, epoch), offset);
+    if (pool && target.buffer instanceof SharedArrayBuffer) {
+      await pool.load(path, sampleIndex, epoch, target, offset);
       return;
     }
     const source = cache ? await cache.get(path) : path;
@@ -249,7 +250,16 @@ export function createLoader(options: LoaderOptions): Loader {
     limiter: Limiter,
     state: { cancelled: boolean },
   ): Promise<Batch | undefined> {
-    const images = new Float32Array(indices.length * perImage);
+    if (useWorkers && !poolStarted) {
+      poolStarted = true;
+      pool = createSampleWorkerPool(workerCount, recipe);
+    }
+    // Worker threads write straight into the batch, so it lives in shared memory.
+    const images = new Float32Array(
+      pool
+        ? new SharedArrayBuffer(indices.length * perImage * 4)
+        : new ArrayBuffer(indices.length * perImage * 4),
+    );
     const failed = new Set<number>();
     await Promise.all(
       indices.map((sampleIndex, row) =>
@@ -308,6 +318,12 @@ export function createLoader(options: LoaderOptions): Loader {
     imageShape: [height, width, channels],
     skipped,
     epoch,
+    async close() {
+      const running = pool;
+      pool = undefined;
+      poolStarted = false;
+      await running?.close();
+    },
   };
 }
 

@@ -35,8 +35,15 @@ describe("createSampleWorkerPool", () => {
     expect(pool, "the worker entry is found beside the module").toBeDefined();
     try {
       const path = join(directory, "gray.png");
-      const results = await Promise.all(
-        [0, 1, 2, 3].map((sampleIndex) => pool!.load(path, sampleIndex, 7)),
+      const floats = 20 * 16 * 3;
+      const shared = new Float32Array(new SharedArrayBuffer(4 * floats * 4));
+      await Promise.all(
+        [0, 1, 2, 3].map((sampleIndex) =>
+          pool!.load(path, sampleIndex, 7, shared, sampleIndex * floats),
+        ),
+      );
+      const results = [0, 1, 2, 3].map((sampleIndex) =>
+        Float32Array.from(shared.subarray(sampleIndex * floats, (sampleIndex + 1) * floats)),
       );
       for (const [sampleIndex, pixels] of results.entries()) {
         const expected = new Float32Array(20 * 16 * 3);
@@ -48,10 +55,13 @@ describe("createSampleWorkerPool", () => {
         Buffer.compare(Buffer.from(results[0].buffer), Buffer.from(results[1].buffer)),
       ).not.toBe(0);
       const missing = join(directory, "missing.png");
-      const error = await pool!.load(missing, 0, 0).catch((caught: unknown) => caught);
+      const error = await pool!.load(missing, 0, 0, shared, 0).catch((caught: unknown) => caught);
       expect(ImageError.isInstance(error)).toBe(true);
       expect((error as ImageError).file).toBe(missing);
       expect((error as Error).message).toMatch(/missing\.png: cannot read image/);
+      await expect(pool!.load(path, 0, 0, new Float32Array(floats), 0)).rejects.toThrow(
+        /must view a SharedArrayBuffer/,
+      );
     } finally {
       await pool?.close();
     }

@@ -7,20 +7,28 @@ import type { SampleRecipe } from "./load-sample";
 
 /** Worker threads that run `loadSample` for the loader, so decoding uses more than one core. */
 export interface SampleWorkerPool {
-  /** Loads sample `sampleIndex` of `epoch` from `path`; resolves to its normalized floats. */
-  load(path: string, sampleIndex: number, epoch: number): Promise<Float32Array>;
+  /**
+   * Loads sample `sampleIndex` of `epoch` from `path` into `target` at `offset`; `target` must
+   * view a `SharedArrayBuffer`, which the worker writes directly.
+   */
+  load(
+    path: string,
+    sampleIndex: number,
+    epoch: number,
+    target: Float32Array,
+    offset: number,
+  ): Promise<void>;
   /** Stops the threads; pending loads reject. */
   close(): Promise<void>;
 }
 
 interface Pending {
-  resolve: (pixels: Float32Array) => void;
+  resolve: () => void;
   reject: (error: Error) => void;
 }
 
 interface Reply {
   id: number;
-  pixels?: Float32Array;
   error?: { message: string; file?: string };
 }
 
@@ -83,10 +91,10 @@ export function createSampleWorkerPool(
       if (!task) return;
       pending.delete(reply.id);
       if (pending.size === 0) worker.unref();
-      if (reply.pixels) task.resolve(reply.pixels);
-      else if (reply.error?.file !== undefined) {
+      if (!reply.error) task.resolve();
+      else if (reply.error.file !== undefined) {
         task.reject(new ImageError(reply.error.file, reply.error.message));
-      } else task.reject(new Error(reply.error?.message ?? "sample worker failed"));
+      } else task.reject(new Error(reply.error.message));
     });
     const failAll = (error: Error): void => {
       for (const task of pending.values()) task.reject(error);
@@ -101,9 +109,14 @@ export function createSampleWorkerPool(
     threads.push(thread);
   }
   return {
-    load(path, sampleIndex, epoch) {
+    load(path, sampleIndex, epoch, target, offset) {
       if (closed || threads.length === 0) {
         return Promise.reject(new Error("sample worker pool is closed"));
+      }
+      if (!(target.buffer instanceof SharedArrayBuffer)) {
+        return Promise.reject(
+          new TypeError("sample worker pool: target must view a SharedArrayBuffer"),
+        );
       }
       // The thread with the fewest samples in flight.
       let thread = threads[0];
@@ -112,10 +125,10 @@ export function createSampleWorkerPool(
       }
       const id = nextId;
       nextId += 1;
-      return new Promise<Float32Array>((resolve, reject) => {
+      return new Promise<void>((resolve, reject) => {
         if (thread.pending.size === 0) thread.worker.ref();
         thread.pending.set(id, { resolve, reject });
-        thread.worker.postMessage({ id, path, sampleIndex, epoch });
+        thread.worker.postMessage({ id, path, sampleIndex, epoch, target, offset });
       });
     },
     async close() {
