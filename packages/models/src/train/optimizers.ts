@@ -166,18 +166,26 @@ export function adamw(options: AdamWOptions = {}): Optimizer {
       const correction1 = 1 - beta1 ** stepCount;
       const correction2 = 1 - beta2 ** stepCount;
       tf.tidy(() => {
+        // Scalars once per step, not per variable (see sgd).
+        const decay = weightDecay ? tf.scalar(1 - lr * weightDecay) : undefined;
+        const [b1, keep1, b2, keep2] = [beta1, 1 - beta1, beta2, 1 - beta2].map((value) =>
+          tf.scalar(value),
+        ) as [tf.Scalar, tf.Scalar, tf.Scalar, tf.Scalar];
+        const [c1, c2, eps, rate] = [correction1, correction2, epsilon, lr].map((value) =>
+          tf.scalar(value),
+        ) as [tf.Scalar, tf.Scalar, tf.Scalar, tf.Scalar];
         for (const variable of variables) {
           const gradient = gradients[variable.name];
           if (!gradient) continue;
-          const decayed = weightDecay ? variable.mul(1 - lr * weightDecay) : variable;
+          const decayed = decay ? variable.mul(decay) : variable;
           const previousM = slots.get(variable.name, "m") ?? tf.zerosLike(variable);
           const previousV = slots.get(variable.name, "v") ?? tf.zerosLike(variable);
-          const m = previousM.mul(beta1).add(gradient.mul(1 - beta1));
-          const v = previousV.mul(beta2).add(gradient.square().mul(1 - beta2));
+          const m = previousM.mul(b1).add(gradient.mul(keep1));
+          const v = previousV.mul(b2).add(gradient.square().mul(keep2));
           slots.set(variable.name, "m", m);
           slots.set(variable.name, "v", v);
-          const denominator = v.div(correction2).sqrt().add(epsilon);
-          variable.assign(decayed.sub(m.div(correction1).div(denominator).mul(lr)));
+          const denominator = v.div(c2).sqrt().add(eps);
+          variable.assign(decayed.sub(m.div(c1).div(denominator).mul(rate)));
         }
       });
     },
