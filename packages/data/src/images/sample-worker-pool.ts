@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ImageError } from "./image-error";
 import type { SampleRecipe } from "./load-sample";
@@ -34,22 +34,32 @@ interface Reply {
 
 // The worker entry beside this module: TypeScript when running from sources (tests, benchmarks,
 // through tsx's require hook), JavaScript in a build that emits it as its own entry.
-const entries = ["./sample-worker.ts", "./sample-worker.js", "./images/sample-worker.js"];
+const entries = [
+  "./sample-worker.ts",
+  "./sample-worker.js",
+  "./images/sample-worker.js",
+  "./images/sample-worker.cjs",
+];
 
-// Eval'd CommonJS bootstrap: registers tsx's require hook for a TypeScript entry, then loads it.
+// Eval'd CommonJS bootstrap: a TypeScript entry is loaded through tsx's require hook (tsx does
+// not register its ESM hooks in worker threads on Node 20), a JavaScript one is imported.
 const bootstrap = `const { workerData } = require("node:worker_threads");
-if (workerData.typescript) require(workerData.typescript).register();
-require(workerData.entry);`;
+if (workerData.typescript) {
+  require(workerData.typescript).register();
+  require(workerData.entry);
+} else {
+  import(require("node:url").pathToFileURL(workerData.entry).href).catch((error) => {
+    setTimeout(() => { throw error; });
+  });
+}`;
 
 /** The worker entry's path and, for a TypeScript entry, tsx's require hook; or why there is none. */
 function findEntry(): { entry: string; typescript?: string } | undefined {
-  let base: string;
-  try {
-    base = import.meta.url;
-    if (!base) return undefined;
-  } catch {
-    return undefined;
-  }
+  // A CommonJS build has no import.meta.url, but has __filename.
+  const base =
+    import.meta.url ||
+    (typeof __filename === "string" ? pathToFileURL(__filename).href : undefined);
+  if (!base) return undefined;
   for (const relative of entries) {
     const path = fileURLToPath(new URL(relative, base));
     if (!existsSync(path)) continue;
@@ -65,8 +75,8 @@ function findEntry(): { entry: string; typescript?: string } | undefined {
 
 /**
  * Starts `count` worker threads that load samples by `recipe`, or returns `undefined` when the
- * worker entry cannot be found (a build without it, CommonJS without `import.meta.url`), in which
- * case the caller loads in its own thread. A thread holds the process open only while it has
+ * worker entry cannot be found (a build that does not emit it), in which case the caller loads
+ * in its own thread. A thread holds the process open only while it has
  * work. Replies are matched to requests, so the order of completion does not matter.
  */
 export function createSampleWorkerPool(
