@@ -17,6 +17,7 @@ export {
 // Backends and kernels (src/backend/).
 export { BackendUnavailableError } from "./backend/backend-unavailable-error";
 export {
+  type BatchNormTrainingOptions,
   type BatchStatisticsCallback,
   batchNormTraining,
   type RunningStatistics,

@@ -17,6 +17,12 @@ export interface BatchNormApplyOptions {
    * Recomputation passes (memory-efficient mode) set it to false so a batch counts once.
    */
   updateStatistics?: boolean;
+  /**
+   * Return `relu(batch norm)`, as DenseNet applies a ReLU after every batch norm. In training mode
+   * on the native `tensorflow` backend (CPU) one oneDNN op computes both; elsewhere, and in eval
+   * mode, it is `tf.relu` of the batch norm. The values are the same either way. Default false.
+   */
+  relu?: boolean;
 }
 
 /**
@@ -73,7 +79,15 @@ export class BatchNorm2d {
   /** Normalises an NHWC tensor over its batch and spatial axes. */
   apply(x: tf.Tensor4D, options: BatchNormApplyOptions): tf.Tensor4D {
     if (!options.training || this.frozen) {
-      return tf.batchNorm4d(x, this.runningMean, this.runningVar, this.bias, this.weight, this.eps);
+      const normalised = tf.batchNorm4d(
+        x,
+        this.runningMean,
+        this.runningVar,
+        this.bias,
+        this.weight,
+        this.eps,
+      );
+      return options.relu === true ? tf.relu(normalised) : normalised;
     }
     const [batch, height, width] = x.shape;
     const count = batch * height * width;
@@ -101,6 +115,7 @@ export class BatchNorm2d {
               this.numBatchesTracked += 1;
             },
           },
+      { relu: options.relu === true },
     );
   }
 

@@ -187,7 +187,7 @@ export class DenseNet implements Backbone {
         2,
         "valid",
       );
-      x = tf.relu(this.norm0.apply(x, options));
+      x = this.norm0.apply(x, { ...options, relu: true });
       x = tf.maxPool(
         tf.pad(x, [
           [0, 0],
@@ -203,12 +203,12 @@ export class DenseNet implements Backbone {
         x = this.denseBlock(block, x, options);
         const transition = this.transitions[blockIndex];
         if (transition !== undefined) {
-          x = tf.relu(transition.norm.apply(x, options));
+          x = transition.norm.apply(x, { ...options, relu: true });
           x = tf.conv2d(x, transition.conv.filter, 1, "valid");
           x = tf.avgPool(x, 2, 2, "valid");
         }
       });
-      return tf.relu(this.norm5.apply(x, options));
+      return this.norm5.apply(x, { ...options, relu: true });
     });
   }
 
@@ -237,7 +237,7 @@ export class DenseNet implements Backbone {
         ? this.bottleneckRecomputed(layer, pieces, options)
         : this.bottleneck(layer, features, options);
       let fresh = tf.conv2d(
-        tf.relu(layer.norm2.apply(bottleneck, options)),
+        layer.norm2.apply(bottleneck, { ...options, relu: true }),
         layer.conv2.filter,
         1,
         "same",
@@ -261,7 +261,12 @@ export class DenseNet implements Backbone {
     features: tf.Tensor4D,
     options: BackboneForwardOptions,
   ): tf.Tensor4D {
-    return tf.conv2d(tf.relu(layer.norm1.apply(features, options)), layer.conv1.filter, 1, "valid");
+    return tf.conv2d(
+      layer.norm1.apply(features, { ...options, relu: true }),
+      layer.conv1.filter,
+      1,
+      "valid",
+    );
   }
 
   /**

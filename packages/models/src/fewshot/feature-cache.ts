@@ -85,6 +85,9 @@ export function preprocessingKey(preprocessing: FeaturePreprocessing): string {
     Object.entries(resize).sort(([a], [b]) => a.localeCompare(b)),
   );
   return JSON.stringify({
+    // Revision of @medfm/data's pixel pipeline: 2 since "cubic" resizes of 8-bit images are
+    // Pillow's bicubic (pilResize), which changes their pixels; features cached before miss.
+    pixels: 2,
     height,
     width,
     resize: sortedResize,
