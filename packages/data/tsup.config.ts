@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // The loader's worker threads load sample-worker from beside the bundle (see sample-worker-pool.ts).
+  entry: ["src/index.ts", "src/images/sample-worker.ts"],
   format: ["esm", "cjs"],
   dts: true,
   sourcemap: true,

@@ -47,6 +47,12 @@ export {
   type PixelSource,
 } from "./images/normalize";
 export {
+  type PilResizeOptions,
+  type PilResizeRegion,
+  type PilResizeSource,
+  pilResize,
+} from "./images/pil-resize";
+export {
   type RandomResizedCropOptions,
   randomResizedCropBox,
 } from "./images/random-resized-crop";

@@ -56,7 +56,8 @@ export interface LoaderOptions {
    * pipeline, so the loader uses more than one core); default 0: everything on the calling
    * thread, with inflating on libuv's thread pool. Batches are the same either way. Ignored with
    * `cache` or a custom `readPixels`, and where the worker entry is not shipped (then the
-   * calling thread decodes). With workers, `Batch.images` views a `SharedArrayBuffer`.
+   * calling thread decodes, with a process warning). With workers, `Batch.images` views a
+   * `SharedArrayBuffer`.
    */
   workers?: number;
   /** Drop the last batch when it is smaller than `batchSize`; default false. */
@@ -253,6 +254,13 @@ export function createLoader(options: LoaderOptions): Loader {
     if (useWorkers && !poolStarted) {
       poolStarted = true;
       pool = createSampleWorkerPool(workerCount, recipe);
+      if (pool === undefined) {
+        // Say so rather than quietly running on one thread (e.g. a bundler left the entry out).
+        process.emitWarning(
+          `@medfm/data: workers: ${workerCount} asked for, but the worker entry (images/sample-worker.js beside the package's bundle) was not found; loading on the calling thread`,
+          { code: "MEDFM_NO_WORKER_ENTRY" },
+        );
+      }
     }
     // Worker threads write straight into the batch, so it lives in shared memory.
     const images = new Float32Array(
