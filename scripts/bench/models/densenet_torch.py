@@ -2,8 +2,8 @@
 """The PyTorch reference of packages/models/bench/densenet.bench.ts.
 
 Measures torchvision's densenet121 (random weights, nothing downloaded) on the CPU: eval-mode
-forward images/s and training images/s (BCE with logits over 19 classes, SGD with momentum, as
-the MedFM DenseNet recipe), with the number of threads asked for, and prints one JSON line:
+forward images/s and training images/s (BCE with logits over 19 classes, SGD with momentum 0.9 and
+no weight decay, the same update as the tfjs side), with the number of threads asked for, and prints one JSON line:
 {"forward": {...}, "train": {...}, "peakRssBytes": N, "threads": N, "torch": "x.y"}.
 
 Usage: densenet_torch.py --size 224 --forward-batch 8 --train-batch 4 --iterations 3 --threads 2
@@ -67,7 +67,8 @@ def main():
         model.train()
         images = torch.randn(args.train_batch, 3, args.size, args.size)
         targets = (torch.rand(args.train_batch, args.classes) < 0.2).float()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9, weight_decay=1e-4)
+        # No weight decay: the tfjs side (tf.train.momentum) has none, so both do the same work.
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
         loss_function = torch.nn.BCEWithLogitsLoss()
 
         def train_step():
