@@ -39,9 +39,14 @@ const batchSize = 16;
 const files = readdirSync(chestImages)
   .filter((file) => file.endsWith(".png"))
   .sort();
-const samples: Sample[] = files.map((name) => ({ name, labels: new Uint8Array(14) }));
-const epochs = Math.max(1, Math.round(imagesPerRound / files.length));
-const measured = epochs * files.length;
+// The 30 files repeated to one epoch of about BENCH_IMAGES images, on both sides: throughput in a
+// steady state, not the start and drain of eight 30-image epochs (torchvision's non-persistent
+// workers would also restart every 30 images).
+const repeats = Math.max(1, Math.round(imagesPerRound / files.length));
+const epochFiles = Array.from({ length: repeats }, () => files).flat();
+const samples: Sample[] = epochFiles.map((name) => ({ name, labels: new Uint8Array(14) }));
+const epochs = 1;
+const measured = epochFiles.length;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((left, right) => left - right);
@@ -217,7 +222,7 @@ function torchvisionRound(directory: string): Round | undefined {
     python,
     [
       script,
-      files.map((file) => join(chestImages, file)).join("\n"),
+      epochFiles.map((file) => join(chestImages, file)).join("\n"),
       String(epochs),
       String(batchSize),
     ],
@@ -269,7 +274,7 @@ try {
     `  main thread busy ${(100 * median(mainThreadBusy)).toFixed(0)}% of the wall-clock time ` +
       `(event loop utilization); ${(inThread.wall / inThread.cpu).toFixed(2)} CPUs used on average`,
   );
-  const ours = summary("medfm createLoader, 2 worker threads (concurrency 8)", medfm);
+  const ours = summary("medfm createLoader, 2 worker threads (concurrency 16)", medfm);
   const cached = summary("medfm createLoader, warm on-disk cache (448)", cachedRounds);
   if (torchvision.length > 0) {
     const theirs = summary("torchvision DataLoader (PIL, 2 workers)", torchvision);
