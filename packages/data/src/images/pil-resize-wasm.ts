@@ -6,7 +6,17 @@
 // vertical pass weighs 16 pixels of a row at once with i32x4 multiplies. Both round (+2^21),
 // shift by 22 and clamp to 0–255 like Pillow's clip8.
 
-import type { WasmMemory } from "./png-unfilter-wasm";
+import {
+  functionCode,
+  growWasmMemory,
+  lazyWasm,
+  name,
+  section,
+  signed,
+  vector,
+  WASM_HEADER,
+  type WasmMemory,
+} from "./wasm-module";
 
 /** The exported functions; addresses are byte offsets into `memory`. */
 export interface PilResizeWasm {
@@ -95,33 +105,6 @@ const simd = {
 const i32 = 0x7f;
 const v128 = 0x7b;
 const memarg = [0, 0];
-
-/** Signed LEB128, for i32.const. */
-function signed(value: number): number[] {
-  const bytes: number[] = [];
-  let rest = value | 0;
-  for (;;) {
-    const next = rest & 0x7f;
-    rest >>= 7;
-    if ((rest === 0 && (next & 0x40) === 0) || (rest === -1 && (next & 0x40) !== 0)) {
-      bytes.push(next);
-      return bytes;
-    }
-    bytes.push(next | 0x80);
-  }
-}
-
-function unsigned(value: number): number[] {
-  const bytes: number[] = [];
-  let rest = value;
-  do {
-    let next = rest & 0x7f;
-    rest >>>= 7;
-    if (rest !== 0) next |= 0x80;
-    bytes.push(next);
-  } while (rest !== 0);
-  return bytes;
-}
 
 const get = (local: number): number[] => [op.localGet, local];
 const set = (local: number): number[] => [op.localSet, local];
@@ -401,25 +384,10 @@ const verticalBody = ((): number[] => {
   );
 })();
 
-const vector = (items: number[][]): number[] => [...unsigned(items.length), ...items.flat()];
-const section = (id: number, content: number[]): number[] => [
-  id,
-  ...unsigned(content.length),
-  ...content,
-];
-const name = (text: string): number[] => [
-  ...unsigned(text.length),
-  ...Array.from(text, (c) => c.charCodeAt(0)),
-];
-const functionCode = (locals: number[][], body: number[]): number[] => {
-  const code = [...vector(locals), ...body, op.end];
-  return [...unsigned(code.length), ...code];
-};
-
 function assemble(): Uint8Array {
   const nineIntegers = vector(new Array<number[]>(9).fill([i32]));
   return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...WASM_HEADER,
     ...section(1, vector([[0x60, ...nineIntegers, ...vector([])]])),
     ...section(3, vector([[0], [0]])),
     ...section(5, vector([[0x00, 1]])),
@@ -439,46 +407,24 @@ function assemble(): Uint8Array {
             [8, i32],
             [3, v128],
           ],
-          horizontalBody,
+          [...horizontalBody, op.end],
         ),
         functionCode(
           [
             [8, i32],
             [7, v128],
           ],
-          verticalBody,
+          [...verticalBody, op.end],
         ),
       ]),
     ),
   ]);
 }
 
-/** The WebAssembly global of Node.js, typed as far as this module uses it. */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: object };
-}
-
-let instance: PilResizeWasm | null | undefined;
-
 /** The compiled module, or `undefined` where WebAssembly or its SIMD is unavailable. */
-export function pilResizeWasm(): PilResizeWasm | undefined {
-  if (instance === undefined) {
-    try {
-      const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-      instance = api
-        ? (new api.Instance(new api.Module(assemble())).exports as PilResizeWasm)
-        : null;
-    } catch {
-      instance = null;
-    }
-  }
-  return instance ?? undefined;
-}
+export const pilResizeWasm = lazyWasm<PilResizeWasm>(assemble);
 
 /** Grows the module's memory to at least `bytes` bytes. */
 export function ensurePilResizeMemory(wasm: PilResizeWasm, bytes: number): void {
-  const page = 65536;
-  const have = wasm.memory.buffer.byteLength;
-  if (have < bytes) wasm.memory.grow(Math.ceil((bytes - have) / page));
+  growWasmMemory(wasm.memory, bytes);
 }

@@ -3,13 +3,16 @@
 // assembled here from its opcodes. In WebAssembly the Paeth choice compiles to conditional moves
 // and the loads carry no bounds checks, which the JIT cannot promise for the same TypeScript.
 
-/** The part of a `WebAssembly.Memory` used here (the package compiles without DOM types). */
-export interface WasmMemory {
-  /** The memory's bytes; replaced by a new buffer when the memory grows. */
-  readonly buffer: ArrayBuffer;
-  /** Adds `pages` pages of 64 KiB. */
-  grow(pages: number): number;
-}
+import {
+  functionCode,
+  growWasmMemory,
+  lazyWasm,
+  name,
+  section,
+  vector,
+  WASM_HEADER,
+  type WasmMemory,
+} from "./wasm-module";
 
 /** The exported functions; addresses are byte offsets into `memory`. */
 export interface UnfilterWasm {
@@ -173,37 +176,10 @@ const averageBody = rowLoop(
   [...load(i), ...get(left), ...load(j), op.add, ...byte(1), op.shrUnsigned, ...storeLeft],
 );
 
-function unsigned(value: number): number[] {
-  const bytes: number[] = [];
-  do {
-    let next = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) next |= 0x80;
-    bytes.push(next);
-  } while (value !== 0);
-  return bytes;
-}
-
-const vector = (items: number[][]): number[] => [...unsigned(items.length), ...items.flat()];
-const section = (id: number, content: number[]): number[] => [
-  id,
-  ...unsigned(content.length),
-  ...content,
-];
-const name = (text: string): number[] => [
-  ...unsigned(text.length),
-  ...Array.from(text, (c) => c.charCodeAt(0)),
-];
-// Nine i32 locals after the three i32 parameters.
-const functionCode = (body: number[]): number[] => {
-  const code = [...vector([[9, 0x7f]]), ...body];
-  return [...unsigned(code.length), ...code];
-};
-
 function assemble(): Uint8Array {
   const i32 = 0x7f;
   return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...WASM_HEADER,
     ...section(1, vector([[0x60, ...vector([[i32], [i32], [i32]]), ...vector([])]])),
     ...section(3, vector([[0], [0]])),
     ...section(5, vector([[0x00, 1]])),
@@ -215,37 +191,19 @@ function assemble(): Uint8Array {
         [...name("memory"), 0x02, 0],
       ]),
     ),
-    ...section(10, vector([functionCode(paethBody), functionCode(averageBody)])),
+    // Nine i32 locals after the three i32 parameters.
+    ...section(
+      10,
+      vector([functionCode([[9, i32]], paethBody), functionCode([[9, i32]], averageBody)]),
+    ),
   ]);
 }
 
-/** The WebAssembly global of Node.js, typed as far as this module uses it. */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: object };
-}
-
-let instance: UnfilterWasm | null | undefined;
-
 /** The compiled module, or `undefined` where WebAssembly is unavailable. */
-export function unfilterWasm(): UnfilterWasm | undefined {
-  if (instance === undefined) {
-    try {
-      const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-      instance = api
-        ? (new api.Instance(new api.Module(assemble())).exports as UnfilterWasm)
-        : null;
-    } catch {
-      instance = null;
-    }
-  }
-  return instance ?? undefined;
-}
+export const unfilterWasm = lazyWasm<UnfilterWasm>(assemble);
 
 /** Grows the module's memory to hold at least `bytes` bytes and returns a view of them. */
 export function ensureUnfilterMemory(wasm: UnfilterWasm, bytes: number): Uint8Array {
-  const page = 65536;
-  const have = wasm.memory.buffer.byteLength;
-  if (have < bytes) wasm.memory.grow(Math.ceil((bytes - have) / page));
+  growWasmMemory(wasm.memory, bytes);
   return new Uint8Array(wasm.memory.buffer, 0, bytes);
 }

@@ -1,0 +1,96 @@
+// The WebAssembly binary format as far as our hand-assembled modules need it (png-unfilter-wasm.ts,
+// pil-resize-wasm.ts): LEB128 numbers, vectors, sections, names, function bodies, and a lazy
+// instantiation that reports an unavailable WebAssembly (or SIMD) as `undefined`.
+
+/** The part of a `WebAssembly.Memory` used here (the package compiles without DOM types). */
+export interface WasmMemory {
+  /** The memory's bytes; replaced by a new buffer when the memory grows. */
+  readonly buffer: ArrayBuffer;
+  /** Adds `pages` pages of 64 KiB. */
+  grow(pages: number): number;
+}
+
+/** The `\0asm` magic and version 1 that start every module. */
+export const WASM_HEADER: readonly number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+/** Unsigned LEB128. */
+export function unsigned(value: number): number[] {
+  const bytes: number[] = [];
+  let rest = value;
+  do {
+    let next = rest & 0x7f;
+    rest >>>= 7;
+    if (rest !== 0) next |= 0x80;
+    bytes.push(next);
+  } while (rest !== 0);
+  return bytes;
+}
+
+/** Signed LEB128, for `i32.const`. */
+export function signed(value: number): number[] {
+  const bytes: number[] = [];
+  let rest = value | 0;
+  for (;;) {
+    const next = rest & 0x7f;
+    rest >>= 7;
+    if ((rest === 0 && (next & 0x40) === 0) || (rest === -1 && (next & 0x40) !== 0)) {
+      bytes.push(next);
+      return bytes;
+    }
+    bytes.push(next | 0x80);
+  }
+}
+
+/** A vector: its length, then its items. */
+export const vector = (items: number[][]): number[] => [...unsigned(items.length), ...items.flat()];
+
+/** A section with its id and byte size. */
+export const section = (id: number, content: number[]): number[] => [
+  id,
+  ...unsigned(content.length),
+  ...content,
+];
+
+/** A name (ASCII). */
+export const name = (text: string): number[] => [
+  ...unsigned(text.length),
+  ...Array.from(text, (c) => c.charCodeAt(0)),
+];
+
+/** One entry of the code section: local declarations (`[count, type]` pairs), then `body`, which ends with `end`. */
+export const functionCode = (locals: number[][], body: number[]): number[] => {
+  const code = [...vector(locals), ...body];
+  return [...unsigned(code.length), ...code];
+};
+
+/** The WebAssembly global of Node.js, typed as far as this module uses it. */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: object };
+}
+
+/**
+ * A function that compiles `assemble()`'s module on first call and returns its exports, or
+ * `undefined` (every time) where WebAssembly or a feature the module uses is unavailable.
+ */
+export function lazyWasm<Exports>(assemble: () => Uint8Array): () => Exports | undefined {
+  let exports: Exports | null | undefined;
+  return () => {
+    if (exports === undefined) {
+      try {
+        const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+        exports = api ? (new api.Instance(new api.Module(assemble())).exports as Exports) : null;
+      } catch {
+        exports = null;
+      }
+    }
+    return exports ?? undefined;
+  };
+}
+
+/** Grows `memory` to at least `bytes` bytes. */
+export function growWasmMemory(memory: WasmMemory, bytes: number): void {
+  const page = 65536;
+  const have = memory.buffer.byteLength;
+  if (have < bytes) memory.grow(Math.ceil((bytes - have) / page));
+}
