@@ -7,6 +7,7 @@
 // the fallback and the plain statement of the algorithm.
 
 import { ensurePilResizeMemory, pilResizeWasm } from "./pil-resize-wasm";
+import { copyRows } from "./resize-options";
 
 /** 8-bit interleaved pixels (HWC) read by {@link pilResize}. */
 export interface PilResizeSource {
@@ -146,12 +147,7 @@ export function pilResize(
   const base = region.top * stride + region.left * channels;
   if (width === inWidth && height === inHeight) {
     // Pillow returns a copy when nothing changes size.
-    const copy = new Uint8Array(width * height * channels);
-    for (let y = 0; y < height; y += 1) {
-      const from = base + y * stride;
-      copy.set(data.subarray(from, from + width * channels), y * width * channels);
-    }
-    return copy;
+    return copyRows(data, base, stride, width * channels, height);
   }
   // Wasm memory never shrinks: regions that would need more than 64 MiB of it (over ~60
   // megapixels) take the TypeScript loops.

@@ -1,6 +1,6 @@
 import * as zlib from "node:zlib";
 import { ensureUnfilterMemory, unfilterWasm } from "./png-unfilter-wasm";
-import type { CropBox } from "./resize-options";
+import { type CropBox, copyRows } from "./resize-options";
 
 /** The layout of a PNG that {@link decodePngRegion} can decode itself. */
 export interface PngLayout {
@@ -277,11 +277,7 @@ function copyRegion(
   const regionRowBytes = box.width * bytesPerPixel;
   const startByte = 1 + box.left * bytesPerPixel;
   if (bitDepth === 8) {
-    const data = new Uint8Array(box.height * regionRowBytes);
-    for (let y = 0; y < box.height; y += 1) {
-      const from = (box.top + y) * stride + startByte;
-      data.set(pixels.subarray(from, from + regionRowBytes), y * regionRowBytes);
-    }
+    const data = copyRows(pixels, box.top * stride + startByte, stride, regionRowBytes, box.height);
     return { data, width: box.width, height: box.height, channels, bitDepth };
   }
   const samplesPerRow = box.width * channels;

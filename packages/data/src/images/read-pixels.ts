@@ -7,8 +7,10 @@ import { decodePngRegion, isPng, planPng } from "./png-fast-path";
 import {
   assertPositiveInteger,
   type CropBox,
+  copyRows,
   type ResizeKernel,
   type ResizeOptions,
+  shortSideCropGeometry,
 } from "./resize-options";
 
 /** Decoded pixels with what was learnt about the source file. */
@@ -129,12 +131,13 @@ export async function readPixels(
       width: raw.width,
       height: raw.height,
     };
-    const cropped = new Uint8Array(crop.width * crop.height * raw.channels);
-    const rowLength = crop.width * raw.channels;
-    for (let y = 0; y < crop.height; y += 1) {
-      const from = ((crop.top + y) * raw.width + crop.left) * raw.channels;
-      cropped.set(raw.data.subarray(from, from + rowLength), y * rowLength);
-    }
+    const cropped = copyRows(
+      raw.data,
+      (crop.top * raw.width + crop.left) * raw.channels,
+      raw.width * raw.channels,
+      crop.width * raw.channels,
+      crop.height,
+    );
     return finishLikePillow(cropped, raw.channels, options, {
       width: raw.width,
       height: raw.height,
@@ -306,16 +309,14 @@ async function finish(
     if ((resize.mode ?? "exact") === "exact") {
       pipeline = pipeline.resize(resize.width, resize.height, { fit: "fill", kernel });
     } else {
-      const shortSide = resize.shortSide ?? Math.max(resize.width, resize.height);
-      const scale = shortSide / Math.min(croppedWidth, croppedHeight);
-      const scaledWidth = Math.max(resize.width, Math.round(croppedWidth * scale));
-      const scaledHeight = Math.max(resize.height, Math.round(croppedHeight * scale));
-      pipeline = pipeline.resize(scaledWidth, scaledHeight, { fit: "fill", kernel }).extract({
-        left: Math.floor((scaledWidth - resize.width) / 2),
-        top: Math.floor((scaledHeight - resize.height) / 2),
-        width: resize.width,
-        height: resize.height,
-      });
+      const { scaledWidth, scaledHeight, left, top } = shortSideCropGeometry(
+        resize,
+        croppedWidth,
+        croppedHeight,
+      );
+      pipeline = pipeline
+        .resize(scaledWidth, scaledHeight, { fit: "fill", kernel })
+        .extract({ left, top, width: resize.width, height: resize.height });
     }
   }
   if (options.flip) pipeline = pipeline.flop();
@@ -386,18 +387,19 @@ function finishLikePillow(
   if ((resize.mode ?? "exact") === "exact") {
     output = pilResize(source, width, height);
   } else {
-    const shortSide = resize.shortSide ?? Math.max(resize.width, resize.height);
-    const scale = shortSide / Math.min(croppedWidth, croppedHeight);
-    const scaledWidth = Math.max(resize.width, Math.round(croppedWidth * scale));
-    const scaledHeight = Math.max(resize.height, Math.round(croppedHeight * scale));
+    const { scaledWidth, scaledHeight, left, top } = shortSideCropGeometry(
+      resize,
+      croppedWidth,
+      croppedHeight,
+    );
     const scaled = pilResize(source, scaledWidth, scaledHeight);
-    output = new Uint8Array(width * height * channels);
-    const left = Math.floor((scaledWidth - width) / 2);
-    const top = Math.floor((scaledHeight - height) / 2);
-    for (let y = 0; y < height; y += 1) {
-      const from = ((top + y) * scaledWidth + left) * channels;
-      output.set(scaled.subarray(from, from + width * channels), y * width * channels);
-    }
+    output = copyRows(
+      scaled,
+      (top * scaledWidth + left) * channels,
+      scaledWidth * channels,
+      width * channels,
+      height,
+    );
   }
   if (options.flip) flipRows(output, width, height, channels);
   return {

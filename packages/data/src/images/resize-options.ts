@@ -45,3 +45,44 @@ export function assertPositiveInteger(value: number, what: string): void {
     throw new RangeError(`${what} must be a positive integer, got ${value}`);
   }
 }
+
+/**
+ * The geometry of a `"short-side-crop"` resize of a `width × height` image: the size the short
+ * side scaling gives (rounded, never below the output) and the top-left corner of the centered
+ * output crop (floored), as mmcls `ResizeEdge` + `CenterCrop` place it.
+ */
+export function shortSideCropGeometry(
+  resize: ResizeOptions,
+  width: number,
+  height: number,
+): { scaledWidth: number; scaledHeight: number; left: number; top: number } {
+  const shortSide = resize.shortSide ?? Math.max(resize.width, resize.height);
+  const scale = shortSide / Math.min(width, height);
+  const scaledWidth = Math.max(resize.width, Math.round(width * scale));
+  const scaledHeight = Math.max(resize.height, Math.round(height * scale));
+  return {
+    scaledWidth,
+    scaledHeight,
+    left: Math.floor((scaledWidth - resize.width) / 2),
+    top: Math.floor((scaledHeight - resize.height) / 2),
+  };
+}
+
+/**
+ * Packs `rows` runs of `rowBytes` bytes into one array: the first run starts at byte `start` of
+ * `data`, each next one `stride` bytes further (a rectangle out of an image's rows).
+ */
+export function copyRows(
+  data: Uint8Array,
+  start: number,
+  stride: number,
+  rowBytes: number,
+  rows: number,
+): Uint8Array {
+  const output = new Uint8Array(rows * rowBytes);
+  for (let row = 0; row < rows; row += 1) {
+    const from = start + row * stride;
+    output.set(data.subarray(from, from + rowBytes), row * rowBytes);
+  }
+  return output;
+}
