@@ -5,11 +5,14 @@ export class ImageError extends Error {
   readonly [marker] = true;
   /** The file (or the caller's name for a buffer) that failed. */
   readonly file: string;
+  /** What went wrong, without the file name (the message is `file: reason`). */
+  readonly reason: string;
 
   constructor(file: string, message: string, options?: { cause?: unknown }) {
     super(`${file}: ${message}`, options);
     this.name = "ImageError";
     this.file = file;
+    this.reason = message;
   }
 
   /** Whether `error` is an `ImageError`, across copies of this package. */

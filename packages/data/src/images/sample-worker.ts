@@ -32,9 +32,7 @@ parentPort?.on("message", (task: Task) => {
       parentPort?.postMessage({
         id: task.id,
         error: {
-          message: imageError
-            ? error.message.slice(error.file.length + 2)
-            : String((error as Error)?.message ?? error),
+          message: imageError ? error.reason : String((error as Error)?.message ?? error),
           file: imageError ? error.file : undefined,
         },
       });
