@@ -151,7 +151,7 @@ function nativeOp(
 ): tf.Tensor4D {
   const running = typeof statistics === "object" ? statistics : undefined;
   // oneDNN's fused kernel runs on the CPU only; on a GPU, batch norm then ReLU.
-  const fused = relu && (backend as { isUsingGpuDevice?: boolean }).isUsingGpuDevice !== true;
+  const fused = relu && backend.isUsingGpuDevice !== true;
   if (relu && !fused) {
     return tf.relu(nativeOp(backend, x, scale, offset, epsilon, statistics, false));
   }

@@ -40,8 +40,12 @@ export const maxPoolGradConfig: tf.GradConfig = {
     };
     const native = x.dtype === "float32" && oneDnnPooling ? activeNativeBackend() : undefined;
     const window = nativeWindow(attrs);
-    const onGpu = (native as { isUsingGpuDevice?: boolean } | undefined)?.isUsingGpuDevice;
-    if (native === undefined || window === undefined || onGpu === true || x.rank !== 4) {
+    if (
+      native === undefined ||
+      window === undefined ||
+      native.isUsingGpuDevice === true ||
+      x.rank !== 4
+    ) {
       return fallback();
     }
     return {

@@ -11,6 +11,8 @@ export interface NativeBackend {
     TF_ATTR_INT: number;
     TF_FLOAT: number;
   };
+  /** Whether TensorFlow placed ops on a GPU (oneDNN's CPU kernels are then not there). */
+  isUsingGpuDevice?: boolean;
   /** Runs a TensorFlow eager op by name; returns its first output as a tfjs tensor. */
   executeSingleOutput(name: string, attrs: NativeAttr[], inputs: tf.Tensor[]): tf.Tensor;
   /** Runs a TensorFlow eager op by name; returns `count` outputs as tfjs tensors. */
@@ -188,30 +190,19 @@ function runBatchNorm(
   ];
   // Outputs 1 and 2 are the running estimates (without `running`: the batch mean and the
   // Bessel-corrected variance); the biased variance (as torch reports it) is reserve space 2.
+  // With ReLU, the third reserve output is oneDNN's workspace, and FusedBatchNormGradV3 on the
+  // CPU takes an empty reserve space instead.
+  let kept = reserve;
   if (activation === "relu") {
-    // oneDNN's workspace; FusedBatchNormGradV3 on the CPU takes an empty reserve space.
     reserve.dispose();
-    const emptyReserve = tf.tensor1d([], "float32");
-    if (running === undefined) {
-      runningMean.dispose();
-      unbiasedVariance.dispose();
-      return { y, mean, variance, reserve: emptyReserve };
-    }
-    return {
-      y,
-      mean,
-      variance,
-      reserve: emptyReserve,
-      runningMean,
-      runningVariance: unbiasedVariance,
-    };
+    kept = tf.tensor1d([], "float32");
   }
   if (running === undefined) {
     runningMean.dispose();
     unbiasedVariance.dispose();
-    return { y, mean, variance, reserve };
+    return { y, mean, variance, reserve: kept };
   }
-  return { y, mean, variance, reserve, runningMean, runningVariance: unbiasedVariance };
+  return { y, mean, variance, reserve: kept, runningMean, runningVariance: unbiasedVariance };
 }
 
 /**
