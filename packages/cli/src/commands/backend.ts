@@ -887,8 +887,8 @@ export interface NativeBackendManifest {
   tfjsPackageDirectory: string;
   /**
    * Whether the binding was built with asynchronous op execution (`PATCH_BINDING_SCRIPT`; off at
-   * run time with `MEDFM_TF_ASYNC=0`). False for `--gpu` builds (not yet tested on a GPU) and when
-   * the libraries lack `ASYNC_BINDING_SYMBOLS`.
+   * run time with `MEDFM_TF_ASYNC=0`). False for `--gpu` builds (it passed on a GPU but gave no
+   * speed there) and when the libraries lack `ASYNC_BINDING_SYMBOLS`.
    */
   asyncExecution: boolean;
   /** ISO time of the provisioning. */
