@@ -1,5 +1,10 @@
 import * as zlib from "node:zlib";
-import { ensureUnfilterMemory, unfilterWasm } from "./png-unfilter-wasm";
+import {
+  type ChainedFilter,
+  ensureUnfilterMemory,
+  MAX_WAVEFRONT_ROWS,
+  unfilterWasm,
+} from "./png-unfilter-wasm";
 import { type CropBox, copyRows } from "./resize-options";
 
 /** The layout of a PNG that {@link decodePngRegion} can decode itself. */
@@ -253,13 +258,23 @@ export function unfilterPngRegion(
     rowsData = ensureUnfilterMemory(wasm, needed);
     rowsData.set(filtered.subarray(0, needed));
   }
-  for (let y = 0; y < rows; y += 1) {
+  // Up to MAX_WAVEFRONT_ROWS consecutive Average or Paeth rows go to WebAssembly together.
+  const chained: ChainedFilter[] = [];
+  for (let y = 0; y < rows; ) {
     const filter = rowsData[y * stride];
     if (wasm && y > 0 && (filter === 3 || filter === 4)) {
+      chained.length = 0;
+      for (let next = y; next < rows && chained.length < MAX_WAVEFRONT_ROWS; next += 1) {
+        const nextFilter = rowsData[next * stride];
+        if (nextFilter !== 3 && nextFilter !== 4) break;
+        chained.push(nextFilter);
+      }
       const rowStart = y * stride + 1;
-      const reverse = filter === 4 ? wasm.paeth : wasm.average;
-      reverse(rowStart, rowStart + usedBytes, rowStart - stride);
-    } else if (!unfilterRow(rowsData, y, stride, usedBytes, bytesPerPixel)) {
+      wasm.reverse(chained, rowStart, rowStart + usedBytes, stride);
+      y += chained.length;
+    } else if (unfilterRow(rowsData, y, stride, usedBytes, bytesPerPixel)) {
+      y += 1;
+    } else {
       return { declined: `row ${y} has filter type ${filter}` };
     }
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createRandom } from "../random";
-import { ensureUnfilterMemory, unfilterWasm } from "./png-unfilter-wasm";
+import { ensureUnfilterMemory, MAX_WAVEFRONT_ROWS, unfilterWasm } from "./png-unfilter-wasm";
 
 /** The PNG specification's predictors, written as plainly as it states them. */
 function specification(filter: 3 | 4, row: number[], above: number[]): number[] {
@@ -49,8 +49,7 @@ describe("unfilterWasm", () => {
           const memory = ensureUnfilterMemory(wasm!, 1000);
           memory.set(above, 100);
           memory.set(row, 500);
-          const reverse = filter === 4 ? wasm!.paeth : wasm!.average;
-          reverse(500, 500 + length, 100);
+          wasm!.reverse([filter], 500, 500 + length, 400);
           expect(Array.from(memory.subarray(500, 500 + length))).toEqual(
             specification(filter, row.slice(0, length), above),
           );
@@ -60,6 +59,56 @@ describe("unfilterWasm", () => {
       }
     },
   );
+
+  it("reverses up to MAX_WAVEFRONT_ROWS consecutive rows together, each filter in any order", () => {
+    expect(MAX_WAVEFRONT_ROWS).toBe(3);
+    const random = createRandom(7);
+    const stride = 257;
+    const width = 250;
+    for (let count = 1; count <= MAX_WAVEFRONT_ROWS; count += 1) {
+      for (let pattern = 0; pattern < 2 ** count; pattern += 1) {
+        const filters = Array.from({ length: count }, (_, row) =>
+          (pattern >> row) & 1 ? 4 : 3,
+        ) as (3 | 4)[];
+        for (const [palette, length] of [
+          [256, width],
+          [3, width],
+          [256, 1],
+          [3, 2],
+        ]) {
+          const rows = Array.from({ length: count + 2 }, () =>
+            Array.from(
+              { length: stride },
+              () => random.int(palette) * Math.floor(255 / (palette - 1)),
+            ),
+          );
+          const memory = ensureUnfilterMemory(wasm!, 2000);
+          rows.forEach((row, index) => {
+            memory.set(row, 100 + index * stride);
+          });
+          wasm!.reverse(filters, 100 + stride, 100 + stride + length, stride);
+          let previous = rows[0];
+          filters.forEach((filter, index) => {
+            const at = 100 + (index + 1) * stride;
+            const expected = specification(filter, rows[index + 1].slice(0, length), previous);
+            expect(Array.from(memory.subarray(at, at + length))).toEqual(expected);
+            expect(Array.from(memory.subarray(at + length, at + stride))).toEqual(
+              rows[index + 1].slice(length),
+            );
+            previous = [...expected, ...rows[index + 1].slice(length)];
+          });
+          // The rows above and the row after the last one stay as they were.
+          expect(Array.from(memory.subarray(100, 100 + stride))).toEqual(rows[0]);
+          const after = 100 + (count + 1) * stride;
+          expect(Array.from(memory.subarray(after, after + stride))).toEqual(rows[count + 1]);
+        }
+      }
+    }
+  });
+
+  it("refuses a sequence it has no function for", () => {
+    expect(() => wasm!.reverse([4, 4, 4, 4], 0, 1, 1)).toThrow(/no wasm unfilter/);
+  });
 
   it("grows its memory on demand and keeps what it held", () => {
     const small = ensureUnfilterMemory(wasm!, 10);

@@ -2,6 +2,11 @@
 // Paeth, with one byte per pixel: 8-bit grayscale, the usual X-ray) as a tiny WebAssembly module,
 // assembled here from its opcodes. In WebAssembly the Paeth choice compiles to conditional moves
 // and the loads carry no bounds checks, which the JIT cannot promise for the same TypeScript.
+//
+// Each byte waits for the byte to its left, so one row runs at the latency of that chain, not at
+// the processor's throughput. The byte below waits only for the bytes above and to the left, so
+// consecutive rows are reversed together, column by column: their chains are independent and the
+// processor overlaps them (a wavefront), which about halves the time per row for two rows.
 
 import {
   functionCode,
@@ -14,14 +19,23 @@ import {
   type WasmMemory,
 } from "./wasm-module";
 
-/** The exported functions; addresses are byte offsets into `memory`. */
+/** A filter type whose reversal runs in WebAssembly: 3 (Average) or 4 (Paeth). */
+export type ChainedFilter = 3 | 4;
+
+/** Most consecutive rows one call of {@link UnfilterWasm.reverse} takes. */
+export const MAX_WAVEFRONT_ROWS = 3;
+
+/** The compiled module; addresses are byte offsets into `memory`. */
 export interface UnfilterWasm {
   /** Memory holding the rows; grow it with {@link ensureUnfilterMemory}. */
   memory: WasmMemory;
-  /** Reverses Paeth over `[start, end)` of a row whose previous row starts at `up`. */
-  paeth(start: number, end: number, up: number): void;
-  /** Reverses Average over `[start, end)` of a row whose previous row starts at `up`. */
-  average(start: number, end: number, up: number): void;
+  /**
+   * Reverses the filters `filters` (1 to {@link MAX_WAVEFRONT_ROWS} of them, each 3 or 4) of as
+   * many consecutive rows over their bytes `[start, end)`: the first row's bytes start at
+   * `start`, each further row's `stride` bytes later, and the row above the first is at
+   * `start − stride`, already reversed.
+   */
+  reverse(filters: readonly ChainedFilter[], start: number, end: number, stride: number): void;
 }
 
 const op = {
@@ -48,159 +62,179 @@ const op = {
   void: 0x40,
 } as const;
 
-// Parameters and locals of both functions, by index.
+// Parameters, then locals shared by all rows, then three locals per row, by index.
 const start = 0;
 const end = 1;
-const up = 2;
+const stride = 2;
 const i = 3;
-const j = 4;
-const left = 5;
-const above = 6;
-const corner = 7;
-const threshold = 8;
-const low = 9;
-const high = 10;
-const choice = 11;
+const address = 4;
+const threshold = 5;
+const low = 6;
+const high = 7;
+const choice = 8;
+const sharedLocals = 9;
+const left = (row: number): number => sharedLocals + 3 * row;
+const above = (row: number): number => sharedLocals + 3 * row + 1;
+const corner = (row: number): number => sharedLocals + 3 * row + 2;
 
 const get = (local: number): number[] => [op.localGet, local];
 const set = (local: number): number[] => [op.localSet, local];
-const load = (address: number): number[] => [op.localGet, address, op.load8, 0, 0];
 const byte = (value: number): number[] => [op.const, value];
+const load8 = [op.load8, 0, 0];
 // i32.const 255 needs two bytes of signed LEB128.
 const mask255 = [op.const, 0xff, 0x01, op.and];
 
-/** `left = (load(i) + predicted) & 255; store(i, left)` where `predicted` is on the stack. */
-const storeLeft = [op.add, ...mask255, ...set(left), ...get(i), ...get(left), op.store8, 0, 0];
-
-/** The loop over `i` from `start + 1` to `end`, `j` running along the row above. */
-function rowLoop(firstPredicted: number[], body: number[]): number[] {
+/**
+ * The predictor of `row` from its locals, left on the stack. Paeth as stb_image writes it: the
+ * same choice as the PNG specification's, from a threshold and the low and high of left and
+ * above, which is shorter on the chain from byte to byte.
+ */
+function predictor(filter: ChainedFilter, row: number): number[] {
+  const [a, b, c] = [left(row), above(row), corner(row)];
+  if (filter === 3) return [...get(a), ...get(b), op.add, ...byte(1), op.shrUnsigned];
   return [
-    ...load(start),
-    ...firstPredicted,
-    ...mask255,
-    ...set(left),
-    ...get(start),
-    ...get(left),
-    op.store8,
-    0,
-    0,
-    ...get(start),
-    ...byte(1),
-    op.add,
-    ...set(i),
-    ...get(up),
-    ...byte(1),
-    op.add,
-    ...set(j),
-    op.block,
-    op.void,
-    ...get(i),
-    ...get(end),
-    op.geUnsigned,
-    op.brIf,
-    0,
-    op.loop,
-    op.void,
-    ...body,
-    ...get(i),
-    ...byte(1),
-    op.add,
-    op.localTee,
-    i,
-    ...get(j),
-    ...byte(1),
-    op.add,
-    ...set(j),
-    ...get(end),
-    op.ltUnsigned,
-    op.brIf,
-    0,
-    op.end,
-    op.end,
-    op.end,
-  ];
-}
-
-// Paeth as stb_image writes it: the same choice as the PNG specification's, from a threshold
-// and the low and high of left and above, which is shorter on the chain from byte to byte.
-const paethBody = rowLoop(
-  // First byte: no left neighbour, the predictor is the byte above.
-  [...load(up), op.localTee, corner, op.add],
-  [
-    ...load(j),
-    ...set(above),
-    ...get(corner),
+    ...get(c),
     ...byte(3),
     op.mul,
-    ...get(left),
-    ...get(above),
+    ...get(a),
+    ...get(b),
     op.add,
     op.sub,
     ...set(threshold),
-    ...get(left),
-    ...get(above),
-    ...get(left),
-    ...get(above),
+    ...get(a),
+    ...get(b),
+    ...get(a),
+    ...get(b),
     op.ltSigned,
     op.select,
     ...set(low),
-    ...get(above),
-    ...get(left),
-    ...get(left),
-    ...get(above),
+    ...get(b),
+    ...get(a),
+    ...get(a),
+    ...get(b),
     op.ltSigned,
     op.select,
     ...set(high),
     ...get(low),
-    ...get(corner),
+    ...get(c),
     ...get(high),
     ...get(threshold),
     op.leSigned,
     op.select,
     ...set(choice),
-    ...load(i),
     ...get(high),
     ...get(choice),
     ...get(threshold),
     ...get(low),
     op.leSigned,
     op.select,
-    ...storeLeft,
-    ...get(above),
-    ...set(corner),
-  ],
-);
+  ];
+}
 
-const averageBody = rowLoop(
-  [...load(up), ...byte(1), op.shrUnsigned, op.add],
-  [...load(i), ...get(left), ...load(j), op.add, ...byte(1), op.shrUnsigned, ...storeLeft],
-);
+/**
+ * One column of every row: the byte above the first row is loaded, the byte above each further
+ * row is the one just reversed in the row before, which is why the chains overlap.
+ */
+function column(filters: readonly ChainedFilter[]): number[] {
+  const body = [...get(i), ...get(stride), op.sub, ...set(address)];
+  filters.forEach((filter, row) => {
+    body.push(
+      ...(row === 0 ? [...get(address), ...load8] : get(left(row - 1))),
+      ...set(above(row)),
+    );
+    body.push(...get(address), ...get(stride), op.add, ...set(address));
+    body.push(...get(address), ...get(address), ...load8, ...predictor(filter, row));
+    body.push(op.add, ...mask255, op.localTee, left(row), op.store8, 0, 0);
+    body.push(...get(above(row)), ...set(corner(row)));
+  });
+  return body;
+}
+
+/**
+ * `for (i = start; i < end; i++) column()`. Left and corner start at 0, which gives the
+ * specification's first byte for both filters (Paeth predicts the byte above, Average half of it).
+ */
+function rowsBody(filters: readonly ChainedFilter[]): number[] {
+  return [
+    ...get(start),
+    op.localTee,
+    i,
+    ...get(end),
+    op.geUnsigned,
+    op.brIf,
+    0,
+    op.loop,
+    op.void,
+    ...column(filters),
+    ...get(i),
+    ...byte(1),
+    op.add,
+    op.localTee,
+    i,
+    ...get(end),
+    op.ltUnsigned,
+    op.brIf,
+    0,
+    op.end,
+    op.end,
+  ];
+}
+
+/** Every sequence of 1 to {@link MAX_WAVEFRONT_ROWS} chained filters, the export names "3", "34", … */
+function allSequences(): ChainedFilter[][] {
+  let sequences: ChainedFilter[][] = [[]];
+  const all: ChainedFilter[][] = [];
+  for (let length = 1; length <= MAX_WAVEFRONT_ROWS; length += 1) {
+    sequences = sequences.flatMap((sequence) => [
+      [...sequence, 3],
+      [...sequence, 4],
+    ]);
+    all.push(...sequences);
+  }
+  return all;
+}
+
+const sequences = allSequences();
 
 function assemble(): Uint8Array {
   const i32 = 0x7f;
   return new Uint8Array([
     ...WASM_HEADER,
     ...section(1, vector([[0x60, ...vector([[i32], [i32], [i32]]), ...vector([])]])),
-    ...section(3, vector([[0], [0]])),
+    ...section(3, vector(sequences.map(() => [0]))),
     ...section(5, vector([[0x00, 1]])),
     ...section(
       7,
       vector([
-        [...name("paeth"), 0x00, 0],
-        [...name("average"), 0x00, 1],
+        ...sequences.map((filters, index) => [...name(filters.join("")), 0x00, index]),
         [...name("memory"), 0x02, 0],
       ]),
     ),
-    // Nine i32 locals after the three i32 parameters.
     ...section(
       10,
-      vector([functionCode([[9, i32]], paethBody), functionCode([[9, i32]], averageBody)]),
+      vector(
+        sequences.map((filters) =>
+          functionCode([[sharedLocals - 3 + 3 * filters.length, i32]], rowsBody(filters)),
+        ),
+      ),
     ),
   ]);
 }
 
+type Reverse = (start: number, end: number, stride: number) => void;
+
 /** The compiled module, or `undefined` where WebAssembly is unavailable. */
-export const unfilterWasm = lazyWasm<UnfilterWasm>(assemble);
+export const unfilterWasm = lazyWasm<UnfilterWasm>(assemble, (exports) => {
+  const functions = exports as Record<string, Reverse> & { memory: WasmMemory };
+  return {
+    memory: functions.memory,
+    reverse(filters, from, to, rowStride) {
+      const reverse = functions[filters.join("")];
+      if (reverse === undefined) throw new RangeError(`no wasm unfilter for filters ${filters}`);
+      reverse(from, to, rowStride);
+    },
+  };
+});
 
 /** Grows the module's memory to hold at least `bytes` bytes and returns a view of them. */
 export function ensureUnfilterMemory(wasm: UnfilterWasm, bytes: number): Uint8Array {

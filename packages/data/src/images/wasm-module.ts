@@ -70,16 +70,20 @@ interface WasmApi {
 }
 
 /**
- * A function that compiles `assemble()`'s module on first call and returns its exports, or
- * `undefined` (every time) where WebAssembly or a feature the module uses is unavailable.
+ * A function that compiles `assemble()`'s module on first call and returns its exports (passed
+ * through `wrap` when given), or `undefined` (every time) where WebAssembly or a feature the
+ * module uses is unavailable.
  */
-export function lazyWasm<Exports>(assemble: () => Uint8Array): () => Exports | undefined {
+export function lazyWasm<Exports>(
+  assemble: () => Uint8Array,
+  wrap: (exports: object) => Exports = (exports) => exports as Exports,
+): () => Exports | undefined {
   let exports: Exports | null | undefined;
   return () => {
     if (exports === undefined) {
       try {
         const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-        exports = api ? (new api.Instance(new api.Module(assemble())).exports as Exports) : null;
+        exports = api ? wrap(new api.Instance(new api.Module(assemble())).exports) : null;
       } catch {
         exports = null;
       }
