@@ -7,12 +7,14 @@
 // wasm, wasm too.
 //
 //   pnpm bench densenet [--size 224] [--quick] [--backend wasm|cpu|tensorflow] [--wasm-threads N]
-//     [--forward-batch 8] [--train-batch 4] [--iterations 3] [--memory-efficient]
+//     [--forward-batch 8] [--train-batch 4] [--iterations 3] [--rounds 3] [--memory-efficient]
 //     [--phase forward|train|both] [--profile] [--no-torch]
 //
 // Each measurement runs in its own process, so a wasm heap abort (training at 224 needs a lot
 // of the 4 GiB wasm heap) is reported instead of ending the benchmark, and each peak RSS belongs
-// to one measurement. --quick: 128 px, one timed iteration. --profile: wall and CPU time of a
+// to one measurement. --rounds N (default 3): N rounds of each side, alternating, each side's
+// median round reported. --quick: 128 px, one timed iteration, one round. --profile: wall and
+// CPU time of a
 // training step's phases (forward, forward + backward, optimizer), on tensorflow the time of
 // each native TensorFlow op, and per-kernel time of one step (tf.profile), the biggest first.
 import { spawnSync } from "node:child_process";
@@ -21,7 +23,7 @@ import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { densenet121, selectBackend } from "../src/index";
+import { densenet121, selectBackend, sgd } from "../src/index";
 
 // `node scripts/bench.mjs densenet -- --flag` (and some pnpm versions) pass a literal `--`.
 const argv = process.argv.slice(2).filter((arg) => arg !== "--");
@@ -35,6 +37,7 @@ const { values: args } = parseArgs({
     "forward-batch": { type: "string", default: "8" },
     "train-batch": { type: "string", default: "4" },
     iterations: { type: "string" },
+    rounds: { type: "string" },
     "memory-efficient": { type: "boolean", default: false },
     phase: { type: "string", default: "both" },
     profile: { type: "boolean", default: false },
@@ -45,6 +48,7 @@ const { values: args } = parseArgs({
 
 const size = Number(args.size ?? (args.quick ? 128 : 224));
 const iterations = Number(args.iterations ?? (args.quick ? 1 : 3));
+const rounds = Number(args.rounds ?? (args.quick ? 1 : 3));
 const forwardBatch = Number(args["forward-batch"]);
 const trainBatch = Number(args["train-batch"]);
 const classes = 19;
@@ -92,6 +96,17 @@ async function timed(
   };
 }
 
+/** The round with the median images/s (an error only when every round failed). */
+function medianRound<T extends ChildResult>(
+  results: T[],
+  pick: (result?: ChildResult) => Measurement | undefined,
+): T {
+  const measured = results.filter((result) => pick(result) !== undefined);
+  if (measured.length === 0) return results[0];
+  measured.sort((a, b) => pick(a)!.imagesPerSecond - pick(b)!.imagesPerSecond);
+  return measured[Math.floor(measured.length / 2)];
+}
+
 /** One measurement in this process; prints `RESULT {json}`. */
 async function child(kind: "forward" | "train" | "profile"): Promise<void> {
   const selection = await selectBackend({
@@ -129,19 +144,19 @@ async function child(kind: "forward" | "train" | "profile"): Promise<void> {
     const targets = tf.tidy(() =>
       tf.cast(tf.less(tf.randomUniform([batch, classes], 0, 1, "float32", 2), 0.2), "float32"),
     );
-    const optimizer = tf.train.momentum(0.001, 0.9);
+    // The library's own SGD, as the trainer uses it (on the native backend one fused TensorFlow
+    // op per variable); no weight decay, like the PyTorch side.
+    const optimizer = sgd({ momentum: 0.9 });
     const step = async () => {
-      const loss = optimizer.minimize(
-        () => {
-          const features = backbone.forward(images, { training: true });
-          const logits = tf.add(tf.matMul(features, weights), bias);
-          return tf.losses.sigmoidCrossEntropy(targets, logits) as tf.Scalar;
-        },
-        true,
-        trainable,
-      );
-      await loss?.data();
-      loss?.dispose();
+      const { value: loss, grads } = tf.variableGrads(() => {
+        const features = backbone.forward(images, { training: true });
+        const logits = tf.add(tf.matMul(features, weights), bias);
+        return tf.losses.sigmoidCrossEntropy(targets, logits) as tf.Scalar;
+      }, trainable);
+      optimizer.step(trainable, grads, 0.001);
+      tf.dispose(grads);
+      await loss.data();
+      loss.dispose();
       // The loss is ready before the backward pass and the update have run: on the native
       // backend, ops run asynchronously (in order), so wait for the variable updated last.
       await bias.data();
@@ -181,8 +196,8 @@ async function child(kind: "forward" | "train" | "profile"): Promise<void> {
         value.dispose();
         return grads;
       });
-      await phase("optimizer (applyGradients)", async () => {
-        optimizer.applyGradients(gradients as Parameters<typeof optimizer.applyGradients>[0]);
+      await phase("optimizer (sgd step)", async () => {
+        optimizer.step(trainable, gradients, 0.001);
         await bias.data();
       });
       tf.dispose(gradients);
@@ -300,16 +315,22 @@ async function main(): Promise<void> {
   for (const backend of backends) {
     if (backend === "wasm" && best?.startsWith("wasm")) break; // the best was wasm: measured
     for (const phase of phases) {
-      const mine = runChild(phase, backend);
+      // Rounds alternate the two sides, so that a slow spell of a shared machine does not fall
+      // on one side only; each side's median round is reported. PyTorch runs once per phase.
+      const pick = (result?: ChildResult) =>
+        (phase === "forward" ? result?.forward : result?.train) as Measurement | undefined;
+      const mineRounds: ChildResult[] = [];
+      const torchRounds: ChildResult[] = [];
+      for (let round = 0; round < rounds; round += 1) {
+        mineRounds.push(runChild(phase, backend));
+        if (!args["no-torch"] && torch[phase] === undefined) torchRounds.push(runTorch(phase));
+      }
+      if (torchRounds.length > 0) torch[phase] = medianRound(torchRounds, pick);
+      const mine = medianRound(mineRounds, pick);
       best ??= mine.backend;
-      if (!args["no-torch"] && torch[phase] === undefined) torch[phase] = runTorch(phase);
       const reference = torch[phase];
-      const measurement = (phase === "forward" ? mine.forward : mine.train) as
-        | Measurement
-        | undefined;
-      const referenceMeasurement = (phase === "forward" ? reference?.forward : reference?.train) as
-        | Measurement
-        | undefined;
+      const measurement = pick(mine);
+      const referenceMeasurement = pick(reference);
       const ratio =
         measurement && referenceMeasurement
           ? `${(measurement.imagesPerSecond / referenceMeasurement.imagesPerSecond).toFixed(2)}x` +
@@ -319,6 +340,14 @@ async function main(): Promise<void> {
         `${phase.padEnd(7)} tfjs ${mine.backend ?? backend ?? "?"}: ${mine.error ?? rate(measurement)} (peak RSS ${mib(mine.peakRssBytes)}) | ` +
           `PyTorch 2 threads: ${reference?.error ?? rate(referenceMeasurement)} (peak RSS ${mib(reference?.peakRssBytes)}) | ratio ${ratio}`,
       );
+      if (rounds > 1) {
+        const each = (results: ChildResult[]) =>
+          results.map((result) => pick(result)?.imagesPerSecond.toFixed(2) ?? "-").join(", ");
+        console.log(
+          `        rounds (img/s): tfjs [${each(mineRounds)}]` +
+            (torchRounds.length > 0 ? `, PyTorch [${each(torchRounds)}]` : ""),
+        );
+      }
     }
   }
   if (args.profile) {

@@ -67,7 +67,7 @@ def main():
         model.train()
         images = torch.randn(args.train_batch, 3, args.size, args.size)
         targets = (torch.rand(args.train_batch, args.classes) < 0.2).float()
-        # No weight decay: the tfjs side (tf.train.momentum) has none, so both do the same work.
+        # No weight decay: the tfjs side (@medfm/models sgd) has none, so both do the same work.
         optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
         loss_function = torch.nn.BCEWithLogitsLoss()
 

@@ -9,6 +9,7 @@ export interface NativeBackend {
     TF_ATTR_STRING: number;
     TF_ATTR_BOOL: number;
     TF_ATTR_INT: number;
+    TF_ATTR_SHAPE: number;
     TF_FLOAT: number;
   };
   /** Whether TensorFlow placed ops on a GPU (oneDNN's CPU kernels are then not there). */

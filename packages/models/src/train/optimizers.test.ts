@@ -1,5 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { activeNativeBackend } from "../backend/native-ops";
+import { selectBackend } from "../backend/select-backend";
+import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import fixture from "./__fixtures__/torch-train.json";
 import { adamw, clipGradientsByGlobalNorm, type Optimizer, sgd } from "./optimizers";
 
@@ -109,5 +112,142 @@ describe("optimizers match torch.optim", () => {
 
   it("rejects an out-of-range momentum naming the value", () => {
     expect(() => sgd({ momentum: 1.5 })).toThrow(/momentum must be in \[0, 1\], got 1.5/);
+  });
+});
+
+const nativePackage = provisionedNativePackage();
+if (nativePackage === undefined) {
+  console.warn(
+    "[optimizers.test] native SGD skipped: native TensorFlow backend not provisioned (run `pnpm medfm backend install` or set MEDFM_TFJS_NODE_PATH)",
+  );
+}
+
+describe.runIf(nativePackage !== undefined)("sgd on the native tensorflow backend", () => {
+  /** Ops run by name on the native backend during `body`, counted by name. */
+  function countOps(body: () => void): Map<string, number> {
+    const backend = activeNativeBackend()!;
+    const counts = new Map<string, number>();
+    const count = (name: string) => counts.set(name, (counts.get(name) ?? 0) + 1);
+    const single = vi.spyOn(backend, "executeSingleOutput");
+    const multiple = vi.spyOn(backend, "executeMultipleOutputs");
+    try {
+      body();
+    } finally {
+      for (const call of single.mock.calls) count(call[0]);
+      for (const call of multiple.mock.calls) count(call[0]);
+      single.mockRestore();
+      multiple.mockRestore();
+    }
+    return counts;
+  }
+
+  beforeAll(async () => {
+    const selection = await selectBackend({
+      backend: "tensorflow",
+      env: { ...process.env, MEDFM_TFJS_NODE_PATH: nativePackage },
+      log: () => {},
+    });
+    expect(selection.backend).toBe("tensorflow");
+  });
+
+  afterAll(async () => {
+    await tf.setBackend("cpu");
+  });
+
+  it("matches torch.optim.SGD (momentum, weight decay) with one fused op per variable and step", () => {
+    let trajectory: number[][][] = [];
+    const ops = countOps(() => {
+      trajectory = run(sgd({ momentum: 0.9, weightDecay: 1e-4 }));
+    });
+    expectClose(trajectory, reference.sgd);
+    const updates = reference.grads.length * reference.shapes.length;
+    expect(ops.get("ResourceApplyMomentum")).toBe(updates);
+    expect(ops.get("ReadVariableOp")).toBe(updates);
+    // Each variable's value and buffer are created once, and destroyed by dispose().
+    expect(ops.get("VarHandleOp")).toBe(2 * reference.shapes.length);
+    expect(ops.get("DestroyResourceOp")).toBe(2 * reference.shapes.length);
+  });
+
+  it("matches torch.optim.SGD with Nesterov momentum", () => {
+    let trajectory: number[][][] = [];
+    const ops = countOps(() => {
+      trajectory = run(sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-3 }));
+    });
+    expectClose(trajectory, reference.sgd_nesterov);
+    expect(ops.get("ResourceApplyMomentum")).toBe(reference.grads.length * reference.shapes.length);
+  });
+
+  it("keeps tfjs's ops where TensorFlow's update differs (dampening)", () => {
+    const ops = countOps(() => {
+      const variable = tf.variable(tf.tensor1d([1, 2]));
+      const optimizer = sgd({ momentum: 0.9, dampening: 0.5 });
+      const gradient = { [variable.name]: tf.tensor1d([1, -1]) };
+      optimizer.step([variable], gradient, 0.1);
+      optimizer.step([variable], gradient, 0.1);
+      // torch: buf = g, then 0.9·g + 0.5·g = 1.4·g; p = p − 0.1·g − 0.14·g.
+      expect(Array.from(variable.dataSync())).toEqual([1 - 0.24, 2 + 0.24].map(Math.fround));
+      optimizer.dispose();
+      tf.dispose([variable, gradient[variable.name]]);
+    });
+    expect(ops.get("ResourceApplyMomentum")).toBeUndefined();
+  });
+
+  it("notices a variable assigned between steps and updates from the new value", () => {
+    const variable = tf.variable(tf.tensor1d([1, 2, 3]));
+    const optimizer = sgd({ momentum: 0.9 });
+    const gradient = { [variable.name]: tf.tensor1d([1, 1, 1]) };
+    optimizer.step([variable], gradient, 0.5);
+    // Loading weights, say: the next update must start from these values.
+    variable.assign(tf.tensor1d([10, 20, 30]));
+    optimizer.step([variable], gradient, 0.5);
+    // buf = 1 then 0.9 + 1 = 1.9; p = [10, 20, 30] − 0.5·1.9.
+    expect(Array.from(variable.dataSync())).toEqual([9.05, 19.05, 29.05].map(Math.fround));
+    optimizer.dispose();
+    tf.dispose([variable, gradient[variable.name]]);
+  });
+
+  it("round-trips its state: a resumed run continues identically", () => {
+    const gradient = tf.tensor1d([0.5, -1, 2]);
+    const options = { momentum: 0.9, weightDecay: 0.01 };
+    const straight = sgd(options);
+    const a = tf.variable(tf.tensor1d([1, 2, 3]), true, "native-resume-a");
+    for (let i = 0; i < 3; i += 1) straight.step([a], { [a.name]: gradient }, 0.1);
+    const expected = Array.from(a.dataSync());
+    // Two steps, a snapshot, and a third step that must not reach the snapshot's tensors.
+    const first = sgd(options);
+    const b = tf.variable(tf.tensor1d([1, 2, 3]), true, "native-resume-b");
+    first.step([b], { [b.name]: gradient }, 0.1);
+    first.step([b], { [b.name]: gradient }, 0.1);
+    const state = first.getState();
+    const saved = Array.from(b.dataSync());
+    const buffer = Array.from(state.slots[b.name].momentum.dataSync());
+    first.step([b], { [b.name]: gradient }, 0.1);
+    expect(Array.from(b.dataSync())).toEqual(expected);
+    expect(Array.from(state.slots[b.name].momentum.dataSync())).toEqual(buffer);
+    // A new optimizer and variable, restored from the snapshot, take the third step alike.
+    const rebuilt = tf.variable(tf.tensor1d(saved), true, "native-resume-c");
+    const resumed = sgd(options);
+    resumed.setState({ step: state.step, slots: { [rebuilt.name]: state.slots[b.name] } });
+    const ops = countOps(() => resumed.step([rebuilt], { [rebuilt.name]: gradient }, 0.1));
+    expect(ops.get("ResourceApplyMomentum")).toBe(1);
+    expect(Array.from(rebuilt.dataSync())).toEqual(expected);
+    expect(resumed.getState().step).toBe(3);
+    tf.dispose(Object.values(state.slots).flatMap((slots) => Object.values(slots)));
+    for (const optimizer of [straight, first, resumed]) optimizer.dispose();
+    tf.dispose([a, b, rebuilt, gradient]);
+  });
+
+  it("does not leak tensors across steps, and dispose() frees its handles", () => {
+    const before = tf.memory().numTensors;
+    const optimizer = sgd({ momentum: 0.9, weightDecay: 1e-4 });
+    const variable = tf.tidy(() => tf.variable(tf.ones([8])));
+    const gradient = { [variable.name]: tf.fill([8], 0.25) };
+    optimizer.step([variable], gradient, 0.01);
+    const afterFirst = tf.memory().numTensors;
+    for (let i = 0; i < 5; i += 1) optimizer.step([variable], gradient, 0.01);
+    expect(tf.memory().numTensors).toBe(afterFirst);
+    optimizer.dispose();
+    tf.dispose([variable, gradient[variable.name]]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -1,4 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
+import { NativeMomentum } from "../backend/native-momentum";
+import { activeNativeBackend } from "../backend/native-ops";
 
 /** Optimizer state as plain tensors, keyed by variable name then slot, for checkpoints. */
 export interface OptimizerState {
@@ -65,6 +67,12 @@ class SlotStore {
     else forVariable.set(slot, tf.variable(value, false));
   }
 
+  delete(variableName: string, slot: string): void {
+    const forVariable = this.slots.get(variableName);
+    forVariable?.get(slot)?.dispose();
+    forVariable?.delete(slot);
+  }
+
   snapshot(): Record<string, Record<string, tf.Tensor>> {
     const out: Record<string, Record<string, tf.Tensor>> = {};
     for (const [variableName, slots] of this.slots) {
@@ -97,6 +105,10 @@ function checkRate(name: string, value: number, low: number, high: number): void
  * Stochastic gradient descent with momentum and weight decay, matching `torch.optim.SGD`:
  * `g += wd·p; buf = μ·buf + (1−dampening)·g` (buf = g on the first step); `p -= lr·buf`
  * (or `lr·(g + μ·buf)` with Nesterov).
+ *
+ * On the native `tensorflow` backend, with momentum and no dampening (the MedFM recipe), each
+ * variable is updated by one fused TensorFlow op on a resource variable kept beside it (see
+ * {@link NativeMomentum}): the same values, in fewer ops and passes over memory.
  */
 export function sgd(options: SgdOptions = {}): Optimizer {
   const momentum = options.momentum ?? 0;
@@ -109,10 +121,27 @@ export function sgd(options: SgdOptions = {}): Optimizer {
     throw new RangeError("Nesterov momentum requires momentum > 0 and dampening 0");
   }
   const slots = new SlotStore();
+  let native: NativeMomentum | undefined;
   let stepCount = 0;
   return {
     name: "sgd",
     step(variables, gradients, lr) {
+      const backend = momentum && !dampening ? activeNativeBackend() : undefined;
+      if (backend) {
+        native ??= new NativeMomentum(backend, nesterov);
+        const fused = native;
+        tf.tidy(() => {
+          const decay = weightDecay ? tf.scalar(weightDecay) : undefined;
+          fused.step(variables, gradients, tf.scalar(lr), tf.scalar(momentum), decay, (name) => {
+            // A restored buffer moves into the resource variable.
+            const restored = slots.get(name, "momentum")?.clone();
+            slots.delete(name, "momentum");
+            return restored;
+          });
+        });
+        stepCount += 1;
+        return;
+      }
       tf.tidy(() => {
         // One scalar tensor per step, not per variable: on the native backend each scalar made
         // from a number is an upload, and each multiplication by 1 a full pass over the data.
@@ -137,12 +166,22 @@ export function sgd(options: SgdOptions = {}): Optimizer {
       });
       stepCount += 1;
     },
-    getState: () => ({ step: stepCount, slots: slots.snapshot() }),
+    getState() {
+      const state = slots.snapshot();
+      for (const [name, buffer] of native?.buffers() ?? []) state[name] = { momentum: buffer };
+      return { step: stepCount, slots: state };
+    },
     setState(state) {
       stepCount = state.step;
+      native?.dispose();
+      native = undefined;
       slots.restore(state.slots);
     },
-    dispose: () => slots.dispose(),
+    dispose() {
+      native?.dispose();
+      native = undefined;
+      slots.dispose();
+    },
   };
 }
 
