@@ -106,7 +106,7 @@ function checkRate(name: string, value: number, low: number, high: number): void
  * `g += wd·p; buf = μ·buf + (1−dampening)·g` (buf = g on the first step); `p -= lr·buf`
  * (or `lr·(g + μ·buf)` with Nesterov).
  *
- * On the native `tensorflow` backend, with momentum and no dampening (the MedFM recipe), each
+ * On the native `tensorflow` backend on the CPU, with momentum and no dampening (the MedFM recipe), each
  * variable is updated by one fused TensorFlow op on a resource variable kept beside it (see
  * {@link NativeMomentum}): the same values, in fewer ops and passes over memory.
  */
@@ -126,7 +126,10 @@ export function sgd(options: SgdOptions = {}): Optimizer {
   return {
     name: "sgd",
     step(variables, gradients, lr) {
-      const backend = momentum && !dampening ? activeNativeBackend() : undefined;
+      // The fused update is shown on the CPU; a GPU build keeps the tfjs ops until it is
+      // checked on a GPU.
+      const candidate = momentum && !dampening ? activeNativeBackend() : undefined;
+      const backend = candidate?.isUsingGpuDevice ? undefined : candidate;
       if (backend) {
         native ??= new NativeMomentum(backend, nesterov);
         const fused = native;
