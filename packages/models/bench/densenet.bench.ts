@@ -68,7 +68,7 @@ interface ChildResult {
   train?: Measurement;
   profile?: Array<{ kernel: string; ms: number; calls: number }>;
   /** Native TensorFlow op time of one training step, on the tensorflow backend (--profile). */
-  nativeOps?: Array<{ op: string; ms: number; calls: number }>;
+  nativeOps?: Array<{ op: string; ms: number; cpuMs: number; calls: number }>;
   /** Wall milliseconds of the step whose native ops were timed. */
   nativeStepMs?: number;
   /** Wall and process CPU seconds of one training step's phases (--profile). */
@@ -205,16 +205,19 @@ async function child(kind: "forward" | "train" | "profile"): Promise<void> {
         // tf.profile sees kernels only, not the native ops that custom gradients (batch norm,
         // ReLU) run directly: time every TensorFlow op tfjs-node executes instead.
         const native = tf.backend() as unknown as Record<string, unknown>;
-        const ops = new Map<string, { ms: number; calls: number }>();
+        const ops = new Map<string, { ms: number; cpuMs: number; calls: number }>();
         const originals = new Map<string, unknown>();
         for (const method of ["executeSingleOutput", "executeMultipleOutputs"]) {
           const original = native[method] as (name: string, ...rest: unknown[]) => unknown;
           originals.set(method, original);
           native[method] = (name: string, ...rest: unknown[]) => {
             const start = performance.now();
+            const cpu = process.cpuUsage();
             const output = original.call(native, name, ...rest);
-            const entry = ops.get(name) ?? { ms: 0, calls: 0 };
+            const used = process.cpuUsage(cpu);
+            const entry = ops.get(name) ?? { ms: 0, cpuMs: 0, calls: 0 };
             entry.ms += performance.now() - start;
+            entry.cpuMs += (used.user + used.system) / 1000;
             entry.calls += 1;
             ops.set(name, entry);
             return output;
@@ -368,9 +371,9 @@ async function main(): Promise<void> {
             : "; ops run asynchronously, so this is the time to queue them, not kernel time" +
               " (MEDFM_TF_ASYNC=0 times the kernels)"),
       );
-      for (const entry of profile.nativeOps.slice(0, 12)) {
+      for (const entry of profile.nativeOps.slice(0, 16)) {
         console.log(
-          `  ${entry.op.padEnd(24)} ${(entry.ms / 1000).toFixed(3).padStart(7)} s  ${((100 * entry.ms) / profile.nativeStepMs).toFixed(1).padStart(5)}%  ${entry.calls} calls`,
+          `  ${entry.op.padEnd(28)} ${(entry.ms / 1000).toFixed(3).padStart(7)} s  ${((100 * entry.ms) / profile.nativeStepMs).toFixed(1).padStart(5)}%  ${(entry.cpuMs / Math.max(entry.ms, 1e-9)).toFixed(2)} cores  ${entry.calls} calls`,
         );
       }
     }
