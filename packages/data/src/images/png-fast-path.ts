@@ -171,8 +171,50 @@ export async function decodePngRegion(
   layout: PngLayout,
   box: CropBox,
 ): Promise<PngRegion | PngDecline> {
+  return decodePngRegionWith(layout, box, regionOf);
+}
+
+/**
+ * Pixels in rows of `width` pixels of which the rectangle `region` is the one asked for: the
+ * box itself (`region` at 0, 0), or, for 8-bit one-channel files, the unfiltered rows where
+ * they lie, each row's filter-type byte counted as its first pixel (no copy).
+ */
+export interface PngPixels extends PngRegion {
+  /** Where the asked-for rectangle lies in `data`. */
+  region: CropBox;
+}
+
+/**
+ * {@link decodePngRegion}, handing the pixels to `consume` instead of copying the box out. For
+ * 8-bit one-channel files `data` views scratch memory that the next decode overwrites: `consume`
+ * runs synchronously right after the rows are unfiltered, and must copy what it keeps.
+ */
+export async function decodePngRegionWith<T>(
+  layout: PngLayout,
+  box: CropBox,
+  consume: (pixels: PngPixels) => T,
+): Promise<T | PngDecline> {
   const filtered = await inflatePngRows(layout, box.top + box.height);
-  return "declined" in filtered ? filtered : unfilterPngRegion(filtered, layout, box);
+  return "declined" in filtered ? filtered : unfilterPngRows(filtered, layout, box, consume);
+}
+
+/** The asked-for rectangle of `pixels` as a region of its own (copied out when it is a view). */
+export function regionOf(pixels: PngPixels): PngRegion {
+  const { data, width, channels, bitDepth, region } = pixels;
+  if (region.left === 0 && region.top === 0 && region.width === width) {
+    const samples = width * region.height * channels;
+    return { data: data.subarray(0, samples), width, height: region.height, channels, bitDepth };
+  }
+  const rowSamples = width * channels;
+  const view = data as Uint8Array;
+  const copied = copyRows(
+    view,
+    region.top * rowSamples + region.left * channels,
+    rowSamples,
+    region.width * channels,
+    region.height,
+  );
+  return { data: copied, width: region.width, height: region.height, channels, bitDepth };
 }
 
 /**
@@ -242,6 +284,16 @@ export function unfilterPngRegion(
   layout: PngLayout,
   box: CropBox,
 ): PngRegion | PngDecline {
+  return unfilterPngRows(filtered, layout, box, regionOf);
+}
+
+/** {@link unfilterPngRegion}, handing the pixels to `consume` (see {@link decodePngRegionWith}). */
+function unfilterPngRows<T>(
+  filtered: Uint8Array,
+  layout: PngLayout,
+  box: CropBox,
+  consume: (pixels: PngPixels) => T,
+): T | PngDecline {
   const bytesPerPixel = layout.channels * (layout.bitDepth / 8);
   const stride = layout.width * bytesPerPixel + 1;
   const rows = box.top + box.height;
@@ -278,7 +330,19 @@ export function unfilterPngRegion(
       return { declined: `row ${y} has filter type ${filter}` };
     }
   }
-  return copyRegion(rowsData, stride, layout, box);
+  if (bytesPerPixel === 1) {
+    // Each row's filter byte is one more pixel on its left: the box starts one pixel further.
+    return consume({
+      data: rowsData.subarray(0, needed),
+      width: stride,
+      height: rows,
+      channels: 1,
+      bitDepth: 8,
+      region: { left: box.left + 1, top: box.top, width: box.width, height: box.height },
+    });
+  }
+  const region = copyRegion(rowsData, stride, layout, box);
+  return consume({ ...region, region: { left: 0, top: 0, width: box.width, height: box.height } });
 }
 
 function copyRegion(

@@ -3,7 +3,7 @@ import sharp from "sharp";
 import { ImageError } from "./image-error";
 import type { PixelSource } from "./normalize";
 import { pilResize } from "./pil-resize";
-import { decodePngRegion, isPng, planPng } from "./png-fast-path";
+import { decodePngRegionWith, isPng, planPng, regionOf } from "./png-fast-path";
 import {
   assertPositiveInteger,
   type CropBox,
@@ -131,14 +131,7 @@ export async function readPixels(
       width: raw.width,
       height: raw.height,
     };
-    const cropped = copyRows(
-      raw.data,
-      (crop.top * raw.width + crop.left) * raw.channels,
-      raw.width * raw.channels,
-      crop.width * raw.channels,
-      crop.height,
-    );
-    return finishLikePillow(cropped, raw.channels, options, {
+    return finishLikePillow(raw as PilSource, crop, options, {
       width: raw.width,
       height: raw.height,
       croppedWidth: crop.width,
@@ -152,23 +145,30 @@ export async function readPixels(
     const layout = planPng(input);
     if (!("declined" in layout)) {
       const { width, height } = layout;
-      const region = await decodePngRegion(
+      const decoded = await decodePngRegionWith(
         layout,
         cropFor(width, height) ?? { left: 0, top: 0, width, height },
+        (pixels) => {
+          const facts: SourceFacts = {
+            width,
+            height,
+            croppedWidth: pixels.region.width,
+            croppedHeight: pixels.region.height,
+            sixteenBit: pixels.bitDepth === 16,
+            gray: pixels.channels <= 2,
+            format: "png",
+          };
+          // Synchronous: `pixels` may view scratch memory that the next decode reuses.
+          if (pixels.data instanceof Uint8Array && resizesLikePillow(options)) {
+            const done = finishLikePillow(pixels as PilSource, pixels.region, options, facts);
+            return { done, region: undefined, facts };
+          }
+          return { done: undefined, region: regionOf(pixels), facts };
+        },
       );
-      if (!("declined" in region)) {
-        const facts: SourceFacts = {
-          width,
-          height,
-          croppedWidth: region.width,
-          croppedHeight: region.height,
-          sixteenBit: region.bitDepth === 16,
-          gray: region.channels <= 2,
-          format: "png",
-        };
-        if (region.data instanceof Uint8Array && resizesLikePillow(options)) {
-          return finishLikePillow(region.data, region.channels, options, facts);
-        }
+      if (!("declined" in decoded)) {
+        const { done, region, facts } = decoded;
+        if (done !== undefined) return done;
         const image = sharp(region.data, {
           raw: { width: region.width, height: region.height, channels: region.channels },
         });
@@ -223,7 +223,13 @@ export async function readPixels(
     }
     const { data, info } = output;
     const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return finishLikePillow(pixels, info.channels as 1 | 3, options, facts);
+    const { width: outWidth, height: outHeight } = info;
+    return finishLikePillow(
+      { data: pixels, width: outWidth, height: outHeight, channels: info.channels as 1 | 3 },
+      { left: 0, top: 0, width: outWidth, height: outHeight },
+      options,
+      facts,
+    );
   }
   if (metadata.format === "png") {
     // libvips resizes a cropped PNG slightly differently (±1 on a few rows) from the same
@@ -281,6 +287,14 @@ async function decodeToRaw(
 }
 
 /** What is known about a source once it is decoded (or decodable) and cropped. */
+/** 8-bit samples that {@link finishLikePillow} crops, converts and resizes. */
+interface PilSource {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+}
+
 interface SourceFacts {
   width: number;
   height: number;
@@ -369,8 +383,8 @@ function resizesLikePillow(options: ReadPixelsOptions): boolean {
  * crop of `"short-side-crop"` and the flip, all on the cropped region's raw samples.
  */
 function finishLikePillow(
-  data: Uint8Array,
-  sourceChannels: 1 | 2 | 3 | 4,
+  image: PilSource,
+  crop: CropBox,
   options: ReadPixelsOptions,
   facts: SourceFacts,
 ): RawPixels {
@@ -379,20 +393,34 @@ function finishLikePillow(
   assertPositiveInteger(resize.height, "resize.height");
   const { croppedWidth, croppedHeight } = facts;
   const channels: 1 | 3 = facts.gray || options.channels === 1 ? 1 : 3;
-  const pixels = convertLikePillow(data, croppedWidth * croppedHeight, sourceChannels, channels);
-  const source = { data: pixels, width: croppedWidth, height: croppedHeight, channels };
+  let source = image;
+  let region = crop;
+  if (image.channels !== channels) {
+    // Pillow converts the whole image first; converting only the crop gives the same samples.
+    const stride = image.width * image.channels;
+    const cropped = copyRows(
+      image.data,
+      crop.top * stride + crop.left * image.channels,
+      stride,
+      crop.width * image.channels,
+      crop.height,
+    );
+    const pixels = convertLikePillow(cropped, crop.width * crop.height, image.channels, channels);
+    source = { data: pixels, width: crop.width, height: crop.height, channels };
+    region = { left: 0, top: 0, width: crop.width, height: crop.height };
+  }
   let output: Uint8Array;
   const width = resize.width;
   const height = resize.height;
   if ((resize.mode ?? "exact") === "exact") {
-    output = pilResize(source, width, height);
+    output = pilResize(source, width, height, region);
   } else {
     const { scaledWidth, scaledHeight, left, top } = shortSideCropGeometry(
       resize,
       croppedWidth,
       croppedHeight,
     );
-    const scaled = pilResize(source, scaledWidth, scaledHeight);
+    const scaled = pilResize(source, scaledWidth, scaledHeight, region);
     output = copyRows(
       scaled,
       (top * scaledWidth + left) * channels,
