@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
+import { useNativeBackend } from "../native/use-native-backend";
 import { activeNativeBackend } from "./native-ops";
-import { selectBackend } from "./select-backend";
 
 // The binding that `pnpm medfm backend install` builds runs ops asynchronously
 // (scripts/native-backend/patch-binding.py) unless MEDFM_TF_ASYNC=0. These tests check what that
@@ -41,18 +41,7 @@ async function shapesAndValues(
 }
 
 describe.runIf(nativePackage !== undefined)("native tensorflow backend, asynchronous ops", () => {
-  beforeAll(async () => {
-    const selection = await selectBackend({
-      backend: "tensorflow",
-      env: { ...process.env, MEDFM_TFJS_NODE_PATH: nativePackage },
-      log: () => {},
-    });
-    expect(selection.backend).toBe("tensorflow");
-  });
-
-  afterAll(async () => {
-    await tf.setBackend("cpu");
-  });
+  useNativeBackend(nativePackage);
 
   it("gives cpu's shapes and values where shapes come from input values or from the data", async () => {
     const compute = () => {

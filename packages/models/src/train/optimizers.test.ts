@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { activeNativeBackend } from "../backend/native-ops";
-import { selectBackend } from "../backend/select-backend";
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
+import { useNativeBackend } from "../native/use-native-backend";
 import fixture from "./__fixtures__/torch-train.json";
 import { adamw, clipGradientsByGlobalNorm, type Optimizer, sgd } from "./optimizers";
 
@@ -141,18 +141,7 @@ describe.runIf(nativePackage !== undefined)("sgd on the native tensorflow backen
     return counts;
   }
 
-  beforeAll(async () => {
-    const selection = await selectBackend({
-      backend: "tensorflow",
-      env: { ...process.env, MEDFM_TFJS_NODE_PATH: nativePackage },
-      log: () => {},
-    });
-    expect(selection.backend).toBe("tensorflow");
-  });
-
-  afterAll(async () => {
-    await tf.setBackend("cpu");
-  });
+  useNativeBackend(nativePackage);
 
   it("matches torch.optim.SGD (momentum, weight decay) with one fused op per variable and step", () => {
     let trajectory: number[][][] = [];
