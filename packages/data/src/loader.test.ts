@@ -328,6 +328,27 @@ describe("createLoader", () => {
     expect(skipping.skipped[0]).toMatchObject({ name: corrupt, epoch: 0 });
   });
 
+  it("names a file that cannot be read, from worker threads as on the calling thread", async () => {
+    const withMissing: Sample[] = [
+      ...samples.slice(0, 2),
+      { name: "missing.png", labels: new Uint8Array(19) },
+    ];
+    for (const workers of [0, 2]) {
+      const loader = createLoader({
+        samples: withMissing,
+        dataRoot: dataset.dataRoot,
+        imageSize: 8,
+        batchSize: 4,
+        workers,
+      });
+      const error = await collect(loader.epoch(0)).catch((caught: unknown) => caught);
+      await loader.close();
+      expect(ImageError.isInstance(error), `workers ${workers}`).toBe(true);
+      expect((error as ImageError).file).toBe(join(dataset.dataRoot, "missing.png"));
+      expect((error as Error).message).toMatch(/missing\.png.*cannot read image/);
+    }
+  });
+
   it("reads from the on-disk cache with the same results every epoch", async () => {
     const cacheDir = join(directory, "cache");
     const make = () =>

@@ -34,7 +34,7 @@ export interface SampleRecipe {
 export async function loadSample(
   target: Float32Array,
   offset: number,
-  source: string | RawImage,
+  source: string | Uint8Array | RawImage,
   name: string,
   recipe: SampleRecipe,
   sampleIndex: number,
