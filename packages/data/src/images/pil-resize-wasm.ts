@@ -7,12 +7,17 @@
 // shift by 22 and clamp to 0–255 like Pillow's clip8.
 
 import {
+  constant,
   functionCode,
+  get,
   growWasmMemory,
+  i32,
   lazyWasm,
   name,
+  op,
   section,
-  signed,
+  set,
+  tee,
   vector,
   WASM_HEADER,
   type WasmMemory,
@@ -58,29 +63,6 @@ export interface PilResizeWasm {
   ): void;
 }
 
-const op = {
-  block: 0x02,
-  loop: 0x03,
-  end: 0x0b,
-  brIf: 0x0d,
-  select: 0x1b,
-  localGet: 0x20,
-  localSet: 0x21,
-  localTee: 0x22,
-  load: 0x28,
-  store8: 0x3a,
-  const: 0x41,
-  ltSigned: 0x48,
-  ltUnsigned: 0x49,
-  gtSigned: 0x4a,
-  add: 0x6a,
-  sub: 0x6b,
-  mul: 0x6c,
-  shl: 0x74,
-  shrSigned: 0x75,
-  void: 0x40,
-} as const;
-
 /** SIMD instructions: the 0xfd prefix and the opcode as unsigned LEB128. */
 const simd = {
   load: [0xfd, 0x00],
@@ -102,14 +84,9 @@ const simd = {
   i32x4DotI16x8Signed: [0xfd, 0xba, 0x01],
 } as const;
 
-const i32 = 0x7f;
 const v128 = 0x7b;
 const memarg = [0, 0];
 
-const get = (local: number): number[] => [op.localGet, local];
-const set = (local: number): number[] => [op.localSet, local];
-const tee = (local: number): number[] => [op.localTee, local];
-const constant = (value: number): number[] => [op.const, ...signed(value)];
 /** `local += amount` where `amount` is the code that pushes it. */
 const increase = (local: number, amount: number[]): number[] => [
   ...get(local),

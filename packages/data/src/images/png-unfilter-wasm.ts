@@ -9,11 +9,16 @@
 // processor overlaps them (a wavefront), which about halves the time per row for two rows.
 
 import {
+  constant,
   functionCode,
+  get,
   growWasmMemory,
+  i32,
   lazyWasm,
   name,
+  op,
   section,
+  set,
   vector,
   WASM_HEADER,
   type WasmMemory,
@@ -38,30 +43,6 @@ export interface UnfilterWasm {
   reverse(filters: readonly ChainedFilter[], start: number, end: number, stride: number): void;
 }
 
-const op = {
-  block: 0x02,
-  loop: 0x03,
-  end: 0x0b,
-  brIf: 0x0d,
-  select: 0x1b,
-  localGet: 0x20,
-  localSet: 0x21,
-  localTee: 0x22,
-  load8: 0x2d,
-  store8: 0x3a,
-  const: 0x41,
-  ltSigned: 0x48,
-  ltUnsigned: 0x49,
-  leSigned: 0x4c,
-  geUnsigned: 0x4f,
-  add: 0x6a,
-  sub: 0x6b,
-  mul: 0x6c,
-  and: 0x71,
-  shrUnsigned: 0x76,
-  void: 0x40,
-} as const;
-
 // Parameters, then locals shared by all rows, then three locals per row, by index.
 const start = 0;
 const end = 1;
@@ -77,12 +58,8 @@ const left = (row: number): number => sharedLocals + 3 * row;
 const above = (row: number): number => sharedLocals + 3 * row + 1;
 const corner = (row: number): number => sharedLocals + 3 * row + 2;
 
-const get = (local: number): number[] => [op.localGet, local];
-const set = (local: number): number[] => [op.localSet, local];
-const byte = (value: number): number[] => [op.const, value];
 const load8 = [op.load8, 0, 0];
-// i32.const 255 needs two bytes of signed LEB128.
-const mask255 = [op.const, 0xff, 0x01, op.and];
+const mask255 = [...constant(255), op.and];
 
 /**
  * The predictor of `row` from its locals, left on the stack. Paeth as stb_image writes it: the
@@ -91,10 +68,10 @@ const mask255 = [op.const, 0xff, 0x01, op.and];
  */
 function predictor(filter: ChainedFilter, row: number): number[] {
   const [a, b, c] = [left(row), above(row), corner(row)];
-  if (filter === 3) return [...get(a), ...get(b), op.add, ...byte(1), op.shrUnsigned];
+  if (filter === 3) return [...get(a), ...get(b), op.add, ...constant(1), op.shrUnsigned];
   return [
     ...get(c),
-    ...byte(3),
+    ...constant(3),
     op.mul,
     ...get(a),
     ...get(b),
@@ -167,7 +144,7 @@ function rowsBody(filters: readonly ChainedFilter[]): number[] {
     op.void,
     ...column(filters),
     ...get(i),
-    ...byte(1),
+    ...constant(1),
     op.add,
     op.localTee,
     i,
@@ -197,7 +174,6 @@ function allSequences(): ChainedFilter[][] {
 const sequences = allSequences();
 
 function assemble(): Uint8Array {
-  const i32 = 0x7f;
   return new Uint8Array([
     ...WASM_HEADER,
     ...section(1, vector([[0x60, ...vector([[i32], [i32], [i32]]), ...vector([])]])),

@@ -1,6 +1,7 @@
 // The WebAssembly binary format as far as our hand-assembled modules need it (png-unfilter-wasm.ts,
-// pil-resize-wasm.ts): LEB128 numbers, vectors, sections, names, function bodies, and a lazy
-// instantiation that reports an unavailable WebAssembly (or SIMD) as `undefined`.
+// pil-resize-wasm.ts): the opcodes they use, LEB128 numbers, vectors, sections, names, function
+// bodies, and a lazy instantiation that reports an unavailable WebAssembly (or SIMD) as
+// `undefined`.
 
 /** The part of a `WebAssembly.Memory` used here (the package compiles without DOM types). */
 export interface WasmMemory {
@@ -12,6 +13,47 @@ export interface WasmMemory {
 
 /** The `\0asm` magic and version 1 that start every module. */
 export const WASM_HEADER: readonly number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+/** The scalar instructions the modules use (i32 unless named otherwise). */
+export const op = {
+  block: 0x02,
+  loop: 0x03,
+  end: 0x0b,
+  brIf: 0x0d,
+  select: 0x1b,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  load: 0x28,
+  load8: 0x2d,
+  store8: 0x3a,
+  const: 0x41,
+  ltSigned: 0x48,
+  ltUnsigned: 0x49,
+  gtSigned: 0x4a,
+  leSigned: 0x4c,
+  geUnsigned: 0x4f,
+  add: 0x6a,
+  sub: 0x6b,
+  mul: 0x6c,
+  and: 0x71,
+  shl: 0x74,
+  shrSigned: 0x75,
+  shrUnsigned: 0x76,
+  void: 0x40,
+} as const;
+
+/** The i32 value type. */
+export const i32 = 0x7f;
+
+/** `local.get local`. */
+export const get = (local: number): number[] => [op.localGet, local];
+/** `local.set local`. */
+export const set = (local: number): number[] => [op.localSet, local];
+/** `local.tee local`. */
+export const tee = (local: number): number[] => [op.localTee, local];
+/** `i32.const value`. */
+export const constant = (value: number): number[] => [op.const, ...signed(value)];
 
 /** Unsigned LEB128. */
 export function unsigned(value: number): number[] {
