@@ -44,11 +44,6 @@ export class NativeMomentum {
     };
   }
 
-  /** Whether a momentum buffer exists for the variable `name`. */
-  has(name: string): boolean {
-    return this.mirrors.has(name);
-  }
-
   /**
    * Applies one update to every variable with a gradient. `initialBuffers` gives the momentum
    * buffer of a variable met for the first time (a restored state); others start at zero.

@@ -106,9 +106,9 @@ function checkRate(name: string, value: number, low: number, high: number): void
  * `g += wd·p; buf = μ·buf + (1−dampening)·g` (buf = g on the first step); `p -= lr·buf`
  * (or `lr·(g + μ·buf)` with Nesterov).
  *
- * On the native `tensorflow` backend on the CPU, with momentum and no dampening (the MedFM recipe), each
- * variable is updated by one fused TensorFlow op on a resource variable kept beside it (see
- * {@link NativeMomentum}): the same values, in fewer ops and passes over memory.
+ * On the native `tensorflow` backend on the CPU, with momentum and no dampening (the MedFM
+ * recipe), each variable is updated by one fused TensorFlow op on a resource variable kept beside
+ * it (see {@link NativeMomentum}): the same values, in fewer ops and passes over memory.
  */
 export function sgd(options: SgdOptions = {}): Optimizer {
   const momentum = options.momentum ?? 0;
