@@ -7,19 +7,15 @@
 // shift by 22 and clamp to 0–255 like Pillow's clip8.
 
 import {
+  assembleModule,
   constant,
-  functionCode,
   get,
   growWasmMemory,
   i32,
   lazyWasm,
-  name,
   op,
-  section,
   set,
   tee,
-  vector,
-  WASM_HEADER,
   type WasmMemory,
 } from "./wasm-module";
 
@@ -362,39 +358,23 @@ const verticalBody = ((): number[] => {
 })();
 
 function assemble(): Uint8Array {
-  const nineIntegers = vector(new Array<number[]>(9).fill([i32]));
-  return new Uint8Array([
-    ...WASM_HEADER,
-    ...section(1, vector([[0x60, ...nineIntegers, ...vector([])]])),
-    ...section(3, vector([[0], [0]])),
-    ...section(5, vector([[0x00, 1]])),
-    ...section(
-      7,
-      vector([
-        [...name("horizontal"), 0x00, 0],
-        [...name("vertical"), 0x00, 1],
-        [...name("memory"), 0x02, 0],
-      ]),
-    ),
-    ...section(
-      10,
-      vector([
-        functionCode(
-          [
-            [8, i32],
-            [3, v128],
-          ],
-          [...horizontalBody, op.end],
-        ),
-        functionCode(
-          [
-            [8, i32],
-            [7, v128],
-          ],
-          [...verticalBody, op.end],
-        ),
-      ]),
-    ),
+  return assembleModule(new Array<number>(9).fill(i32), [
+    {
+      name: "horizontal",
+      locals: [
+        [8, i32],
+        [3, v128],
+      ],
+      body: [...horizontalBody, op.end],
+    },
+    {
+      name: "vertical",
+      locals: [
+        [8, i32],
+        [7, v128],
+      ],
+      body: [...verticalBody, op.end],
+    },
   ]);
 }
 

@@ -9,18 +9,14 @@
 // processor overlaps them (a wavefront), which about halves the time per row for two rows.
 
 import {
+  assembleModule,
   constant,
-  functionCode,
   get,
   growWasmMemory,
   i32,
   lazyWasm,
-  name,
   op,
-  section,
   set,
-  vector,
-  WASM_HEADER,
   type WasmMemory,
 } from "./wasm-module";
 
@@ -174,27 +170,14 @@ function allSequences(): ChainedFilter[][] {
 const sequences = allSequences();
 
 function assemble(): Uint8Array {
-  return new Uint8Array([
-    ...WASM_HEADER,
-    ...section(1, vector([[0x60, ...vector([[i32], [i32], [i32]]), ...vector([])]])),
-    ...section(3, vector(sequences.map(() => [0]))),
-    ...section(5, vector([[0x00, 1]])),
-    ...section(
-      7,
-      vector([
-        ...sequences.map((filters, index) => [...name(filters.join("")), 0x00, index]),
-        [...name("memory"), 0x02, 0],
-      ]),
-    ),
-    ...section(
-      10,
-      vector(
-        sequences.map((filters) =>
-          functionCode([[sharedLocals - 3 + 3 * filters.length, i32]], rowsBody(filters)),
-        ),
-      ),
-    ),
-  ]);
+  return assembleModule(
+    [i32, i32, i32],
+    sequences.map((filters) => ({
+      name: filters.join(""),
+      locals: [[sharedLocals - 3 + 3 * filters.length, i32]],
+      body: rowsBody(filters),
+    })),
+  );
 }
 
 type Reverse = (start: number, end: number, stride: number) => void;

@@ -105,6 +105,37 @@ export const functionCode = (locals: number[][], body: number[]): number[] => {
   return [...unsigned(code.length), ...code];
 };
 
+/** One function of {@link assembleModule}: its export name, local declarations and body. */
+export interface WasmFunction {
+  /** The name it is exported under. */
+  name: string;
+  /** `[count, type]` pairs of locals after the parameters. */
+  locals: number[][];
+  /** The instructions, ending with `end`. */
+  body: number[];
+}
+
+/**
+ * The binary of a module whose functions all take `params` (value types) and return nothing,
+ * each exported under its name, with one memory (at least one page) exported as `memory`.
+ */
+export function assembleModule(params: number[], functions: WasmFunction[]): Uint8Array {
+  return new Uint8Array([
+    ...WASM_HEADER,
+    ...section(1, vector([[0x60, ...vector(params.map((type) => [type])), ...vector([])]])),
+    ...section(3, vector(functions.map(() => [0]))),
+    ...section(5, vector([[0x00, 1]])),
+    ...section(
+      7,
+      vector([
+        ...functions.map((entry, index) => [...name(entry.name), 0x00, index]),
+        [...name("memory"), 0x02, 0],
+      ]),
+    ),
+    ...section(10, vector(functions.map((entry) => functionCode(entry.locals, entry.body)))),
+  ]);
+}
+
 /** The WebAssembly global of Node.js, typed as far as this module uses it. */
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
