@@ -185,15 +185,26 @@ type Reverse = (start: number, end: number, stride: number) => void;
 /** The compiled module, or `undefined` where WebAssembly is unavailable. */
 export const unfilterWasm = lazyWasm<UnfilterWasm>(assemble, (exports) => {
   const functions = exports as Record<string, Reverse> & { memory: WasmMemory };
+  // By sequenceCode, so that the hot path builds no string per call.
+  const byCode: Reverse[] = [];
+  for (const filters of sequences) byCode[sequenceCode(filters)] = functions[filters.join("")];
   return {
     memory: functions.memory,
     reverse(filters, from, to, rowStride) {
-      const reverse = functions[filters.join("")];
+      const reverse =
+        filters.length <= MAX_WAVEFRONT_ROWS ? byCode[sequenceCode(filters)] : undefined;
       if (reverse === undefined) throw new RangeError(`no wasm unfilter for filters ${filters}`);
       reverse(from, to, rowStride);
     },
   };
 });
+
+/** A number per filter sequence: a leading 1 bit, then one bit per filter (Paeth 1). */
+function sequenceCode(filters: readonly ChainedFilter[]): number {
+  let code = 1;
+  for (const filter of filters) code = code * 2 + (filter - 3);
+  return code;
+}
 
 /** Grows the module's memory to hold at least `bytes` bytes and returns a view of them. */
 export function ensureUnfilterMemory(wasm: UnfilterWasm, bytes: number): Uint8Array {
