@@ -25,12 +25,24 @@ these C API functions besides the unpatched one's: TFE_ContextOptionsSetAsync, T
 TF_NewShapeAndTypeList, TF_ShapeAndTypeListSetShape, TF_ShapeAndTypeListSetUnknownShape,
 TF_DeleteShapeAndTypeList, TFE_OpGetAttrs, TFE_OpAttrsSerialize, TFE_ContextGetExecutorForThread,
 TFE_ExecutorClearError and TFE_DeleteExecutor.
+
+The patch also compiles @medfm/models' own CPU kernels into the binding: it copies
+medfm_kernels.cc (which sits beside this script) into BINDING_DIR, lists it in ../binding.gyp,
+and has tfjs_binding.cc register them once per process and export "medfmKernels" (1 when
+TensorFlow took them). They use TensorFlow's C kernel API: TF_NewOpDefinitionBuilder,
+TF_OpDefinitionBuilderAddAttr/AddInput/AddOutput/SetShapeInferenceFunction,
+TF_RegisterOpDefinition, TF_NewKernelBuilder, TF_RegisterKernelBuilder, TF_NumInputs,
+TF_GetInput, TF_AllocateOutput, TF_ForwardInputOrAllocateOutput, TF_OpKernelContext_Failure,
+TF_OpKernelConstruction_GetAttrBool/GetAttrFloat, TF_SetStatus, TF_NewShapeHandle,
+TF_DeleteShapeHandle and TF_ShapeInferenceContextNumInputs/GetInput/SetOutput.
 """
 
 import os
 import sys
 
 MARKER = "medfm: asynchronous eager execution"
+KERNELS_MARKER = "medfm: kernels"
+KERNELS_SOURCE = "medfm_kernels.cc"
 
 HEADER_EDITS = [
     (
@@ -556,12 +568,58 @@ void TFJSBackend::ThrowAsyncError(napi_env env, TF_Status *status) {
 ]
 
 
-def apply(path, edits):
+BINDING_EDITS = [
+    (
+        "namespace tfnodejs {\n",
+        """namespace medfm {
+bool RegisterKernels(TF_Status *status);
+}
+
+namespace tfnodejs {
+
+// medfm: kernels. @medfm/models' TensorFlow kernels (medfm_kernels.cc), registered once per
+// process (the module initialises once per thread that loads it): 1 when TensorFlow took them.
+static int RegisterMedfmKernelsOnce() {
+  static const int registered = [] {
+    TF_Status *status = TF_NewStatus();
+    const bool ok = medfm::RegisterKernels(status);
+    if (!ok) {
+      fprintf(stderr, "medfm: TensorFlow refused the medfm kernels: %s\\n",
+              TF_Message(status));
+    }
+    TF_DeleteStatus(status);
+    return ok ? 1 : 0;
+  }();
+  return registered;
+}
+""",
+    ),
+    (
+        "#undef EXPORT_INT_PROPERTY\n",
+        """#undef EXPORT_INT_PROPERTY
+  AssignIntProperty(env, exports, "medfmKernels", RegisterMedfmKernelsOnce());
+""",
+    ),
+]
+
+GYP_EDITS = [
+    (
+        "      'binding/tfjs_binding.cc'\n    ],\n",
+        """      'binding/tfjs_binding.cc',
+      # medfm: kernels (scripts/native-backend/medfm_kernels.cc)
+      'binding/medfm_kernels.cc'
+    ],
+""",
+    ),
+]
+
+
+def apply(path, edits, marker=MARKER):
     """(original, patched) texts, or None when the file is patched as this script would."""
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     original = text
-    if MARKER in text:
+    if marker in text:
         # Patched before, maybe by another version of this script: start from the original.
         if not os.path.isfile(path + ".medfm-orig"):
             sys.exit(f"patch-binding.py: {path} is patched but {path}.medfm-orig is missing")
@@ -592,19 +650,38 @@ def main():
     binding = arguments[0]
     header = os.path.join(binding, "tfjs_backend.h")
     source = os.path.join(binding, "tfjs_backend.cc")
-    for path in (header, source):
+    module = os.path.join(binding, "tfjs_binding.cc")
+    gyp = os.path.join(binding, os.pardir, "binding.gyp")
+    kernels = os.path.join(binding, KERNELS_SOURCE)
+    for path in (header, source, module, gyp):
         if not os.path.isfile(path):
             sys.exit(f"patch-binding.py: {path} does not exist")
     if revert:
         restored = 0
-        for path in (header, source):
+        for path in (header, source, module, gyp):
             if os.path.isfile(path + ".medfm-orig"):
                 os.replace(path + ".medfm-orig", path)
                 restored += 1
+        if os.path.isfile(kernels):
+            os.remove(kernels)
+            restored += 1
         print("reverted" if restored else "not patched")
         return
-    # Check both files before writing either.
-    results = [(path, apply(path, edits)) for path, edits in ((header, HEADER_EDITS), (source, SOURCE_EDITS))]
+    kernels_source = os.path.join(os.path.dirname(os.path.abspath(__file__)), KERNELS_SOURCE)
+    if not os.path.isfile(kernels_source):
+        sys.exit(f"patch-binding.py: {kernels_source} (the kernels it adds) does not exist")
+    with open(kernels_source, encoding="utf-8") as handle:
+        kernels_text = handle.read()
+    # Check every file before writing any.
+    results = [
+        (path, apply(path, edits, marker))
+        for path, edits, marker in (
+            (header, HEADER_EDITS, MARKER),
+            (source, SOURCE_EDITS, MARKER),
+            (module, BINDING_EDITS, KERNELS_MARKER),
+            (gyp, GYP_EDITS, KERNELS_MARKER),
+        )
+    ]
     for path, result in results:
         if result is None:
             continue
@@ -613,7 +690,17 @@ def main():
             handle.write(original)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
-    print("patched" if any(result is not None for _, result in results) else "already patched")
+    copied = False
+    if os.path.isfile(kernels):
+        with open(kernels, encoding="utf-8") as handle:
+            copied = handle.read() != kernels_text
+    else:
+        copied = True
+    if copied:
+        with open(kernels, "w", encoding="utf-8") as handle:
+            handle.write(kernels_text)
+    changed = copied or any(result is not None for _, result in results)
+    print("patched" if changed else "already patched")
 
 
 if __name__ == "__main__":

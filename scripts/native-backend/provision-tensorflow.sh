@@ -81,21 +81,29 @@ fi
 ln -sf libtensorflow_cc.so.2 "$lib/libtensorflow.so.2"
 ln -sf libtensorflow_cc.so.2 "$lib/libtensorflow.so"
 ln -sf libtensorflow_framework.so.2 "$lib/libtensorflow_framework.so"
-# Ops run asynchronously (patch-binding.py; MEDFM_TF_ASYNC=0 turns it off at run time) when the
-# libraries export what the patched binding imports, on CPU builds; else the binding is unpatched.
+# Ops run asynchronously (patch-binding.py; MEDFM_TF_ASYNC=0 turns it off at run time), with
+# @medfm/models' own kernels (medfm_kernels.cc), when the libraries export what the patched
+# binding imports, on CPU builds; else the binding is unpatched.
 defined="$(nm -D --defined-only "$lib/libtensorflow_cc.so.2" "$lib/libtensorflow_framework.so.2" | awk '{ sub(/@.*/, "", $3); print $3 }')"
 missing=""
 for symbol in TFE_ContextGetExecutorForThread TFE_ContextOptionsSetAsync TFE_DeleteExecutor \
   TFE_ExecutorClearError TFE_InferShapes TFE_OpAttrsSerialize TFE_OpGetAttrs \
   TF_DeleteShapeAndTypeList TF_NewShapeAndTypeList TF_ShapeAndTypeListSetShape \
-  TF_ShapeAndTypeListSetUnknownShape; do
+  TF_ShapeAndTypeListSetUnknownShape TF_AllocateOutput TF_DeleteShapeHandle \
+  TF_ForwardInputOrAllocateOutput TF_GetInput TF_NewKernelBuilder TF_NewOpDefinitionBuilder \
+  TF_NewShapeHandle TF_NumInputs TF_OpDefinitionBuilderAddAttr TF_OpDefinitionBuilderAddInput \
+  TF_OpDefinitionBuilderAddOutput TF_OpDefinitionBuilderSetShapeInferenceFunction \
+  TF_OpKernelConstruction_GetAttrBool TF_OpKernelConstruction_GetAttrFloat \
+  TF_OpKernelContext_Failure TF_RegisterKernelBuilder TF_RegisterOpDefinition TF_SetStatus \
+  TF_ShapeInferenceContextGetInput TF_ShapeInferenceContextNumInputs \
+  TF_ShapeInferenceContextSetOutput; do
   grep -qx "$symbol" <<< "$defined" || missing="$missing $symbol"
 done
 if [ "$gpu" = 1 ]; then
   echo "      binding left synchronous: on a GPU, asynchronous execution gave no speed (CUDA streams already queue kernels)"
   "$python" "$here/patch-binding.py" --revert "$package_dir/binding"
 elif [ -z "$missing" ]; then
-  echo "      patching the binding for asynchronous op execution (MEDFM_TF_ASYNC=0 turns it off)"
+  echo "      patching the binding for asynchronous op execution (MEDFM_TF_ASYNC=0 turns it off) and the medfm kernels"
   "$python" "$here/patch-binding.py" "$package_dir/binding"
 else
   echo "      binding left synchronous: $(basename "$wheel") lacks$missing"
@@ -126,7 +134,8 @@ require(process.argv[2]);
   const a = tf.tensor2d([[1, 2], [3, 4]]);
   const product = Array.from(await tf.matMul(a, a).data()).join();
   if (product !== "7,10,15,22") throw new Error(`matMul gave ${product}`);
-  console.log(`TensorFlow ${tf.backend().binding.TF_Version} backend ready.`);
+  const kernels = tf.backend().binding.medfmKernels === 1 ? "with" : "without";
+  console.log(`TensorFlow ${tf.backend().binding.TF_Version} backend ready, ${kernels} the medfm kernels.`);
 })().catch((error) => { console.error(error); process.exit(1); });
 ' "$tfjs" "$package_dir"
 echo "Make it visible with:"

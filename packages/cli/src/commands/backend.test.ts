@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   ASYNC_BINDING_SYMBOLS,
   EXTRACT_WHEEL_SCRIPT,
+  MEDFM_KERNELS_SOURCE,
   missingTensorflowSymbols,
   NATIVE_BACKEND_MANIFEST,
   napiBuildVersion,
@@ -32,6 +33,9 @@ const scriptFile = fileURLToPath(
 );
 const patcherFile = fileURLToPath(
   new URL("../../../../scripts/native-backend/patch-binding.py", import.meta.url),
+);
+const kernelsFile = fileURLToPath(
+  new URL("../../../../scripts/native-backend/medfm_kernels.cc", import.meta.url),
 );
 // tfjs-node 4.22's binding sources, where `medfm backend install` has run in this checkout
 // (unpatched copies sit beside patched ones as FILE.medfm-orig).
@@ -157,6 +161,7 @@ describe("EXTRACT_WHEEL_SCRIPT", () => {
 function runPatcher(args: string[]): { status: number | null; output: string } {
   const patcher = path.join(workDirectory, "patch-binding.py");
   writeFileSync(patcher, PATCH_BINDING_SCRIPT);
+  writeFileSync(path.join(workDirectory, "medfm_kernels.cc"), MEDFM_KERNELS_SOURCE);
   const result = spawnSync("python3", [patcher, ...args], { encoding: "utf8" });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
@@ -169,13 +174,22 @@ describe("PATCH_BINDING_SCRIPT", () => {
     },
   );
 
+  it.runIf(existsSync(kernelsFile))(
+    "embeds the documented scripts/native-backend/medfm_kernels.cc",
+    () => {
+      expect(MEDFM_KERNELS_SOURCE).toBe(readFileSync(kernelsFile, "utf8"));
+    },
+  );
+
   it.runIf(hasPython)(
     "refuses sources that are not tfjs-node 4.22's and leaves them as they were",
     () => {
-      const binding = path.join(workDirectory, "binding-other");
+      const binding = path.join(workDirectory, "package-other", "binding");
       mkdirSync(binding, { recursive: true });
       writeFileSync(path.join(binding, "tfjs_backend.h"), "#include <unordered_map>\n");
       writeFileSync(path.join(binding, "tfjs_backend.cc"), "// another version\n");
+      writeFileSync(path.join(binding, "tfjs_binding.cc"), "// another version\n");
+      writeFileSync(path.join(binding, "..", "binding.gyp"), "{}\n");
       const result = runPatcher([binding]);
       expect(result.status).not.toBe(0);
       expect(result.output).toMatch(
@@ -184,33 +198,52 @@ describe("PATCH_BINDING_SCRIPT", () => {
       expect(readFileSync(path.join(binding, "tfjs_backend.h"), "utf8")).toBe(
         "#include <unordered_map>\n",
       );
-      expect(readdirSync(binding).sort()).toEqual(["tfjs_backend.cc", "tfjs_backend.h"]);
+      expect(readdirSync(binding).sort()).toEqual([
+        "tfjs_backend.cc",
+        "tfjs_backend.h",
+        "tfjs_binding.cc",
+      ]);
+      expect(readdirSync(path.dirname(binding)).sort()).toEqual(["binding", "binding.gyp"]);
     },
   );
 
   it.runIf(hasPython && existsSync(path.join(provisionedBinding, "tfjs_backend.cc")))(
-    "patches tfjs-node 4.22's binding once, and --revert restores it byte for byte",
+    "patches tfjs-node 4.22's binding once, adds the kernels, and --revert restores it byte for byte",
     () => {
-      const binding = path.join(workDirectory, "binding-4.22");
+      const binding = path.join(workDirectory, "package-4.22", "binding");
       mkdirSync(binding, { recursive: true });
       const original: Record<string, string> = {};
-      for (const file of ["tfjs_backend.h", "tfjs_backend.cc"]) {
-        const pristine = path.join(provisionedBinding, `${file}.medfm-orig`);
-        original[file] = readFileSync(
-          existsSync(pristine) ? pristine : path.join(provisionedBinding, file),
-          "utf8",
-        );
+      for (const file of [
+        "tfjs_backend.h",
+        "tfjs_backend.cc",
+        "tfjs_binding.cc",
+        "../binding.gyp",
+      ]) {
+        const provisioned = path.join(provisionedBinding, file);
+        const pristine = `${provisioned}.medfm-orig`;
+        original[file] = readFileSync(existsSync(pristine) ? pristine : provisioned, "utf8");
         writeFileSync(path.join(binding, file), original[file]);
       }
       expect(runPatcher([binding]).output.trim()).toBe("patched");
       const patched = readFileSync(path.join(binding, "tfjs_backend.cc"), "utf8");
       expect(patched).toContain("TFE_ContextOptionsSetAsync(tfe_options, async_ ? 1 : 0);");
-      for (const symbol of ASYNC_BINDING_SYMBOLS) expect(patched).toContain(symbol);
+      const module = readFileSync(path.join(binding, "tfjs_binding.cc"), "utf8");
+      expect(module).toContain('AssignIntProperty(env, exports, "medfmKernels"');
+      expect(readFileSync(path.join(binding, "..", "binding.gyp"), "utf8")).toContain(
+        "'binding/medfm_kernels.cc'",
+      );
+      const kernels = readFileSync(path.join(binding, "medfm_kernels.cc"), "utf8");
+      expect(kernels).toBe(MEDFM_KERNELS_SOURCE);
+      // Every C API function the patched sources declare or call is checked for beforehand.
+      for (const symbol of ASYNC_BINDING_SYMBOLS) {
+        expect(`${patched}${module}${kernels}`).toContain(symbol);
+      }
       expect(runPatcher([binding]).output.trim()).toBe("already patched");
       expect(runPatcher(["--revert", binding]).output.trim()).toBe("reverted");
       for (const file of Object.keys(original)) {
         expect(readFileSync(path.join(binding, file), "utf8")).toBe(original[file]);
       }
+      expect(existsSync(path.join(binding, "medfm_kernels.cc"))).toBe(false);
     },
   );
 });

@@ -92,8 +92,10 @@ export const REQUIRED_TENSORFLOW_SYMBOLS: readonly string[] = [
 ];
 
 /**
- * C API functions that the binding patched for asynchronous execution (`PATCH_BINDING_SCRIPT`)
- * imports besides `REQUIRED_TENSORFLOW_SYMBOLS`. Without them the binding is built unpatched.
+ * C API functions that the binding patched by `PATCH_BINDING_SCRIPT` imports besides
+ * `REQUIRED_TENSORFLOW_SYMBOLS`: those of asynchronous execution, then TensorFlow's C kernel API
+ * that @medfm/models' own kernels (`MEDFM_KERNELS_SOURCE`) use. Without them the binding is built
+ * unpatched.
  */
 export const ASYNC_BINDING_SYMBOLS: readonly string[] = [
   "TFE_ContextGetExecutorForThread",
@@ -107,6 +109,27 @@ export const ASYNC_BINDING_SYMBOLS: readonly string[] = [
   "TF_NewShapeAndTypeList",
   "TF_ShapeAndTypeListSetShape",
   "TF_ShapeAndTypeListSetUnknownShape",
+  "TF_AllocateOutput",
+  "TF_DeleteShapeHandle",
+  "TF_ForwardInputOrAllocateOutput",
+  "TF_GetInput",
+  "TF_NewKernelBuilder",
+  "TF_NewOpDefinitionBuilder",
+  "TF_NewShapeHandle",
+  "TF_NumInputs",
+  "TF_OpDefinitionBuilderAddAttr",
+  "TF_OpDefinitionBuilderAddInput",
+  "TF_OpDefinitionBuilderAddOutput",
+  "TF_OpDefinitionBuilderSetShapeInferenceFunction",
+  "TF_OpKernelConstruction_GetAttrBool",
+  "TF_OpKernelConstruction_GetAttrFloat",
+  "TF_OpKernelContext_Failure",
+  "TF_RegisterKernelBuilder",
+  "TF_RegisterOpDefinition",
+  "TF_SetStatus",
+  "TF_ShapeInferenceContextGetInput",
+  "TF_ShapeInferenceContextNumInputs",
+  "TF_ShapeInferenceContextSetOutput",
 ];
 
 /**
@@ -141,12 +164,24 @@ these C API functions besides the unpatched one's: TFE_ContextOptionsSetAsync, T
 TF_NewShapeAndTypeList, TF_ShapeAndTypeListSetShape, TF_ShapeAndTypeListSetUnknownShape,
 TF_DeleteShapeAndTypeList, TFE_OpGetAttrs, TFE_OpAttrsSerialize, TFE_ContextGetExecutorForThread,
 TFE_ExecutorClearError and TFE_DeleteExecutor.
+
+The patch also compiles @medfm/models' own CPU kernels into the binding: it copies
+medfm_kernels.cc (which sits beside this script) into BINDING_DIR, lists it in ../binding.gyp,
+and has tfjs_binding.cc register them once per process and export "medfmKernels" (1 when
+TensorFlow took them). They use TensorFlow's C kernel API: TF_NewOpDefinitionBuilder,
+TF_OpDefinitionBuilderAddAttr/AddInput/AddOutput/SetShapeInferenceFunction,
+TF_RegisterOpDefinition, TF_NewKernelBuilder, TF_RegisterKernelBuilder, TF_NumInputs,
+TF_GetInput, TF_AllocateOutput, TF_ForwardInputOrAllocateOutput, TF_OpKernelContext_Failure,
+TF_OpKernelConstruction_GetAttrBool/GetAttrFloat, TF_SetStatus, TF_NewShapeHandle,
+TF_DeleteShapeHandle and TF_ShapeInferenceContextNumInputs/GetInput/SetOutput.
 """
 
 import os
 import sys
 
 MARKER = "medfm: asynchronous eager execution"
+KERNELS_MARKER = "medfm: kernels"
+KERNELS_SOURCE = "medfm_kernels.cc"
 
 HEADER_EDITS = [
     (
@@ -672,12 +707,58 @@ void TFJSBackend::ThrowAsyncError(napi_env env, TF_Status *status) {
 ]
 
 
-def apply(path, edits):
+BINDING_EDITS = [
+    (
+        "namespace tfnodejs {\n",
+        """namespace medfm {
+bool RegisterKernels(TF_Status *status);
+}
+
+namespace tfnodejs {
+
+// medfm: kernels. @medfm/models' TensorFlow kernels (medfm_kernels.cc), registered once per
+// process (the module initialises once per thread that loads it): 1 when TensorFlow took them.
+static int RegisterMedfmKernelsOnce() {
+  static const int registered = [] {
+    TF_Status *status = TF_NewStatus();
+    const bool ok = medfm::RegisterKernels(status);
+    if (!ok) {
+      fprintf(stderr, "medfm: TensorFlow refused the medfm kernels: %s\\n",
+              TF_Message(status));
+    }
+    TF_DeleteStatus(status);
+    return ok ? 1 : 0;
+  }();
+  return registered;
+}
+""",
+    ),
+    (
+        "#undef EXPORT_INT_PROPERTY\n",
+        """#undef EXPORT_INT_PROPERTY
+  AssignIntProperty(env, exports, "medfmKernels", RegisterMedfmKernelsOnce());
+""",
+    ),
+]
+
+GYP_EDITS = [
+    (
+        "      'binding/tfjs_binding.cc'\n    ],\n",
+        """      'binding/tfjs_binding.cc',
+      # medfm: kernels (scripts/native-backend/medfm_kernels.cc)
+      'binding/medfm_kernels.cc'
+    ],
+""",
+    ),
+]
+
+
+def apply(path, edits, marker=MARKER):
     """(original, patched) texts, or None when the file is patched as this script would."""
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     original = text
-    if MARKER in text:
+    if marker in text:
         # Patched before, maybe by another version of this script: start from the original.
         if not os.path.isfile(path + ".medfm-orig"):
             sys.exit(f"patch-binding.py: {path} is patched but {path}.medfm-orig is missing")
@@ -708,19 +789,38 @@ def main():
     binding = arguments[0]
     header = os.path.join(binding, "tfjs_backend.h")
     source = os.path.join(binding, "tfjs_backend.cc")
-    for path in (header, source):
+    module = os.path.join(binding, "tfjs_binding.cc")
+    gyp = os.path.join(binding, os.pardir, "binding.gyp")
+    kernels = os.path.join(binding, KERNELS_SOURCE)
+    for path in (header, source, module, gyp):
         if not os.path.isfile(path):
             sys.exit(f"patch-binding.py: {path} does not exist")
     if revert:
         restored = 0
-        for path in (header, source):
+        for path in (header, source, module, gyp):
             if os.path.isfile(path + ".medfm-orig"):
                 os.replace(path + ".medfm-orig", path)
                 restored += 1
+        if os.path.isfile(kernels):
+            os.remove(kernels)
+            restored += 1
         print("reverted" if restored else "not patched")
         return
-    # Check both files before writing either.
-    results = [(path, apply(path, edits)) for path, edits in ((header, HEADER_EDITS), (source, SOURCE_EDITS))]
+    kernels_source = os.path.join(os.path.dirname(os.path.abspath(__file__)), KERNELS_SOURCE)
+    if not os.path.isfile(kernels_source):
+        sys.exit(f"patch-binding.py: {kernels_source} (the kernels it adds) does not exist")
+    with open(kernels_source, encoding="utf-8") as handle:
+        kernels_text = handle.read()
+    # Check every file before writing any.
+    results = [
+        (path, apply(path, edits, marker))
+        for path, edits, marker in (
+            (header, HEADER_EDITS, MARKER),
+            (source, SOURCE_EDITS, MARKER),
+            (module, BINDING_EDITS, KERNELS_MARKER),
+            (gyp, GYP_EDITS, KERNELS_MARKER),
+        )
+    ]
     for path, result in results:
         if result is None:
             continue
@@ -729,11 +829,570 @@ def main():
             handle.write(original)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
-    print("patched" if any(result is not None for _, result in results) else "already patched")
+    copied = False
+    if os.path.isfile(kernels):
+        with open(kernels, encoding="utf-8") as handle:
+            copied = handle.read() != kernels_text
+    else:
+        copied = True
+    if copied:
+        with open(kernels, "w", encoding="utf-8") as handle:
+            handle.write(kernels_text)
+    changed = copied or any(result is not None for _, result in results)
+    print("patched" if changed else "already patched")
 
 
 if __name__ == "__main__":
     main()
+`;
+
+/**
+ * Copy of scripts/native-backend/medfm_kernels.cc (a test keeps them equal): @medfm/models' own
+ * TensorFlow CPU kernels, which `PATCH_BINDING_SCRIPT` compiles into the binding (it reads the
+ * file from its own directory).
+ */
+export const MEDFM_KERNELS_SOURCE = String.raw`// medfm: TensorFlow CPU kernels of @medfm/models, registered when the binding loads
+// (scripts/native-backend/patch-binding.py adds this file to tfjs-node's binding).
+//
+// - MedfmApplyMomentum updates every variable of a model in one op: torch's SGD with momentum,
+//   weight decay and no dampening (optionally Nesterov), where TensorFlow's ops take one or two
+//   ops per variable and tfjs's take four.
+// - MedfmBatchNormReluGrad is the gradient of relu(batch_norm(x)) in training mode, in place of
+//   ReluGrad and FusedBatchNormGradV3: two passes over the data instead of five.
+//
+// The prototypes come from TensorFlow's C kernel API (tensorflow/c/kernels.h and ops.h), which
+// libtensorflow_framework exports; they are declared here so that the binding builds with the
+// headers tfjs-node already uses.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+// GCC vectorises the masked loops below (a comparison feeding arithmetic) only when it may assume
+// that floating-point comparisons do not trap; they never do here (no signalling NaNs).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+// For a loop whose outputs may be its inputs, element for element (an update in place): no
+// iteration reads what another writes, so it may be vectorised without alias checks.
+#if defined(__clang__)
+#define MEDFM_INDEPENDENT_ITERATIONS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define MEDFM_INDEPENDENT_ITERATIONS _Pragma("GCC ivdep")
+#else
+#define MEDFM_INDEPENDENT_ITERATIONS
+#endif
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <cmath>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "tensorflow/c/c_api.h"
+
+extern "C" {
+typedef struct TF_OpKernelConstruction TF_OpKernelConstruction;
+typedef struct TF_OpKernelContext TF_OpKernelContext;
+typedef struct TF_KernelBuilder TF_KernelBuilder;
+typedef struct TF_OpDefinitionBuilder TF_OpDefinitionBuilder;
+typedef struct TF_ShapeInferenceContext TF_ShapeInferenceContext;
+typedef struct TF_ShapeHandle TF_ShapeHandle;
+
+TF_KernelBuilder *TF_NewKernelBuilder(const char *op_name, const char *device_name,
+                                      void *(*create_func)(TF_OpKernelConstruction *),
+                                      void (*compute_func)(void *, TF_OpKernelContext *),
+                                      void (*delete_func)(void *));
+void TF_RegisterKernelBuilder(const char *kernel_name, TF_KernelBuilder *builder,
+                              TF_Status *status);
+int TF_NumInputs(TF_OpKernelContext *ctx);
+void TF_GetInput(TF_OpKernelContext *ctx, int i, TF_Tensor **tensor, TF_Status *status);
+TF_Tensor *TF_ForwardInputOrAllocateOutput(TF_OpKernelContext *context,
+                                           const int *candidate_input_indices,
+                                           int num_candidate_input_indices, int output_index,
+                                           const int64_t *output_dims, int output_num_dims,
+                                           int *forwarded_input, TF_Status *status);
+void TF_OpKernelContext_Failure(TF_OpKernelContext *ctx, TF_Status *status);
+void TF_OpKernelConstruction_GetAttrBool(TF_OpKernelConstruction *ctx, const char *attr_name,
+                                         unsigned char *val, TF_Status *status);
+void TF_OpKernelConstruction_GetAttrFloat(TF_OpKernelConstruction *ctx, const char *attr_name,
+                                          float *val, TF_Status *status);
+TF_Tensor *TF_AllocateOutput(TF_OpKernelContext *context, int index, TF_DataType dtype,
+                             const int64_t *dims, int num_dims, size_t len, TF_Status *status);
+
+TF_OpDefinitionBuilder *TF_NewOpDefinitionBuilder(const char *op_name);
+void TF_RegisterOpDefinition(TF_OpDefinitionBuilder *builder, TF_Status *status);
+void TF_OpDefinitionBuilderAddAttr(TF_OpDefinitionBuilder *builder, const char *attr_spec);
+void TF_OpDefinitionBuilderAddInput(TF_OpDefinitionBuilder *builder, const char *input_spec);
+void TF_OpDefinitionBuilderAddOutput(TF_OpDefinitionBuilder *builder, const char *output_spec);
+void TF_OpDefinitionBuilderSetShapeInferenceFunction(
+    TF_OpDefinitionBuilder *builder,
+    void (*shape_inference_func)(TF_ShapeInferenceContext *ctx, TF_Status *status));
+int64_t TF_ShapeInferenceContextNumInputs(TF_ShapeInferenceContext *ctx);
+TF_ShapeHandle *TF_NewShapeHandle();
+void TF_ShapeInferenceContextGetInput(TF_ShapeInferenceContext *ctx, int i,
+                                      TF_ShapeHandle *handle, TF_Status *status);
+void TF_ShapeInferenceContextSetOutput(TF_ShapeInferenceContext *ctx, int i,
+                                       TF_ShapeHandle *handle, TF_Status *status);
+void TF_DeleteShapeHandle(TF_ShapeHandle *handle);
+}
+
+namespace medfm {
+namespace {
+
+// The CPUs this process may run on (its affinity mask, as nproc counts them).
+int AvailableCpus() {
+  static const int cpus = [] {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }();
+  return cpus;
+}
+
+// Helper threads for the kernels below, started on first use and kept: part(t, count) runs
+// for t in [0, count), part 0 on the calling thread (TensorFlow's executor thread). TensorFlow's
+// own pool is idle while one of these kernels runs, since ops run one at a time. Helpers sleep
+// between calls (the kernels are milliseconds apart); the caller spins briefly before sleeping
+// while it waits for them. One call at a time: a second TensorFlow context (another worker
+// thread) calling meanwhile runs its kernel on its own thread.
+class Workers {
+ public:
+  static Workers &Get() {
+    static Workers *workers = new Workers();  // never destroyed: helpers may outlive main()
+    return *workers;
+  }
+
+  void Run(int threads, const std::function<void(int, int)> &part) {
+    std::unique_lock<std::mutex> busy(run_mutex_, std::try_to_lock);
+    if (threads <= 1 || !busy.owns_lock()) {
+      part(0, 1);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (static_cast<int>(helpers_.size()) < threads - 1) {
+        const int index = static_cast<int>(helpers_.size()) + 1;
+        helpers_.emplace_back([this, index] { Loop(index); });
+        helpers_.back().detach();
+      }
+      job_ = &part;
+      count_ = threads;
+      remaining_.store(threads - 1, std::memory_order_relaxed);
+      generation_ += 1;
+    }
+    wake_.notify_all();
+    part(0, threads);
+    for (int spin = 0; remaining_.load(std::memory_order_acquire) != 0; ++spin) {
+      if (spin < 4096) continue;
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, [this] { return remaining_.load(std::memory_order_acquire) == 0; });
+    }
+  }
+
+ private:
+  Workers() = default;
+
+  void Loop(int index) {
+    uint64_t seen = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      seen = generation_ - 1;  // started by Run for the call now being made
+    }
+    for (;;) {
+      const std::function<void(int, int)> *job;
+      int count;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        job = job_;
+        count = count_;
+      }
+      if (index >= count) continue;
+      (*job)(index, count);
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_all();
+      }
+    }
+  }
+
+  std::mutex run_mutex_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::vector<std::thread> helpers_;
+  const std::function<void(int, int)> *job_ = nullptr;
+  int count_ = 0;
+  uint64_t generation_ = 0;
+  std::atomic<int> remaining_{0};
+};
+
+void ParallelFor(int threads, const std::function<void(int, int)> &part) {
+  Workers::Get().Run(threads, part);
+}
+
+// Inputs: lr, momentum, weight_decay, then N params, N grads, N moments. Outputs: N params, then
+// N moments.
+constexpr int kScalarInputs = 3;
+
+struct MomentumKernel {
+  bool nesterov;
+};
+
+void *CreateMomentum(TF_OpKernelConstruction *ctx) {
+  TF_Status *status = TF_NewStatus();
+  unsigned char nesterov = 0;
+  TF_OpKernelConstruction_GetAttrBool(ctx, "use_nesterov", &nesterov, status);
+  TF_DeleteStatus(status);
+  return new MomentumKernel{nesterov != 0};
+}
+
+void DeleteMomentum(void *kernel) { delete static_cast<MomentumKernel *>(kernel); }
+
+struct Slice {
+  const float *grad;
+  float *param_out;
+  float *moment_out;
+  const float *param_in;
+  const float *moment_in;
+  int64_t size;
+};
+
+void Update(const std::vector<Slice> &slices, int64_t begin, int64_t end, float lr, float mu,
+            float decay, bool nesterov) {
+  int64_t offset = 0;
+  for (const Slice &s : slices) {
+    const int64_t from = std::max<int64_t>(begin - offset, 0);
+    const int64_t to = std::min<int64_t>(end - offset, s.size);
+    offset += s.size;
+    if (from >= to) continue;
+    const float *g = s.grad;
+    const float *p = s.param_in;
+    const float *m = s.moment_in;
+    float *po = s.param_out;
+    float *mo = s.moment_out;
+    // torch.optim.SGD with dampening 0: g += wd·p; buf = μ·buf + g; p −= lr·buf, or with
+    // Nesterov p −= lr·(g + μ·buf). The branches keep each loop simple enough to vectorise.
+    if (nesterov) {
+      MEDFM_INDEPENDENT_ITERATIONS
+      for (int64_t i = from; i < to; ++i) {
+        const float gradient = g[i] + decay * p[i];
+        const float moment = mu * m[i] + gradient;
+        mo[i] = moment;
+        po[i] = p[i] - lr * (gradient + mu * moment);
+      }
+    } else if (decay != 0.0f) {
+      MEDFM_INDEPENDENT_ITERATIONS
+      for (int64_t i = from; i < to; ++i) {
+        const float moment = mu * m[i] + (g[i] + decay * p[i]);
+        mo[i] = moment;
+        po[i] = p[i] - lr * moment;
+      }
+    } else {
+      MEDFM_INDEPENDENT_ITERATIONS
+      for (int64_t i = from; i < to; ++i) {
+        const float moment = mu * m[i] + g[i];
+        mo[i] = moment;
+        po[i] = p[i] - lr * moment;
+      }
+    }
+  }
+}
+
+void ComputeMomentum(void *kernel, TF_OpKernelContext *ctx) {
+  const bool nesterov = static_cast<MomentumKernel *>(kernel)->nesterov;
+  TF_Status *status = TF_NewStatus();
+  const int n = (TF_NumInputs(ctx) - kScalarInputs) / 3;
+  std::vector<TF_Tensor *> owned;
+  auto input = [&](int i) -> TF_Tensor * {
+    TF_Tensor *tensor = nullptr;
+    TF_GetInput(ctx, i, &tensor, status);
+    if (tensor != nullptr) owned.push_back(tensor);
+    return TF_GetCode(status) == TF_OK ? tensor : nullptr;
+  };
+  float scalars[kScalarInputs] = {0, 0, 0};  // lr, momentum, weight decay
+  std::vector<Slice> slices;
+  int64_t total = 0;
+  bool ok = true;
+  for (int i = 0; ok && i < kScalarInputs; ++i) {
+    TF_Tensor *t = input(i);
+    if (t == nullptr) ok = false; else scalars[i] = *static_cast<float *>(TF_TensorData(t));
+  }
+  const float lr = scalars[0];
+  const float mu = scalars[1];
+  const float decay = scalars[2];
+  for (int v = 0; ok && v < n; ++v) {
+    const int param_index = kScalarInputs + v;
+    const int grad_index = kScalarInputs + n + v;
+    const int moment_index = kScalarInputs + 2 * n + v;
+    TF_Tensor *param = input(param_index);
+    TF_Tensor *grad = param ? input(grad_index) : nullptr;
+    TF_Tensor *moment = grad ? input(moment_index) : nullptr;
+    if (moment == nullptr) { ok = false; break; }
+    const int dims = TF_NumDims(param);
+    std::vector<int64_t> shape(dims);
+    for (int d = 0; d < dims; ++d) shape[d] = TF_Dim(param, d);
+    const int64_t size = TF_TensorElementCount(param);
+    if (TF_TensorElementCount(grad) != size || TF_TensorElementCount(moment) != size) {
+      char message[160];
+      snprintf(message, sizeof(message),
+               "MedfmApplyMomentum: variable %d has %lld elements but its gradient %lld and its "
+               "buffer %lld", v, static_cast<long long>(size),
+               static_cast<long long>(TF_TensorElementCount(grad)),
+               static_cast<long long>(TF_TensorElementCount(moment)));
+      TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
+      ok = false;
+      break;
+    }
+    TF_Tensor *param_out = TF_ForwardInputOrAllocateOutput(ctx, &param_index, 1, v, shape.data(),
+                                                           dims, nullptr, status);
+    if (param_out) owned.push_back(param_out);
+    TF_Tensor *moment_out =
+        TF_GetCode(status) == TF_OK
+            ? TF_ForwardInputOrAllocateOutput(ctx, &moment_index, 1, n + v, shape.data(), dims,
+                                              nullptr, status)
+            : nullptr;
+    if (moment_out) owned.push_back(moment_out);
+    if (TF_GetCode(status) != TF_OK) { ok = false; break; }
+    slices.push_back({static_cast<const float *>(TF_TensorData(grad)),
+                      static_cast<float *>(TF_TensorData(param_out)),
+                      static_cast<float *>(TF_TensorData(moment_out)),
+                      static_cast<const float *>(TF_TensorData(param)),
+                      static_cast<const float *>(TF_TensorData(moment)), size});
+    total += size;
+  }
+  if (ok) {
+    // All the elements split evenly between threads, across variables.
+    const int threads = total >= (1 << 16) ? std::min(AvailableCpus(), 4) : 1;
+    ParallelFor(threads, [&](int t, int count) {
+      Update(slices, total * t / count, total * (t + 1) / count, lr, mu, decay, nesterov);
+    });
+  } else {
+    TF_OpKernelContext_Failure(ctx, status);
+  }
+  for (TF_Tensor *tensor : owned) TF_DeleteTensor(tensor);
+  TF_DeleteStatus(status);
+}
+
+// Output i has the shape of input kScalarInputs + i (params first, then moments).
+void MomentumShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
+  const int64_t n = (TF_ShapeInferenceContextNumInputs(ctx) - kScalarInputs) / 3;
+  TF_ShapeHandle *shape = TF_NewShapeHandle();
+  for (int64_t i = 0; i < 2 * n && TF_GetCode(status) == TF_OK; ++i) {
+    const int64_t input = kScalarInputs + (i < n ? i : n + i);
+    TF_ShapeInferenceContextGetInput(ctx, static_cast<int>(input), shape, status);
+    if (TF_GetCode(status) == TF_OK) {
+      TF_ShapeInferenceContextSetOutput(ctx, static_cast<int>(i), shape, status);
+    }
+  }
+  TF_DeleteShapeHandle(shape);
+}
+
+// MedfmBatchNormReluGrad: the gradient of relu(batch_norm(x)) in training mode (NHWC), in place
+// of TensorFlow's ReluGrad followed by FusedBatchNormGradV3. Inputs: dy (gradient of the ReLU's
+// output), y (the ReLU's output), x, scale, mean and variance (the batch's, biased), all float32;
+// attribute epsilon. With dz = dy·[y > 0], r = 1/√(variance + ε), M = N·H·W and per channel
+// S = Σ dz, T = Σ dz·(x − mean): doffset = S, dscale = r·T and
+// dx = scale·r·(dz − S/M − (x − mean)·r²·T/M), torch's native_batch_norm_backward of the
+// masked gradient. Two passes over the data, split by rows between threads.
+struct BatchNormGradKernel {
+  float epsilon;
+};
+
+void *CreateBatchNormGrad(TF_OpKernelConstruction *ctx) {
+  TF_Status *status = TF_NewStatus();
+  float epsilon = 1e-5f;
+  TF_OpKernelConstruction_GetAttrFloat(ctx, "epsilon", &epsilon, status);
+  TF_DeleteStatus(status);
+  return new BatchNormGradKernel{epsilon};
+}
+
+void DeleteBatchNormGrad(void *kernel) { delete static_cast<BatchNormGradKernel *>(kernel); }
+
+void ComputeBatchNormGrad(void *kernel, TF_OpKernelContext *ctx) {
+  const float epsilon = static_cast<BatchNormGradKernel *>(kernel)->epsilon;
+  TF_Status *status = TF_NewStatus();
+  TF_Tensor *in[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  TF_Tensor *out[3] = {nullptr, nullptr, nullptr};
+  for (int i = 0; i < 6 && TF_GetCode(status) == TF_OK; ++i) TF_GetInput(ctx, i, &in[i], status);
+  int64_t rows = 0;
+  int64_t channels = 0;
+  if (TF_GetCode(status) == TF_OK) {
+    const int dims = TF_NumDims(in[0]);
+    channels = dims > 0 ? TF_Dim(in[0], dims - 1) : 0;
+    rows = channels > 0 ? TF_TensorElementCount(in[0]) / channels : 0;
+    bool shapes = dims == 4 && TF_TensorElementCount(in[1]) == rows * channels &&
+                  TF_TensorElementCount(in[2]) == rows * channels;
+    for (int i = 3; i < 6; ++i) shapes = shapes && TF_TensorElementCount(in[i]) == channels;
+    if (!shapes) {
+      TF_SetStatus(status, TF_INVALID_ARGUMENT,
+                   "MedfmBatchNormReluGrad: dy, y and x must be NHWC of one shape, and scale, "
+                   "mean and variance have one value per channel");
+    }
+  }
+  if (TF_GetCode(status) == TF_OK) {
+    std::vector<int64_t> shape(4);
+    for (int d = 0; d < 4; ++d) shape[d] = TF_Dim(in[0], d);
+    // A new buffer, not a forwarded input: the loops below assume dx shares memory with nothing.
+    out[0] = TF_AllocateOutput(ctx, 0, TF_FLOAT, shape.data(), 4,
+                               sizeof(float) * rows * channels, status);
+    const int64_t vector_shape[1] = {channels};
+    for (int i = 1; i < 3 && TF_GetCode(status) == TF_OK; ++i) {
+      out[i] = TF_AllocateOutput(ctx, i, TF_FLOAT, vector_shape, 1,
+                                 sizeof(float) * channels, status);
+    }
+  }
+  if (TF_GetCode(status) == TF_OK && rows > 0) {
+    const float *dy = static_cast<const float *>(TF_TensorData(in[0]));
+    const float *y = static_cast<const float *>(TF_TensorData(in[1]));
+    const float *x = static_cast<const float *>(TF_TensorData(in[2]));
+    const float *scale = static_cast<const float *>(TF_TensorData(in[3]));
+    const float *mean = static_cast<const float *>(TF_TensorData(in[4]));
+    const float *variance = static_cast<const float *>(TF_TensorData(in[5]));
+    float *dx = static_cast<float *>(TF_TensorData(out[0]));
+    float *dscale = static_cast<float *>(TF_TensorData(out[1]));
+    float *doffset = static_cast<float *>(TF_TensorData(out[2]));
+    const int64_t size = rows * channels;
+    const int threads =
+        static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(AvailableCpus(), size >> 15)));
+    // Pass 1: per-thread sums over its rows, in double (rows can number 50,000).
+    std::vector<double> sums(static_cast<size_t>(threads) * 2 * channels, 0.0);
+    ParallelFor(threads, [&](int t, int count) {
+      double *s = sums.data() + static_cast<size_t>(t) * 2 * channels;
+      double *sc = s + channels;
+      std::vector<float> fs(2 * channels);
+      float *__restrict fsum = fs.data();
+      float *__restrict fcen = fs.data() + channels;
+      const float *__restrict mu = mean;
+      const int64_t first = rows * t / count;
+      const int64_t last = rows * (t + 1) / count;
+      // Float partial sums over blocks of rows (vectorised across channels), added in double.
+      constexpr int64_t kBlock = 64;
+      for (int64_t block = first; block < last; block += kBlock) {
+        std::fill(fs.begin(), fs.end(), 0.0f);
+        const int64_t end = std::min(last, block + kBlock);
+        for (int64_t row = block; row < end; ++row) {
+          const float *__restrict g = dy + row * channels;
+          const float *__restrict o = y + row * channels;
+          const float *__restrict v = x + row * channels;
+          for (int64_t c = 0; c < channels; ++c) {
+            // ReluGrad's dy·[y > 0], as a product: no branch, and NaN in dy stays NaN.
+            const float dz = g[c] * static_cast<float>(o[c] > 0.0f);
+            fsum[c] += dz;
+            fcen[c] += dz * (v[c] - mu[c]);
+          }
+        }
+        for (int64_t c = 0; c < channels; ++c) {
+          s[c] += fsum[c];
+          sc[c] += fcen[c];
+        }
+      }
+    });
+    std::vector<float> a(channels), b(channels), k(channels);
+    const double m = static_cast<double>(rows);
+    for (int64_t c = 0; c < channels; ++c) {
+      double sum = 0;
+      double centred = 0;
+      for (int t = 0; t < threads; ++t) {
+        sum += sums[static_cast<size_t>(t) * 2 * channels + c];
+        centred += sums[static_cast<size_t>(t) * 2 * channels + channels + c];
+      }
+      const double r = 1.0 / std::sqrt(static_cast<double>(variance[c]) + epsilon);
+      doffset[c] = static_cast<float>(sum);
+      dscale[c] = static_cast<float>(r * centred);
+      a[c] = static_cast<float>(scale[c] * r);
+      b[c] = static_cast<float>(scale[c] * r * sum / m);
+      k[c] = static_cast<float>(scale[c] * r * r * r * centred / m);
+    }
+    // Pass 2: dx = a·dz − b − k·(x − mean).
+    ParallelFor(threads, [&](int t, int count) {
+      const int64_t first = rows * t / count;
+      const int64_t last = rows * (t + 1) / count;
+      const float *__restrict ca = a.data();
+      const float *__restrict cb = b.data();
+      const float *__restrict ck = k.data();
+      const float *__restrict mu = mean;
+      for (int64_t row = first; row < last; ++row) {
+        const float *__restrict g = dy + row * channels;
+        const float *__restrict o = y + row * channels;
+        const float *__restrict v = x + row * channels;
+        float *__restrict d = dx + row * channels;
+        for (int64_t c = 0; c < channels; ++c) {
+          const float dz = g[c] * static_cast<float>(o[c] > 0.0f);
+          d[c] = ca[c] * dz - cb[c] - ck[c] * (v[c] - mu[c]);
+        }
+      }
+    });
+  }
+  if (TF_GetCode(status) != TF_OK) TF_OpKernelContext_Failure(ctx, status);
+  for (TF_Tensor *tensor : in) if (tensor) TF_DeleteTensor(tensor);
+  for (TF_Tensor *tensor : out) if (tensor) TF_DeleteTensor(tensor);
+  TF_DeleteStatus(status);
+}
+
+// dx has dy's shape; dscale and doffset have scale's.
+void BatchNormGradShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
+  TF_ShapeHandle *shape = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 0, shape, status);
+  if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, shape, status);
+  if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 3, shape, status);
+  for (int i = 1; i < 3 && TF_GetCode(status) == TF_OK; ++i) {
+    TF_ShapeInferenceContextSetOutput(ctx, i, shape, status);
+  }
+  TF_DeleteShapeHandle(shape);
+}
+
+}  // namespace
+
+// Registers the op and its CPU kernel; returns false (with the reason in status) when TensorFlow
+// refuses either.
+bool RegisterKernels(TF_Status *status) {
+  TF_OpDefinitionBuilder *op = TF_NewOpDefinitionBuilder("MedfmApplyMomentum");
+  TF_OpDefinitionBuilderAddAttr(op, "N: int >= 1");
+  TF_OpDefinitionBuilderAddAttr(op, "use_nesterov: bool = false");
+  TF_OpDefinitionBuilderAddInput(op, "lr: float");
+  TF_OpDefinitionBuilderAddInput(op, "momentum: float");
+  TF_OpDefinitionBuilderAddInput(op, "weight_decay: float");
+  TF_OpDefinitionBuilderAddInput(op, "params: N * float");
+  TF_OpDefinitionBuilderAddInput(op, "grads: N * float");
+  TF_OpDefinitionBuilderAddInput(op, "moments: N * float");
+  TF_OpDefinitionBuilderAddOutput(op, "new_params: N * float");
+  TF_OpDefinitionBuilderAddOutput(op, "new_moments: N * float");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, MomentumShapes);
+  TF_RegisterOpDefinition(op, status);
+  if (TF_GetCode(status) != TF_OK) return false;
+  TF_KernelBuilder *kernel =
+      TF_NewKernelBuilder("MedfmApplyMomentum", "CPU", CreateMomentum, ComputeMomentum,
+                          DeleteMomentum);
+  TF_RegisterKernelBuilder("MedfmApplyMomentum", kernel, status);
+  if (TF_GetCode(status) != TF_OK) return false;
+
+  op = TF_NewOpDefinitionBuilder("MedfmBatchNormReluGrad");
+  TF_OpDefinitionBuilderAddAttr(op, "epsilon: float = 0.0001");
+  for (const char *input : {"dy: float", "y: float", "x: float", "scale: float", "mean: float",
+                            "variance: float"}) {
+    TF_OpDefinitionBuilderAddInput(op, input);
+  }
+  TF_OpDefinitionBuilderAddOutput(op, "dx: float");
+  TF_OpDefinitionBuilderAddOutput(op, "dscale: float");
+  TF_OpDefinitionBuilderAddOutput(op, "doffset: float");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, BatchNormGradShapes);
+  TF_RegisterOpDefinition(op, status);
+  if (TF_GetCode(status) != TF_OK) return false;
+  kernel = TF_NewKernelBuilder("MedfmBatchNormReluGrad", "CPU", CreateBatchNormGrad,
+                               ComputeBatchNormGrad, DeleteBatchNormGrad);
+  TF_RegisterKernelBuilder("MedfmBatchNormReluGrad", kernel, status);
+  return TF_GetCode(status) == TF_OK;
+}
+
+}  // namespace medfm
 `;
 
 /**
@@ -900,6 +1559,12 @@ export interface NativeBackendManifest {
    * speed there) and when the libraries lack `ASYNC_BINDING_SYMBOLS`.
    */
   asyncExecution: boolean;
+  /**
+   * Whether the binding carries @medfm/models' own TensorFlow kernels (`MEDFM_KERNELS_SOURCE`:
+   * the whole model's SGD update in one op, the batch-norm and ReLU gradient in one op). Built
+   * with the asynchronous binding, so false where `asyncExecution` is.
+   */
+  medfmKernels: boolean;
   /** ISO time of the provisioning. */
   provisionedAt: string;
 }
@@ -1067,6 +1732,7 @@ const node = require(packagePath);
     backend: tf.getBackend(),
     tensorflowVersion: tf.backend().binding.TF_Version,
     sameEngine: node.engine() === tf.engine(),
+    medfmKernels: tf.backend().binding.medfmKernels === 1,
     product,
     gradient,
   }));
@@ -1253,12 +1919,15 @@ export async function installNativeBackend(
   const asyncMissing = missingTensorflowSymbols(symbolTables, ASYNC_BINDING_SYMBOLS);
   const patcher = path.join(directory, "patch-binding.py");
   writeFileSync(patcher, PATCH_BINDING_SCRIPT);
+  writeFileSync(path.join(directory, "medfm_kernels.cc"), MEDFM_KERNELS_SOURCE);
   const bindingSources = path.join(packagePath, "binding");
   // On a GPU TensorFlow already queues kernels on CUDA streams: the patched binding passed the
   // parity checks on an H200 but gave no speed there (docs/native-backend.md), so keep it simple.
   const asyncExecution = !gpu && asyncMissing.length === 0;
   if (asyncExecution) {
-    log("      patching the binding for asynchronous op execution (MEDFM_TF_ASYNC=0 turns it off)");
+    log(
+      "      patching the binding for asynchronous op execution (MEDFM_TF_ASYNC=0 turns it off) and the medfm kernels",
+    );
     await run(python, [patcher, bindingSources], { cwd: directory });
   } else {
     log(
@@ -1326,6 +1995,7 @@ export async function installNativeBackend(
     backend: string;
     tensorflowVersion: string;
     sameEngine: boolean;
+    medfmKernels: boolean;
     product: number[];
     gradient: number[];
   };
@@ -1341,6 +2011,13 @@ export async function installNativeBackend(
       `the built backend gave wrong results: ${JSON.stringify(verification)}; expected product ${expectedProduct} and gradient ${expectedGradient} on one engine`,
     );
   }
+  if (verification.medfmKernels !== asyncExecution) {
+    throw new NativeBackendError(
+      asyncExecution
+        ? `TensorFlow ${verification.tensorflowVersion} refused @medfm/models' kernels (medfm_kernels.cc); the build's output above says why`
+        : "the unpatched binding registered @medfm/models' kernels, which only the patched one has",
+    );
+  }
   const manifest: NativeBackendManifest = {
     packagePath,
     packageName,
@@ -1350,6 +2027,7 @@ export async function installNativeBackend(
     libraries: extracted.libraries,
     tfjsPackageDirectory,
     asyncExecution,
+    medfmKernels: verification.medfmKernels,
     provisionedAt: new Date().toISOString(),
   };
   writeFileSync(
