@@ -208,7 +208,7 @@ describe("batchNormTraining", () => {
   }
 
   it.runIf(nativePackage !== undefined)(
-    "with relu on tensorflow, runs oneDNN's fused batch norm and ReLU",
+    "with relu on tensorflow, runs oneDNN's fused batch norm and ReLU, and one op for both gradients",
     async () => {
       await selectBackend({ backend: "tensorflow", env, log: () => {} });
       const backend = tf.backend() as unknown as Record<string, (...args: unknown[]) => unknown>;
@@ -220,14 +220,50 @@ describe("batchNormTraining", () => {
       };
       try {
         const x = tensor(shape, "x") as tf.Tensor4D;
-        tf.dispose([
-          x,
-          batchNormTraining(x, tf.ones([6]), tf.zeros([6]), 1e-5, undefined, { relu: true }),
-        ]);
+        const scale = tf.ones([6]) as tf.Tensor1D;
+        const offset = tf.zeros([6]) as tf.Tensor1D;
+        const forward = (a: tf.Tensor) =>
+          batchNormTraining(a as tf.Tensor4D, scale, offset, 1e-5, undefined, { relu: true });
+        tf.dispose(forward(x));
+        expect(ops).toEqual(["_MklNativeFusedBatchNormEx"]);
+        ops.length = 0;
+        tf.dispose([tf.grad((a: tf.Tensor) => forward(a).sum())(x), x, scale, offset]);
       } finally {
         backend.executeMultipleOutputs = original;
       }
-      expect(ops).toEqual(["_MklNativeFusedBatchNormEx"]);
+      expect(ops).toEqual(["_MklNativeFusedBatchNormEx", "MedfmBatchNormReluGrad"]);
+    },
+  );
+
+  it.runIf(nativePackage !== undefined)(
+    "with relu on tensorflow, its one-op gradient equals ReLU's then batch norm's across threads",
+    async () => {
+      await selectBackend({ backend: "tensorflow", env, log: () => {} });
+      // 110,592 values (2,304 rows of 48 channels): the kernel splits them between threads and
+      // sums each channel in blocks of 64 rows.
+      const large: [number, number, number, number] = [4, 24, 24, 48];
+      const x = tensor(large, "large x") as tf.Tensor4D;
+      const g = tensor(large, "large g");
+      const scale = tensor([48], "large scale", 0.5) as tf.Tensor1D;
+      const offset = tensor([48], "large offset") as tf.Tensor1D;
+      const gradients = (fusedRelu: boolean) =>
+        tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+          const [input, gamma, beta] = [a as tf.Tensor4D, b as tf.Tensor1D, c as tf.Tensor1D];
+          const output = fusedRelu
+            ? batchNormTraining(input, gamma, beta, 1e-5, undefined, { relu: true })
+            : tf.relu(batchNormTraining(input, gamma, beta, 1e-5));
+          return tf.sum(tf.mul(output, g));
+        })([x, scale, offset]);
+      const expected = gradients(false);
+      const actual = gradients(true);
+      for (const [index, reference] of expected.entries()) {
+        const values = reference.dataSync() as Float32Array;
+        const largest = Math.max(...Array.from(values, Math.abs));
+        expect(largest).toBeGreaterThan(1);
+        const difference = maxDifference(actual[index]?.dataSync() as Float32Array, values);
+        expect(difference / largest).toBeLessThan(1e-5);
+      }
+      tf.dispose([x, g, scale, offset, ...expected, ...actual]);
     },
   );
 

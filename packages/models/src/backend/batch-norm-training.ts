@@ -1,7 +1,9 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   activeNativeBackend,
+  hasMedfmKernels,
   type NativeBackend,
+  nativeBatchNormReluGrad,
   nativeBatchNormTraining,
   nativeBatchNormTrainingGrad,
   nativeReluGrad,
@@ -45,7 +47,9 @@ export interface RunningStatistics {
  * backward pass against 7 here, the difference that dominates DenseNet training on wasm.
  *
  * On the native `tensorflow` backend, TensorFlow's `FusedBatchNormV3` and
- * `FusedBatchNormGradV3` compute the same forward and backward pass, one op each.
+ * `FusedBatchNormGradV3` compute the same forward and backward pass, one op each. With `relu`,
+ * the gradient of both steps is one op (`MedfmBatchNormReluGrad`) where the binding carries
+ * @medfm/models' kernels (see `medfm backend install`).
  *
  * `onStatistics` is called once, during the forward pass, with the batch mean and biased variance
  * (per channel); they are disposed after it returns and are never differentiated. Given
@@ -188,17 +192,21 @@ function nativeOp(
           tf.Tensor,
           tf.Tensor | undefined,
         ];
+        const statistics = {
+          x: savedInput,
+          scale: savedScale,
+          mean: savedMean,
+          variance: savedVariance,
+        };
+        // With ReLU: one op for both gradients where the binding has @medfm/models' kernels.
+        if (output !== undefined && hasMedfmKernels(backend)) {
+          return nativeBatchNormReluGrad(backend, dy, output, statistics, epsilon);
+        }
         const normGradient = output === undefined ? dy : nativeReluGrad(backend, dy, output);
         const gradients = nativeBatchNormTrainingGrad(
           backend,
           normGradient,
-          {
-            x: savedInput,
-            scale: savedScale,
-            mean: savedMean,
-            variance: savedVariance,
-            reserve: savedReserve,
-          },
+          { ...statistics, reserve: savedReserve },
           epsilon,
         );
         if (normGradient !== dy) normGradient.dispose();

@@ -11,6 +11,12 @@ export interface NativeBackend {
     TF_ATTR_INT: number;
     TF_ATTR_SHAPE: number;
     TF_FLOAT: number;
+    /**
+     * 1 when the binding registered @medfm/models' own TensorFlow kernels (`MedfmApplyMomentum`,
+     * `MedfmBatchNormReluGrad`; see scripts/native-backend/medfm_kernels.cc), absent in bindings
+     * built without them.
+     */
+    medfmKernels?: number;
   };
   /** Whether TensorFlow placed ops on a GPU (oneDNN's CPU kernels are then not there). */
   isUsingGpuDevice?: boolean;
@@ -240,6 +246,28 @@ export function nativeBatchNormTrainingGrad(
 }
 
 /**
+ * Gradients of `relu(batchNorm(x))` in training mode, for `dy` the gradient of the ReLU's output
+ * `y`, in one native op (`MedfmBatchNormReluGrad`, see {@link hasMedfmKernels}) instead of
+ * `ReluGrad` and `FusedBatchNormGradV3`: the same values, with two passes over the data instead
+ * of five. `mean` and `variance` are the batch's (biased), as the forward op gave them. Returns
+ * `[dx, dscale, doffset]`. Not recorded on the gradient tape.
+ */
+export function nativeBatchNormReluGrad(
+  backend: NativeBackend,
+  dy: tf.Tensor,
+  y: tf.Tensor,
+  saved: { x: tf.Tensor4D; scale: tf.Tensor1D; mean: tf.Tensor1D; variance: tf.Tensor1D },
+  epsilon: number,
+): [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D] {
+  return backend.executeMultipleOutputs(
+    "MedfmBatchNormReluGrad",
+    [{ name: "epsilon", type: backend.binding.TF_ATTR_FLOAT, value: epsilon }],
+    [dy, y, saved.x, saved.scale, saved.mean, saved.variance],
+    3,
+  ) as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+}
+
+/**
  * `dy` where `x > 0`, else 0, with TensorFlow's `ReluGrad` in one native op (tfjs's Relu
  * gradient, `dy·step(x)`, runs six ops on tfjs-node). Not recorded on the gradient tape.
  */
@@ -300,4 +328,61 @@ export function nativeMaxPoolGrad(
   } finally {
     workspace.dispose();
   }
+}
+
+/**
+ * Whether the binding carries @medfm/models' own CPU kernels: a binding provisioned by `medfm
+ * backend install` since they were added, on a CPU build (they are registered for the CPU only).
+ */
+export function hasMedfmKernels(backend: NativeBackend): boolean {
+  return backend.binding.medfmKernels === 1 && backend.isUsingGpuDevice !== true;
+}
+
+/** The scalars of {@link nativeApplyMomentum}, as float32 tensors. */
+export interface NativeMomentumScalars {
+  /** Learning rate. */
+  lr: tf.Scalar;
+  /** Momentum factor μ. */
+  momentum: tf.Scalar;
+  /** L2 penalty added to the gradient (0 for none). */
+  weightDecay: tf.Scalar;
+}
+
+/**
+ * torch's SGD step with momentum and no dampening for many variables in one native op
+ * (`MedfmApplyMomentum`, see {@link hasMedfmKernels}): `g += wd·p; buf = μ·buf + g; p −= lr·buf`
+ * (with Nesterov `p −= lr·(g + μ·buf)`). `params`, `grads` and `moments` are parallel lists of
+ * float32 tensors; returns the new values and the new buffers in the same order. Not recorded
+ * on the gradient tape.
+ */
+export function nativeApplyMomentum(
+  backend: NativeBackend,
+  scalars: NativeMomentumScalars,
+  lists: { params: tf.Tensor[]; grads: tf.Tensor[]; moments: tf.Tensor[] },
+  nesterov: boolean,
+): { params: tf.Tensor[]; moments: tf.Tensor[] } {
+  const { binding } = backend;
+  const count = lists.params.length;
+  if (lists.grads.length !== count || lists.moments.length !== count) {
+    throw new RangeError(
+      `nativeApplyMomentum: ${count} variables but ${lists.grads.length} gradients and ${lists.moments.length} buffers`,
+    );
+  }
+  const outputs = backend.executeMultipleOutputs(
+    "MedfmApplyMomentum",
+    [
+      { name: "N", type: binding.TF_ATTR_INT, value: count },
+      { name: "use_nesterov", type: binding.TF_ATTR_BOOL, value: nesterov },
+    ],
+    [
+      scalars.lr,
+      scalars.momentum,
+      scalars.weightDecay,
+      ...lists.params,
+      ...lists.grads,
+      ...lists.moments,
+    ],
+    2 * count,
+  );
+  return { params: outputs.slice(0, count), moments: outputs.slice(count) };
 }

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { activeNativeBackend } from "../backend/native-ops";
+import { activeNativeBackend, hasMedfmKernels, nativeApplyMomentum } from "../backend/native-ops";
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { useNativeBackend } from "../native/use-native-backend";
 import fixture from "./__fixtures__/torch-train.json";
@@ -143,18 +143,16 @@ describe.runIf(nativePackage !== undefined)("sgd on the native tensorflow backen
 
   useNativeBackend(nativePackage);
 
-  it("matches torch.optim.SGD (momentum, weight decay) with one fused op per variable and step", () => {
+  it("matches torch.optim.SGD (momentum, weight decay) with one native op per step", () => {
     let trajectory: number[][][] = [];
     const ops = countOps(() => {
       trajectory = run(sgd({ momentum: 0.9, weightDecay: 1e-4 }));
     });
     expectClose(trajectory, reference.sgd);
-    const updates = reference.grads.length * reference.shapes.length;
-    expect(ops.get("ResourceApplyMomentum")).toBe(updates);
-    expect(ops.get("ReadVariableOp")).toBe(updates);
-    // Each variable's value and buffer are created once, and destroyed by dispose().
-    expect(ops.get("VarHandleOp")).toBe(2 * reference.shapes.length);
-    expect(ops.get("DestroyResourceOp")).toBe(2 * reference.shapes.length);
+    expect(ops.get("MedfmApplyMomentum")).toBe(reference.grads.length);
+    // Nothing else runs by name but each buffer's zeros, once: the update is the kernel alone.
+    expect(ops.get("ZerosLike")).toBe(reference.shapes.length);
+    expect([...ops.keys()].sort()).toEqual(["MedfmApplyMomentum", "ZerosLike"]);
   });
 
   it("matches torch.optim.SGD with Nesterov momentum", () => {
@@ -163,7 +161,44 @@ describe.runIf(nativePackage !== undefined)("sgd on the native tensorflow backen
       trajectory = run(sgd({ momentum: 0.9, nesterov: true, weightDecay: 1e-3 }));
     });
     expectClose(trajectory, reference.sgd_nesterov);
-    expect(ops.get("ResourceApplyMomentum")).toBe(reference.grads.length * reference.shapes.length);
+    expect(ops.get("MedfmApplyMomentum")).toBe(reference.grads.length);
+  });
+
+  it("updates only the variables given a gradient", () => {
+    const a = tf.variable(tf.tensor1d([1, 2]));
+    const b = tf.variable(tf.tensor2d([[3, 4]]));
+    const optimizer = sgd({ momentum: 0.5 });
+    const gradient = { [b.name]: tf.tensor2d([[1, -1]]) };
+    optimizer.step([a, b], gradient, 0.1);
+    optimizer.step([a, b], gradient, 0.1);
+    expect(Array.from(a.dataSync())).toEqual([1, 2]);
+    // buf = g, then 0.5·g + g = 1.5·g; p = p − 0.1·g − 0.15·g.
+    expect(Array.from(b.dataSync())).toEqual([3 - 0.25, 4 + 0.25].map(Math.fround));
+    expect(Object.keys(optimizer.getState().slots)).toEqual([b.name]);
+    optimizer.dispose();
+    tf.dispose([a, b, gradient[b.name]]);
+  });
+
+  it("runs on a binding that carries the medfm kernels (else run `medfm backend install` again)", () => {
+    expect(hasMedfmKernels(activeNativeBackend()!)).toBe(true);
+  });
+
+  it("names the variable whose gradient does not fit it", async () => {
+    const backend = activeNativeBackend()!;
+    const scalars = { lr: tf.scalar(0.1), momentum: tf.scalar(0.9), weightDecay: tf.scalar(0) };
+    const params = [tf.tensor1d([1, 2]), tf.tensor1d([1, 2, 3])];
+    const grads = [tf.tensor1d([1, 1]), tf.tensor1d([1, 1])];
+    const moments = params.map((param) => tf.zerosLike(param));
+    const outputs = nativeApplyMomentum(backend, scalars, { params, grads, moments }, false);
+    // Ops run asynchronously: the kernel's error arrives with the next read.
+    await expect(outputs.params[0].data()).rejects.toThrow(
+      "MedfmApplyMomentum: variable 1 has 3 elements but its gradient 2 and its buffer 3",
+    );
+    expect(() =>
+      nativeApplyMomentum(backend, scalars, { params, grads: grads.slice(1), moments }, false),
+    ).toThrow("nativeApplyMomentum: 2 variables but 1 gradients and 2 buffers");
+    tf.dispose([...Object.values(scalars), ...params, ...grads, ...moments]);
+    tf.dispose([...outputs.params, ...outputs.moments]);
   });
 
   it("keeps tfjs's ops where TensorFlow's update differs (dampening)", () => {
@@ -178,7 +213,7 @@ describe.runIf(nativePackage !== undefined)("sgd on the native tensorflow backen
       optimizer.dispose();
       tf.dispose([variable, gradient[variable.name]]);
     });
-    expect(ops.get("ResourceApplyMomentum")).toBeUndefined();
+    expect(ops.get("MedfmApplyMomentum")).toBeUndefined();
   });
 
   it("notices a variable assigned between steps and updates from the new value", () => {
@@ -218,15 +253,17 @@ describe.runIf(nativePackage !== undefined)("sgd on the native tensorflow backen
     const resumed = sgd(options);
     resumed.setState({ step: state.step, slots: { [rebuilt.name]: state.slots[b.name] } });
     const ops = countOps(() => resumed.step([rebuilt], { [rebuilt.name]: gradient }, 0.1));
-    expect(ops.get("ResourceApplyMomentum")).toBe(1);
+    expect(ops.get("MedfmApplyMomentum")).toBe(1);
     expect(Array.from(rebuilt.dataSync())).toEqual(expected);
+    // The restored buffer shares its tensor with the snapshot: the update must not write to it.
+    expect(Array.from(state.slots[b.name].momentum.dataSync())).toEqual(buffer);
     expect(resumed.getState().step).toBe(3);
     tf.dispose(Object.values(state.slots).flatMap((slots) => Object.values(slots)));
     for (const optimizer of [straight, first, resumed]) optimizer.dispose();
     tf.dispose([a, b, rebuilt, gradient]);
   });
 
-  it("does not leak tensors across steps, and dispose() frees its handles", () => {
+  it("does not leak tensors across steps, and dispose() frees its buffers", () => {
     const before = tf.memory().numTensors;
     const optimizer = sgd({ momentum: 0.9, weightDecay: 1e-4 });
     const variable = tf.tidy(() => tf.variable(tf.ones([8])));

@@ -1,6 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { NativeMomentum } from "../backend/native-momentum";
-import { activeNativeBackend } from "../backend/native-ops";
+import { activeNativeBackend, hasMedfmKernels, nativeApplyMomentum } from "../backend/native-ops";
 
 /** Optimizer state as plain tensors, keyed by variable name then slot, for checkpoints. */
 export interface OptimizerState {
@@ -107,8 +106,10 @@ function checkRate(name: string, value: number, low: number, high: number): void
  * (or `lr·(g + μ·buf)` with Nesterov).
  *
  * On the native `tensorflow` backend on the CPU, with momentum and no dampening (the MedFM
- * recipe), each variable is updated by one fused TensorFlow op on a resource variable kept beside
- * it (see {@link NativeMomentum}): the same values, in fewer ops and passes over memory.
+ * recipe), one native op (`MedfmApplyMomentum`, compiled into the binding by `medfm backend
+ * install`) updates every variable and buffer: the same values, in one pass over memory instead
+ * of tfjs's four ops per variable. Other backends, GPU builds and bindings built before those
+ * kernels keep tfjs's ops.
  */
 export function sgd(options: SgdOptions = {}): Optimizer {
   const momentum = options.momentum ?? 0;
@@ -121,25 +122,46 @@ export function sgd(options: SgdOptions = {}): Optimizer {
     throw new RangeError("Nesterov momentum requires momentum > 0 and dampening 0");
   }
   const slots = new SlotStore();
-  let native: NativeMomentum | undefined;
   let stepCount = 0;
   return {
     name: "sgd",
     step(variables, gradients, lr) {
-      // The fused update is shown on the CPU; a GPU build keeps the tfjs ops until it is
-      // checked on a GPU.
-      const candidate = momentum && !dampening ? activeNativeBackend() : undefined;
-      const backend = candidate?.isUsingGpuDevice ? undefined : candidate;
-      if (backend) {
-        native ??= new NativeMomentum(backend, nesterov);
-        const fused = native;
+      // One native op for the whole update where the binding has @medfm/models' kernels (a CPU
+      // build provisioned by `medfm backend install`); elsewhere tfjs's ops per variable.
+      const backend = momentum && !dampening ? activeNativeBackend() : undefined;
+      const updated = variables.filter((variable) => gradients[variable.name] !== undefined);
+      if (
+        backend !== undefined &&
+        hasMedfmKernels(backend) &&
+        updated.every(
+          (variable) =>
+            variable.dtype === "float32" && gradients[variable.name].dtype === "float32",
+        )
+      ) {
         tf.tidy(() => {
-          const decay = weightDecay ? tf.scalar(weightDecay) : undefined;
-          fused.step(variables, gradients, tf.scalar(lr), tf.scalar(momentum), decay, (name) => {
-            // A restored buffer moves into the resource variable.
-            const restored = slots.get(name, "momentum")?.clone();
-            slots.delete(name, "momentum");
-            return restored;
+          if (updated.length === 0) return;
+          const { params, moments } = nativeApplyMomentum(
+            backend,
+            {
+              lr: tf.scalar(lr),
+              momentum: tf.scalar(momentum),
+              weightDecay: tf.scalar(weightDecay),
+            },
+            {
+              params: updated,
+              grads: updated.map((variable) => gradients[variable.name]),
+              // A buffer starts at zero: μ·0 + g gives torch's `buf = g` on the first step.
+              moments: updated.map(
+                (variable) => slots.get(variable.name, "momentum") ?? tf.zerosLike(variable),
+              ),
+            },
+            nesterov,
+          );
+          // The variables and buffers take the outputs' memory (no copy); TensorFlow updates an
+          // input in place only when nothing else holds it, so earlier reads never change.
+          updated.forEach((variable, index) => {
+            variable.assign(params[index]);
+            slots.set(variable.name, "momentum", moments[index]);
           });
         });
         stepCount += 1;
@@ -169,22 +191,12 @@ export function sgd(options: SgdOptions = {}): Optimizer {
       });
       stepCount += 1;
     },
-    getState() {
-      const state = slots.snapshot();
-      for (const [name, buffer] of native?.buffers() ?? []) state[name] = { momentum: buffer };
-      return { step: stepCount, slots: state };
-    },
+    getState: () => ({ step: stepCount, slots: slots.snapshot() }),
     setState(state) {
       stepCount = state.step;
-      native?.dispose();
-      native = undefined;
       slots.restore(state.slots);
     },
-    dispose() {
-      native?.dispose();
-      native = undefined;
-      slots.dispose();
-    },
+    dispose: () => slots.dispose(),
   };
 }
 
