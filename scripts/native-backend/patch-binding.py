@@ -34,7 +34,9 @@ TF_OpDefinitionBuilderAddAttr/AddInput/AddOutput/SetShapeInferenceFunction,
 TF_RegisterOpDefinition, TF_NewKernelBuilder, TF_RegisterKernelBuilder, TF_NumInputs,
 TF_GetInput, TF_AllocateOutput, TF_ForwardInputOrAllocateOutput, TF_OpKernelContext_Failure,
 TF_OpKernelConstruction_GetAttrBool/GetAttrFloat, TF_SetStatus, TF_NewShapeHandle,
-TF_DeleteShapeHandle and TF_ShapeInferenceContextNumInputs/GetInput/SetOutput.
+TF_DeleteShapeHandle, TF_NewDimensionHandle, TF_DeleteDimensionHandle,
+TF_DimensionHandleValue/ValueKnown and TF_ShapeInferenceContextNumInputs/GetInput/SetOutput/
+Rank/RankKnown/Dim/Subshape/ConcatenateShapes/VectorFromSize/SetUnknownShape.
 """
 
 import os

@@ -96,7 +96,11 @@ for symbol in TFE_ContextGetExecutorForThread TFE_ContextOptionsSetAsync TFE_Del
   TF_OpKernelConstruction_GetAttrBool TF_OpKernelConstruction_GetAttrFloat \
   TF_OpKernelContext_Failure TF_RegisterKernelBuilder TF_RegisterOpDefinition TF_SetStatus \
   TF_ShapeInferenceContextGetInput TF_ShapeInferenceContextNumInputs \
-  TF_ShapeInferenceContextSetOutput; do
+  TF_ShapeInferenceContextSetOutput TF_DeleteDimensionHandle TF_DimensionHandleValue \
+  TF_DimensionHandleValueKnown TF_NewDimensionHandle TF_ShapeInferenceContextConcatenateShapes \
+  TF_ShapeInferenceContextDim TF_ShapeInferenceContextRank TF_ShapeInferenceContextRankKnown \
+  TF_ShapeInferenceContextSetUnknownShape TF_ShapeInferenceContextSubshape \
+  TF_ShapeInferenceContextVectorFromSize; do
   grep -qx "$symbol" <<< "$defined" || missing="$missing $symbol"
 done
 if [ "$gpu" = 1 ]; then

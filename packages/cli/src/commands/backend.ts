@@ -130,6 +130,17 @@ export const ASYNC_BINDING_SYMBOLS: readonly string[] = [
   "TF_ShapeInferenceContextGetInput",
   "TF_ShapeInferenceContextNumInputs",
   "TF_ShapeInferenceContextSetOutput",
+  "TF_DeleteDimensionHandle",
+  "TF_DimensionHandleValue",
+  "TF_DimensionHandleValueKnown",
+  "TF_NewDimensionHandle",
+  "TF_ShapeInferenceContextConcatenateShapes",
+  "TF_ShapeInferenceContextDim",
+  "TF_ShapeInferenceContextRank",
+  "TF_ShapeInferenceContextRankKnown",
+  "TF_ShapeInferenceContextSetUnknownShape",
+  "TF_ShapeInferenceContextSubshape",
+  "TF_ShapeInferenceContextVectorFromSize",
 ];
 
 /**
@@ -173,7 +184,9 @@ TF_OpDefinitionBuilderAddAttr/AddInput/AddOutput/SetShapeInferenceFunction,
 TF_RegisterOpDefinition, TF_NewKernelBuilder, TF_RegisterKernelBuilder, TF_NumInputs,
 TF_GetInput, TF_AllocateOutput, TF_ForwardInputOrAllocateOutput, TF_OpKernelContext_Failure,
 TF_OpKernelConstruction_GetAttrBool/GetAttrFloat, TF_SetStatus, TF_NewShapeHandle,
-TF_DeleteShapeHandle and TF_ShapeInferenceContextNumInputs/GetInput/SetOutput.
+TF_DeleteShapeHandle, TF_NewDimensionHandle, TF_DeleteDimensionHandle,
+TF_DimensionHandleValue/ValueKnown and TF_ShapeInferenceContextNumInputs/GetInput/SetOutput/
+Rank/RankKnown/Dim/Subshape/ConcatenateShapes/VectorFromSize/SetUnknownShape.
 """
 
 import os
@@ -859,6 +872,8 @@ export const MEDFM_KERNELS_SOURCE = String.raw`// medfm: TensorFlow CPU kernels 
 //   ops per variable and tfjs's take four.
 // - MedfmBatchNormReluGrad is the gradient of relu(batch_norm(x)) in training mode, in place of
 //   ReluGrad and FusedBatchNormGradV3: two passes over the data instead of five.
+//   MedfmBatchNormReluGradAdd also adds the gradient that reaches x by another path and splits
+//   the sum by channels, in place of a DenseNet layer's Add and SplitV.
 //
 // The prototypes come from TensorFlow's C kernel API (tensorflow/c/kernels.h and ops.h), which
 // libtensorflow_framework exports; they are declared here so that the binding builds with the
@@ -940,6 +955,24 @@ void TF_ShapeInferenceContextGetInput(TF_ShapeInferenceContext *ctx, int i,
 void TF_ShapeInferenceContextSetOutput(TF_ShapeInferenceContext *ctx, int i,
                                        TF_ShapeHandle *handle, TF_Status *status);
 void TF_DeleteShapeHandle(TF_ShapeHandle *handle);
+typedef struct TF_DimensionHandle TF_DimensionHandle;
+TF_ShapeHandle *TF_ShapeInferenceContextVectorFromSize(TF_ShapeInferenceContext *ctx,
+                                                       size_t size);
+TF_DimensionHandle *TF_NewDimensionHandle();
+void TF_DeleteDimensionHandle(TF_DimensionHandle *handle);
+int64_t TF_ShapeInferenceContextRank(TF_ShapeInferenceContext *ctx, TF_ShapeHandle *handle);
+int TF_ShapeInferenceContextRankKnown(TF_ShapeInferenceContext *ctx, TF_ShapeHandle *handle);
+void TF_ShapeInferenceContextDim(TF_ShapeInferenceContext *ctx, TF_ShapeHandle *shape_handle,
+                                 int64_t i, TF_DimensionHandle *result);
+void TF_ShapeInferenceContextSubshape(TF_ShapeInferenceContext *ctx,
+                                      TF_ShapeHandle *shape_handle, int64_t start, int64_t end,
+                                      TF_ShapeHandle *result, TF_Status *status);
+void TF_ShapeInferenceContextSetUnknownShape(TF_ShapeInferenceContext *ctx, TF_Status *status);
+int TF_DimensionHandleValueKnown(TF_DimensionHandle *dim_handle);
+int64_t TF_DimensionHandleValue(TF_DimensionHandle *dim_handle);
+void TF_ShapeInferenceContextConcatenateShapes(TF_ShapeInferenceContext *ctx,
+                                               TF_ShapeHandle *first, TF_ShapeHandle *second,
+                                               TF_ShapeHandle *result, TF_Status *status);
 }
 
 namespace medfm {
@@ -1202,28 +1235,51 @@ void MomentumShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
 // S = Σ dz, T = Σ dz·(x − mean): doffset = S, dscale = r·T and
 // dx = scale·r·(dz − S/M − (x − mean)·r²·T/M), torch's native_batch_norm_backward of the
 // masked gradient. Two passes over the data, split by rows between threads.
+//
+// MedfmBatchNormReluGradAdd takes two more inputs, "residual" (x's shape: the gradient reaching x
+// by another path) and "split_like" (a vector of k values, only its length is read), and gives
+// dx + residual as two outputs, its first C − k channels and its last k, then dscale and
+// doffset. In a DenseNet block, x is the concatenation of the layers so far: the residual is the
+// gradient through the later concatenations, and the last k channels are the previous layer's
+// new features, whose gradient goes back through that layer.
 struct BatchNormGradKernel {
   float epsilon;
+  bool accumulate;
 };
 
-void *CreateBatchNormGrad(TF_OpKernelConstruction *ctx) {
+float EpsilonAttr(TF_OpKernelConstruction *ctx) {
   TF_Status *status = TF_NewStatus();
   float epsilon = 1e-5f;
   TF_OpKernelConstruction_GetAttrFloat(ctx, "epsilon", &epsilon, status);
   TF_DeleteStatus(status);
-  return new BatchNormGradKernel{epsilon};
+  return epsilon;
+}
+
+void *CreateBatchNormGrad(TF_OpKernelConstruction *ctx) {
+  return new BatchNormGradKernel{EpsilonAttr(ctx), false};
+}
+
+void *CreateBatchNormGradAdd(TF_OpKernelConstruction *ctx) {
+  return new BatchNormGradKernel{EpsilonAttr(ctx), true};
 }
 
 void DeleteBatchNormGrad(void *kernel) { delete static_cast<BatchNormGradKernel *>(kernel); }
 
 void ComputeBatchNormGrad(void *kernel, TF_OpKernelContext *ctx) {
   const float epsilon = static_cast<BatchNormGradKernel *>(kernel)->epsilon;
+  const bool accumulate = static_cast<BatchNormGradKernel *>(kernel)->accumulate;
+  const char *name = accumulate ? "MedfmBatchNormReluGradAdd" : "MedfmBatchNormReluGrad";
+  const int inputs = accumulate ? 8 : 6;
+  const int vectors = accumulate ? 2 : 1;  // index of dscale among the outputs
   TF_Status *status = TF_NewStatus();
-  TF_Tensor *in[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
-  TF_Tensor *out[3] = {nullptr, nullptr, nullptr};
-  for (int i = 0; i < 6 && TF_GetCode(status) == TF_OK; ++i) TF_GetInput(ctx, i, &in[i], status);
+  TF_Tensor *in[8] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  TF_Tensor *out[4] = {nullptr, nullptr, nullptr, nullptr};
+  for (int i = 0; i < inputs && TF_GetCode(status) == TF_OK; ++i) {
+    TF_GetInput(ctx, i, &in[i], status);
+  }
   int64_t rows = 0;
   int64_t channels = 0;
+  int64_t tail = 0;  // channels of the second output (MedfmBatchNormReluGradAdd)
   if (TF_GetCode(status) == TF_OK) {
     const int dims = TF_NumDims(in[0]);
     channels = dims > 0 ? TF_Dim(in[0], dims - 1) : 0;
@@ -1231,20 +1287,32 @@ void ComputeBatchNormGrad(void *kernel, TF_OpKernelContext *ctx) {
     bool shapes = dims == 4 && TF_TensorElementCount(in[1]) == rows * channels &&
                   TF_TensorElementCount(in[2]) == rows * channels;
     for (int i = 3; i < 6; ++i) shapes = shapes && TF_TensorElementCount(in[i]) == channels;
+    if (accumulate) {
+      tail = TF_TensorElementCount(in[7]);
+      shapes = shapes && TF_TensorElementCount(in[6]) == rows * channels && tail <= channels;
+    }
     if (!shapes) {
-      TF_SetStatus(status, TF_INVALID_ARGUMENT,
-                   "MedfmBatchNormReluGrad: dy, y and x must be NHWC of one shape, and scale, "
-                   "mean and variance have one value per channel");
+      char message[200];
+      snprintf(message, sizeof(message),
+               "%s: dy, y and x%s must be NHWC of one shape, scale, mean and variance have one "
+               "value per channel%s",
+               name, accumulate ? " and residual" : "",
+               accumulate ? ", and split_like no more values than channels" : "");
+      TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
     }
   }
   if (TF_GetCode(status) == TF_OK) {
     std::vector<int64_t> shape(4);
     for (int d = 0; d < 4; ++d) shape[d] = TF_Dim(in[0], d);
-    // A new buffer, not a forwarded input: the loops below assume dx shares memory with nothing.
-    out[0] = TF_AllocateOutput(ctx, 0, TF_FLOAT, shape.data(), 4,
-                               sizeof(float) * rows * channels, status);
+    // New buffers, not forwarded inputs: the loops below assume dx shares memory with nothing.
+    const int64_t widths[2] = {channels - tail, tail};
+    for (int i = 0; i < vectors && TF_GetCode(status) == TF_OK; ++i) {
+      shape[3] = accumulate ? widths[i] : channels;
+      out[i] = TF_AllocateOutput(ctx, i, TF_FLOAT, shape.data(), 4,
+                                 sizeof(float) * rows * shape[3], status);
+    }
     const int64_t vector_shape[1] = {channels};
-    for (int i = 1; i < 3 && TF_GetCode(status) == TF_OK; ++i) {
+    for (int i = vectors; i < vectors + 2 && TF_GetCode(status) == TF_OK; ++i) {
       out[i] = TF_AllocateOutput(ctx, i, TF_FLOAT, vector_shape, 1,
                                  sizeof(float) * channels, status);
     }
@@ -1256,9 +1324,12 @@ void ComputeBatchNormGrad(void *kernel, TF_OpKernelContext *ctx) {
     const float *scale = static_cast<const float *>(TF_TensorData(in[3]));
     const float *mean = static_cast<const float *>(TF_TensorData(in[4]));
     const float *variance = static_cast<const float *>(TF_TensorData(in[5]));
+    const float *residual = accumulate ? static_cast<const float *>(TF_TensorData(in[6])) : nullptr;
     float *dx = static_cast<float *>(TF_TensorData(out[0]));
-    float *dscale = static_cast<float *>(TF_TensorData(out[1]));
-    float *doffset = static_cast<float *>(TF_TensorData(out[2]));
+    float *dx_tail = accumulate && tail > 0 ? static_cast<float *>(TF_TensorData(out[1])) : nullptr;
+    float *dscale = static_cast<float *>(TF_TensorData(out[vectors]));
+    float *doffset = static_cast<float *>(TF_TensorData(out[vectors + 1]));
+    const int64_t head = channels - tail;
     const int64_t size = rows * channels;
     const int threads =
         static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(AvailableCpus(), size >> 15)));
@@ -1319,14 +1390,35 @@ void ComputeBatchNormGrad(void *kernel, TF_OpKernelContext *ctx) {
       const float *__restrict cb = b.data();
       const float *__restrict ck = k.data();
       const float *__restrict mu = mean;
+      if (!accumulate) {
+        for (int64_t row = first; row < last; ++row) {
+          const float *__restrict g = dy + row * channels;
+          const float *__restrict o = y + row * channels;
+          const float *__restrict v = x + row * channels;
+          float *__restrict d = dx + row * channels;
+          for (int64_t c = 0; c < channels; ++c) {
+            const float dz = g[c] * static_cast<float>(o[c] > 0.0f);
+            d[c] = ca[c] * dz - cb[c] - ck[c] * (v[c] - mu[c]);
+          }
+        }
+        return;
+      }
+      // dx + residual, its first "head" channels to one output and the rest to the other.
       for (int64_t row = first; row < last; ++row) {
         const float *__restrict g = dy + row * channels;
         const float *__restrict o = y + row * channels;
         const float *__restrict v = x + row * channels;
-        float *__restrict d = dx + row * channels;
-        for (int64_t c = 0; c < channels; ++c) {
+        const float *__restrict r = residual + row * channels;
+        float *__restrict d = dx + row * head;
+        for (int64_t c = 0; c < head; ++c) {
           const float dz = g[c] * static_cast<float>(o[c] > 0.0f);
-          d[c] = ca[c] * dz - cb[c] - ck[c] * (v[c] - mu[c]);
+          d[c] = ca[c] * dz - cb[c] - ck[c] * (v[c] - mu[c]) + r[c];
+        }
+        if (dx_tail == nullptr) continue;
+        float *__restrict e = dx_tail + row * tail;
+        for (int64_t c = head; c < channels; ++c) {
+          const float dz = g[c] * static_cast<float>(o[c] > 0.0f);
+          e[c - head] = ca[c] * dz - cb[c] - ck[c] * (v[c] - mu[c]) + r[c];
         }
       }
     });
@@ -1347,6 +1439,49 @@ void BatchNormGradShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
     TF_ShapeInferenceContextSetOutput(ctx, i, shape, status);
   }
   TF_DeleteShapeHandle(shape);
+}
+
+// The first two outputs have x's shape with C − k and k channels (k: split_like's length);
+// dscale and doffset have scale's.
+void BatchNormGradAddShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
+  TF_ShapeHandle *x = TF_NewShapeHandle();
+  TF_ShapeHandle *split = TF_NewShapeHandle();
+  TF_ShapeHandle *outer = TF_NewShapeHandle();
+  TF_ShapeHandle *result = TF_NewShapeHandle();
+  TF_DimensionHandle *dim = TF_NewDimensionHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 2, x, status);
+  if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 7, split, status);
+  bool known = TF_GetCode(status) == TF_OK && TF_ShapeInferenceContextRankKnown(ctx, x) &&
+               TF_ShapeInferenceContextRank(ctx, x) == 4 &&
+               TF_ShapeInferenceContextRankKnown(ctx, split) &&
+               TF_ShapeInferenceContextRank(ctx, split) == 1;
+  int64_t channels = -1;
+  int64_t tail = -1;
+  if (known) {
+    TF_ShapeInferenceContextDim(ctx, x, 3, dim);
+    channels = TF_DimensionHandleValueKnown(dim) ? TF_DimensionHandleValue(dim) : -1;
+    TF_ShapeInferenceContextDim(ctx, split, 0, dim);
+    tail = TF_DimensionHandleValueKnown(dim) ? TF_DimensionHandleValue(dim) : -1;
+    known = channels >= 0 && tail >= 0 && tail <= channels;
+  }
+  if (!known) {
+    if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetUnknownShape(ctx, status);
+  } else {
+    TF_ShapeInferenceContextSubshape(ctx, x, 0, 3, outer, status);
+    const int64_t widths[2] = {channels - tail, tail};
+    for (int i = 0; i < 2 && TF_GetCode(status) == TF_OK; ++i) {
+      TF_ShapeHandle *last = TF_ShapeInferenceContextVectorFromSize(ctx, widths[i]);
+      TF_ShapeInferenceContextConcatenateShapes(ctx, outer, last, result, status);
+      TF_DeleteShapeHandle(last);
+      if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, i, result, status);
+    }
+    if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 3, result, status);
+    for (int i = 2; i < 4 && TF_GetCode(status) == TF_OK; ++i) {
+      TF_ShapeInferenceContextSetOutput(ctx, i, result, status);
+    }
+  }
+  TF_DeleteDimensionHandle(dim);
+  for (TF_ShapeHandle *handle : {x, split, outer, result}) TF_DeleteShapeHandle(handle);
 }
 
 }  // namespace
@@ -1389,6 +1524,24 @@ bool RegisterKernels(TF_Status *status) {
   kernel = TF_NewKernelBuilder("MedfmBatchNormReluGrad", "CPU", CreateBatchNormGrad,
                                ComputeBatchNormGrad, DeleteBatchNormGrad);
   TF_RegisterKernelBuilder("MedfmBatchNormReluGrad", kernel, status);
+  if (TF_GetCode(status) != TF_OK) return false;
+
+  op = TF_NewOpDefinitionBuilder("MedfmBatchNormReluGradAdd");
+  TF_OpDefinitionBuilderAddAttr(op, "epsilon: float = 0.0001");
+  for (const char *input : {"dy: float", "y: float", "x: float", "scale: float", "mean: float",
+                            "variance: float", "residual: float", "split_like: float"}) {
+    TF_OpDefinitionBuilderAddInput(op, input);
+  }
+  TF_OpDefinitionBuilderAddOutput(op, "dx_head: float");
+  TF_OpDefinitionBuilderAddOutput(op, "dx_tail: float");
+  TF_OpDefinitionBuilderAddOutput(op, "dscale: float");
+  TF_OpDefinitionBuilderAddOutput(op, "doffset: float");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, BatchNormGradAddShapes);
+  TF_RegisterOpDefinition(op, status);
+  if (TF_GetCode(status) != TF_OK) return false;
+  kernel = TF_NewKernelBuilder("MedfmBatchNormReluGradAdd", "CPU", CreateBatchNormGradAdd,
+                               ComputeBatchNormGrad, DeleteBatchNormGrad);
+  TF_RegisterKernelBuilder("MedfmBatchNormReluGradAdd", kernel, status);
   return TF_GetCode(status) == TF_OK;
 }
 
