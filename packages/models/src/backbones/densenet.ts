@@ -1,7 +1,9 @@
 import { createRandom, hashSeed, type Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
+import { activeNativeBackend, hasMedfmKernels } from "../backend/native-ops";
 import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbone";
 import { BatchNorm2d, batchMoments } from "./batch-norm";
+import { denseBlockNative } from "./dense-block-native";
 import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "./initializers";
 
 /** A DenseNet configuration, with torchvision's `DenseNet.__init__` parameter meanings. */
@@ -230,6 +232,19 @@ export class DenseNet implements Backbone {
     // one growing concatenation (same tensor, same channel order); the memory-efficient path
     // keeps the pieces and concatenates inside the recomputed bottleneck, so the tape holds
     // O(layers) small tensors instead of O(layers²) channels of concatenations.
+    // On the native backend with @medfm/models' kernels, a block whose layers all train (no
+    // dropout, no frozen norm, statistics updated) runs as one op with a written-out backward.
+    const backend = options.training && !recompute ? activeNativeBackend() : undefined;
+    if (
+      backend !== undefined &&
+      hasMedfmKernels(backend) &&
+      input.dtype === "float32" &&
+      this.config.dropRate === 0 &&
+      options.updateStatistics !== false &&
+      block.every((layer) => !layer.norm1.frozen && !layer.norm2.frozen)
+    ) {
+      return denseBlockNative(backend, block, input);
+    }
     let features = input;
     const pieces: tf.Tensor4D[] = [input];
     for (const layer of block) {

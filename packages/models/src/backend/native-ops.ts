@@ -13,8 +13,8 @@ export interface NativeBackend {
     TF_FLOAT: number;
     /**
      * 1 when the binding registered @medfm/models' own TensorFlow kernels (`MedfmApplyMomentum`,
-     * `MedfmBatchNormReluGrad`; see scripts/native-backend/medfm_kernels.cc), absent in bindings
-     * built without them.
+     * `MedfmBatchNormReluGrad`, `MedfmBatchNormReluGradAdd`; see
+     * scripts/native-backend/medfm_kernels.cc), absent in bindings built without them.
      */
     medfmKernels?: number;
   };
@@ -265,6 +265,31 @@ export function nativeBatchNormReluGrad(
     [dy, y, saved.x, saved.scale, saved.mean, saved.variance],
     3,
   ) as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+}
+
+/**
+ * {@link nativeBatchNormReluGrad} plus `residual` (x's shape: the gradient that reaches `x` by
+ * another path), split by channels: `[dx + residual]` as its first C − k channels and its last k,
+ * with k the length of `splitLike` (its values are not read), then `dscale` and `doffset`, in one
+ * native op (`MedfmBatchNormReluGradAdd`). In a DenseNet block this replaces norm1's gradient,
+ * the `Add` of the concatenation's gradient and the `SplitV` of the layer before. Not recorded on
+ * the gradient tape.
+ */
+export function nativeBatchNormReluGradAdd(
+  backend: NativeBackend,
+  dy: tf.Tensor,
+  y: tf.Tensor,
+  saved: { x: tf.Tensor4D; scale: tf.Tensor1D; mean: tf.Tensor1D; variance: tf.Tensor1D },
+  epsilon: number,
+  residual: tf.Tensor,
+  splitLike: tf.Tensor,
+): [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.Tensor1D] {
+  return backend.executeMultipleOutputs(
+    "MedfmBatchNormReluGradAdd",
+    [{ name: "epsilon", type: backend.binding.TF_ATTR_FLOAT, value: epsilon }],
+    [dy, y, saved.x, saved.scale, saved.mean, saved.variance, residual, splitLike],
+    4,
+  ) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
 }
 
 /**
