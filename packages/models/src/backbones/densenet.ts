@@ -233,7 +233,7 @@ export class DenseNet implements Backbone {
     // keeps the pieces and concatenates inside the recomputed bottleneck, so the tape holds
     // O(layers) small tensors instead of O(layers²) channels of concatenations.
     // On the native backend with @medfm/models' kernels, a block whose layers all train (no
-    // dropout, no frozen norm, statistics updated) runs as one op with a written-out backward.
+    // dropout, nothing frozen, statistics updated) runs as one op with a written-out backward.
     const backend = options.training && !recompute ? activeNativeBackend() : undefined;
     if (
       backend !== undefined &&
@@ -241,7 +241,9 @@ export class DenseNet implements Backbone {
       input.dtype === "float32" &&
       this.config.dropRate === 0 &&
       options.updateStatistics !== false &&
-      block.every((layer) => !layer.norm1.frozen && !layer.norm2.frozen)
+      block.every((layer) =>
+        [layer.norm1, layer.conv1, layer.norm2, layer.conv2].every((module) => !module.frozen),
+      )
     ) {
       return denseBlockNative(backend, block, input);
     }
