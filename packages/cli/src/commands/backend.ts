@@ -1486,63 +1486,66 @@ void BatchNormGradAddShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
 
 }  // namespace
 
-// Registers the op and its CPU kernel; returns false (with the reason in status) when TensorFlow
-// refuses either.
-bool RegisterKernels(TF_Status *status) {
-  TF_OpDefinitionBuilder *op = TF_NewOpDefinitionBuilder("MedfmApplyMomentum");
-  TF_OpDefinitionBuilderAddAttr(op, "N: int >= 1");
-  TF_OpDefinitionBuilderAddAttr(op, "use_nesterov: bool = false");
-  TF_OpDefinitionBuilderAddInput(op, "lr: float");
-  TF_OpDefinitionBuilderAddInput(op, "momentum: float");
-  TF_OpDefinitionBuilderAddInput(op, "weight_decay: float");
-  TF_OpDefinitionBuilderAddInput(op, "params: N * float");
-  TF_OpDefinitionBuilderAddInput(op, "grads: N * float");
-  TF_OpDefinitionBuilderAddInput(op, "moments: N * float");
-  TF_OpDefinitionBuilderAddOutput(op, "new_params: N * float");
-  TF_OpDefinitionBuilderAddOutput(op, "new_moments: N * float");
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, MomentumShapes);
-  TF_RegisterOpDefinition(op, status);
-  if (TF_GetCode(status) != TF_OK) return false;
-  TF_KernelBuilder *kernel =
-      TF_NewKernelBuilder("MedfmApplyMomentum", "CPU", CreateMomentum, ComputeMomentum,
-                          DeleteMomentum);
-  TF_RegisterKernelBuilder("MedfmApplyMomentum", kernel, status);
-  if (TF_GetCode(status) != TF_OK) return false;
+namespace {
 
-  op = TF_NewOpDefinitionBuilder("MedfmBatchNormReluGrad");
-  TF_OpDefinitionBuilderAddAttr(op, "epsilon: float = 0.0001");
-  for (const char *input : {"dy: float", "y: float", "x: float", "scale: float", "mean: float",
-                            "variance: float"}) {
-    TF_OpDefinitionBuilderAddInput(op, input);
-  }
-  TF_OpDefinitionBuilderAddOutput(op, "dx: float");
-  TF_OpDefinitionBuilderAddOutput(op, "dscale: float");
-  TF_OpDefinitionBuilderAddOutput(op, "doffset: float");
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, BatchNormGradShapes);
-  TF_RegisterOpDefinition(op, status);
-  if (TF_GetCode(status) != TF_OK) return false;
-  kernel = TF_NewKernelBuilder("MedfmBatchNormReluGrad", "CPU", CreateBatchNormGrad,
-                               ComputeBatchNormGrad, DeleteBatchNormGrad);
-  TF_RegisterKernelBuilder("MedfmBatchNormReluGrad", kernel, status);
-  if (TF_GetCode(status) != TF_OK) return false;
+// One op of ours: its definition (attributes, inputs and outputs in TensorFlow's op-definition
+// syntax, and its shape function) and its CPU kernel.
+struct OpSpec {
+  const char *name;
+  std::vector<const char *> attrs;
+  std::vector<const char *> inputs;
+  std::vector<const char *> outputs;
+  void (*shapes)(TF_ShapeInferenceContext *, TF_Status *);
+  void *(*create)(TF_OpKernelConstruction *);
+  void (*compute)(void *, TF_OpKernelContext *);
+  void (*destroy)(void *);
+};
 
-  op = TF_NewOpDefinitionBuilder("MedfmBatchNormReluGradAdd");
-  TF_OpDefinitionBuilderAddAttr(op, "epsilon: float = 0.0001");
-  for (const char *input : {"dy: float", "y: float", "x: float", "scale: float", "mean: float",
-                            "variance: float", "residual: float", "split_like: float"}) {
-    TF_OpDefinitionBuilderAddInput(op, input);
-  }
-  TF_OpDefinitionBuilderAddOutput(op, "dx_head: float");
-  TF_OpDefinitionBuilderAddOutput(op, "dx_tail: float");
-  TF_OpDefinitionBuilderAddOutput(op, "dscale: float");
-  TF_OpDefinitionBuilderAddOutput(op, "doffset: float");
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, BatchNormGradAddShapes);
+bool Register(const OpSpec &spec, TF_Status *status) {
+  TF_OpDefinitionBuilder *op = TF_NewOpDefinitionBuilder(spec.name);
+  for (const char *attr : spec.attrs) TF_OpDefinitionBuilderAddAttr(op, attr);
+  for (const char *input : spec.inputs) TF_OpDefinitionBuilderAddInput(op, input);
+  for (const char *output : spec.outputs) TF_OpDefinitionBuilderAddOutput(op, output);
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, spec.shapes);
   TF_RegisterOpDefinition(op, status);
   if (TF_GetCode(status) != TF_OK) return false;
-  kernel = TF_NewKernelBuilder("MedfmBatchNormReluGradAdd", "CPU", CreateBatchNormGradAdd,
-                               ComputeBatchNormGrad, DeleteBatchNormGrad);
-  TF_RegisterKernelBuilder("MedfmBatchNormReluGradAdd", kernel, status);
+  TF_RegisterKernelBuilder(
+      spec.name, TF_NewKernelBuilder(spec.name, "CPU", spec.create, spec.compute, spec.destroy),
+      status);
   return TF_GetCode(status) == TF_OK;
+}
+
+}  // namespace
+
+// Registers the ops and their CPU kernels; returns false (with the reason in status) when
+// TensorFlow refuses one.
+bool RegisterKernels(TF_Status *status) {
+  const std::vector<const char *> batch_norm_inputs = {
+      "dy: float", "y: float", "x: float", "scale: float", "mean: float", "variance: float"};
+  std::vector<const char *> accumulate_inputs = batch_norm_inputs;
+  accumulate_inputs.insert(accumulate_inputs.end(), {"residual: float", "split_like: float"});
+  const OpSpec specs[] = {
+      {"MedfmApplyMomentum",
+       {"N: int >= 1", "use_nesterov: bool = false"},
+       {"lr: float", "momentum: float", "weight_decay: float", "params: N * float",
+        "grads: N * float", "moments: N * float"},
+       {"new_params: N * float", "new_moments: N * float"},
+       MomentumShapes, CreateMomentum, ComputeMomentum, DeleteMomentum},
+      {"MedfmBatchNormReluGrad",
+       {"epsilon: float = 0.0001"},
+       batch_norm_inputs,
+       {"dx: float", "dscale: float", "doffset: float"},
+       BatchNormGradShapes, CreateBatchNormGrad, ComputeBatchNormGrad, DeleteBatchNormGrad},
+      {"MedfmBatchNormReluGradAdd",
+       {"epsilon: float = 0.0001"},
+       accumulate_inputs,
+       {"dx_head: float", "dx_tail: float", "dscale: float", "doffset: float"},
+       BatchNormGradAddShapes, CreateBatchNormGradAdd, ComputeBatchNormGrad, DeleteBatchNormGrad},
+  };
+  for (const OpSpec &spec : specs) {
+    if (!Register(spec, status)) return false;
+  }
+  return true;
 }
 
 }  // namespace medfm

@@ -5,7 +5,11 @@ import { activeNativeBackend, nativeBatchNormReluGradAdd } from "../backend/nati
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { useNativeBackend } from "../native/use-native-backend";
 import { BatchNorm2d } from "./batch-norm";
-import { denseBlockNative, type NativeDenseLayer } from "./dense-block-native";
+import {
+  denseBlockNative,
+  denseLayerParameters,
+  type NativeDenseLayer,
+} from "./dense-block-native";
 
 const nativePackage = provisionedNativePackage();
 if (nativePackage === undefined) {
@@ -67,17 +71,6 @@ function standardBlock(block: NativeDenseLayer[], input: tf.Tensor4D): tf.Tensor
   return features;
 }
 
-function parameters(block: NativeDenseLayer[]): tf.Variable[] {
-  return block.flatMap((layer) => [
-    layer.norm1.weight,
-    layer.norm1.bias,
-    layer.conv1.filter,
-    layer.norm2.weight,
-    layer.norm2.bias,
-    layer.conv2.filter,
-  ]);
-}
-
 /**
  * Output and gradients (input first) of the block, from a step for its variables and one for its
  * input, and the native ops of the first.
@@ -104,7 +97,7 @@ function step(
         output = features.dataSync() as Float32Array;
         return tf.sum(tf.mul(features, weights)) as tf.Scalar;
       };
-      const variables = parameters(block);
+      const variables = denseLayerParameters(block);
       const { grads } = tf.variableGrads(() => {
         const x = tf.add(input, 0) as tf.Tensor4D;
         return run(x);

@@ -37,14 +37,7 @@ export function denseBlockNative(
   layers: readonly NativeDenseLayer[],
   input: tf.Tensor4D,
 ): tf.Tensor4D {
-  const parameters = layers.flatMap((layer) => [
-    layer.norm1.weight,
-    layer.norm1.bias,
-    layer.conv1.filter,
-    layer.norm2.weight,
-    layer.norm2.bias,
-    layer.conv2.filter,
-  ]);
+  const parameters = denseLayerParameters(layers);
   const growth = layers[0].conv2.filter.shape[3];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const values = args.slice(0, 1 + parameters.length) as tf.Tensor[];
@@ -72,6 +65,21 @@ export function denseBlockNative(
     };
   });
   return op(input, ...parameters) as tf.Tensor4D;
+}
+
+/**
+ * The layers' parameters in the order the native block takes and differentiates them: per
+ * layer, norm1's weight and bias, conv1's filter, norm2's weight and bias, conv2's filter.
+ */
+export function denseLayerParameters(layers: readonly NativeDenseLayer[]): tf.Variable[] {
+  return layers.flatMap((layer) => [
+    layer.norm1.weight,
+    layer.norm1.bias,
+    layer.conv1.filter,
+    layer.norm2.weight,
+    layer.norm2.bias,
+    layer.conv2.filter,
+  ]);
 }
 
 /** `relu(batch norm)` with batch statistics, folding them into the layer's running estimates. */
