@@ -68,9 +68,8 @@ HEADER_EDITS = [
   // Output shapes that the shape function leaves open but that follow from
   // the op's attributes and input shapes (the reserve space of
   // FusedBatchNormV3, the workspaces of oneDNN's _MklNativeFusedBatchNormEx
-  // and _MklNativeMaxPool, the value of a resource variable whose read names
-  // its shape), as first observed, by op, attributes, input dtypes and
-  // shapes, output.
+  // and _MklNativeMaxPool),
+  // as first observed, by op, attributes, input dtypes and shapes, output.
   std::unordered_map<std::string, std::vector<int64_t>> observed_shapes_;
   std::string ObservedShapeKey(TFE_Op *op, const std::string &op_name,
                                const std::vector<int32_t> &input_ids,
@@ -316,18 +315,10 @@ static bool medfm_copy_js_data = false;
       }
       if (dims == nullptr && (op_name == "FusedBatchNormV3" ||
                               op_name == "_MklNativeFusedBatchNormEx" ||
-                              op_name == "_MklNativeMaxPool" ||
-                              op_name == "ReadVariableOp")) {
+                              op_name == "_MklNativeMaxPool")) {
         if (!observed_key_made) {
           observed_key = ObservedShapeKey(tfe_op.op, op_name, medfm_input_ids,
                                           medfm_inputs);
-          // A variable's shape is in neither the inputs nor the attributes of
-          // ReadVariableOp: only a read that names it in the private attribute
-          // _medfm_shape gets a key of its own; others wait for the kernel.
-          if (op_name == "ReadVariableOp" &&
-              observed_key.find("_medfm_shape") == std::string::npos) {
-            observed_key.clear();
-          }
           observed_key_made = true;
         }
         if (!observed_key.empty()) {
