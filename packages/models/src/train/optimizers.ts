@@ -66,12 +66,6 @@ class SlotStore {
     else forVariable.set(slot, tf.variable(value, false));
   }
 
-  delete(variableName: string, slot: string): void {
-    const forVariable = this.slots.get(variableName);
-    forVariable?.get(slot)?.dispose();
-    forVariable?.delete(slot);
-  }
-
   snapshot(): Record<string, Record<string, tf.Tensor>> {
     const out: Record<string, Record<string, tf.Tensor>> = {};
     for (const [variableName, slots] of this.slots) {
