@@ -599,7 +599,7 @@ GYP_EDITS = [
     (
         "      'binding/tfjs_binding.cc'\n    ],\n",
         """      'binding/tfjs_binding.cc',
-      # medfm: kernels (scripts/native-backend/medfm_kernels.cc)
+      # medfm: kernels (assets/medfm_kernels.cc of @medfm/native-backend)
       'binding/medfm_kernels.cc'
     ],
 """,

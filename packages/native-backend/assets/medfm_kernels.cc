@@ -1,5 +1,5 @@
 // medfm: TensorFlow CPU kernels of @medfm/models, registered when the binding loads
-// (scripts/native-backend/patch-binding.py adds this file to tfjs-node's binding).
+// (patch-binding.py, beside it in @medfm/native-backend's assets, adds this file to tfjs-node's binding).
 //
 // - MedfmApplyMomentum updates every variable of a model in one op: torch's SGD with momentum,
 //   weight decay and no dampening (optionally Nesterov), where TensorFlow's ops take one or two

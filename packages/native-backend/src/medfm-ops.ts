@@ -1,0 +1,56 @@
+/** One TensorFlow op of ours, in TensorFlow's op-definition syntax, as `assets/medfm_kernels.cc` registers it. */
+export interface MedfmOpDeclaration {
+  /** Op name, as `executeMultipleOutputs` takes it. */
+  name: string;
+  /** Attribute specs (`"N: int >= 1"`). */
+  attrs: readonly string[];
+  /** Input specs, in order (`"lr: float"`, `"params: N * float"`). */
+  inputs: readonly string[];
+  /** Output specs, in order. */
+  outputs: readonly string[];
+}
+
+const batchNormInputs = [
+  "dy: float",
+  "y: float",
+  "x: float",
+  "scale: float",
+  "mean: float",
+  "variance: float",
+] as const;
+
+/**
+ * The CPU kernels `assets/medfm_kernels.cc` compiles into tfjs-node's binding (present when the
+ * manifest's `medfmKernels` is true and the binding exports `medfmKernels === 1`). A test checks
+ * these declarations against the C++ source.
+ */
+export const MEDFM_OPS = {
+  /** torch's SGD step with momentum for N variables: `g += wd·p; buf = μ·buf + g; p −= lr·buf`. */
+  applyMomentum: {
+    name: "MedfmApplyMomentum",
+    attrs: ["N: int >= 1", "use_nesterov: bool = false"],
+    inputs: [
+      "lr: float",
+      "momentum: float",
+      "weight_decay: float",
+      "params: N * float",
+      "grads: N * float",
+      "moments: N * float",
+    ],
+    outputs: ["new_params: N * float", "new_moments: N * float"],
+  },
+  /** Gradient of `relu(batchNorm(x))` in training mode, in two passes over the data. */
+  batchNormReluGrad: {
+    name: "MedfmBatchNormReluGrad",
+    attrs: ["epsilon: float = 0.0001"],
+    inputs: batchNormInputs,
+    outputs: ["dx: float", "dscale: float", "doffset: float"],
+  },
+  /** `batchNormReluGrad` plus a residual gradient, split by channels at `split_like`'s length. */
+  batchNormReluGradAdd: {
+    name: "MedfmBatchNormReluGradAdd",
+    attrs: ["epsilon: float = 0.0001"],
+    inputs: [...batchNormInputs, "residual: float", "split_like: float"],
+    outputs: ["dx_head: float", "dx_tail: float", "dscale: float", "doffset: float"],
+  },
+} as const satisfies Record<string, MedfmOpDeclaration>;
