@@ -6,7 +6,7 @@ import { useNativeBackend } from "../native/use-native-backend";
 import { activeNativeBackend } from "./native-ops";
 
 // The binding that `pnpm medfm backend install` builds runs ops asynchronously
-// (scripts/native-backend/patch-binding.py) unless MEDFM_TF_ASYNC=0. These tests check what that
+// (@medfm/native-backend's assets/patch-binding.py) unless MEDFM_TF_ASYNC=0. These tests check what that
 // must not change: shapes and values, errors that reach the caller, and later ops after an error.
 const nativePackage = provisionedNativePackage();
 const patched =

@@ -1,3 +1,4 @@
+import { MEDFM_OPS } from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
 
 /** The parts of tfjs-node's `NodeJSKernelBackend` used to run TensorFlow ops it has no kernel for. */
@@ -14,7 +15,8 @@ export interface NativeBackend {
     /**
      * 1 when the binding registered @medfm/models' own TensorFlow kernels (`MedfmApplyMomentum`,
      * `MedfmBatchNormReluGrad`, `MedfmBatchNormReluGradAdd`; see
-     * scripts/native-backend/medfm_kernels.cc), absent in bindings built without them.
+     * @medfm/native-backend's assets/medfm_kernels.cc, declared in its `MEDFM_OPS`), absent in
+     * bindings built without them.
      */
     medfmKernels?: number;
   };
@@ -260,7 +262,7 @@ export function nativeBatchNormReluGrad(
   epsilon: number,
 ): [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D] {
   return backend.executeMultipleOutputs(
-    "MedfmBatchNormReluGrad",
+    MEDFM_OPS.batchNormReluGrad.name,
     [{ name: "epsilon", type: backend.binding.TF_ATTR_FLOAT, value: epsilon }],
     [dy, y, saved.x, saved.scale, saved.mean, saved.variance],
     3,
@@ -285,7 +287,7 @@ export function nativeBatchNormReluGradAdd(
   splitLike: tf.Tensor,
 ): [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.Tensor1D] {
   return backend.executeMultipleOutputs(
-    "MedfmBatchNormReluGradAdd",
+    MEDFM_OPS.batchNormReluGradAdd.name,
     [{ name: "epsilon", type: backend.binding.TF_ATTR_FLOAT, value: epsilon }],
     [dy, y, saved.x, saved.scale, saved.mean, saved.variance, residual, splitLike],
     4,
@@ -394,7 +396,7 @@ export function nativeApplyMomentum(
     );
   }
   const outputs = backend.executeMultipleOutputs(
-    "MedfmApplyMomentum",
+    MEDFM_OPS.applyMomentum.name,
     [
       { name: "N", type: binding.TF_ATTR_INT, value: count },
       { name: "use_nesterov", type: binding.TF_ATTR_BOOL, value: nesterov },

@@ -1,6 +1,11 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isAbsolute, join, resolve } from "node:path";
+import {
+  DEFAULT_NATIVE_DIRECTORY,
+  NATIVE_BACKEND_MANIFEST,
+  readNativeBackendManifest,
+} from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
 import { BackendUnavailableError } from "./backend-unavailable-error";
 import { registerFusedBatchNormGrad } from "./fused-batch-norm-grad";
@@ -290,26 +295,23 @@ interface ProvisionedPackage {
  * exist and differ from it.
  */
 function provisionedPackages(cwd: string): ProvisionedPackage[] {
-  const root = join(cwd, ".medfm", "native");
+  const root = join(cwd, DEFAULT_NATIVE_DIRECTORY);
   const found: ProvisionedPackage[] = [];
-  const manifestFile = join(root, "medfm-native-backend.json");
-  if (existsSync(manifestFile)) {
-    try {
-      const manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as { packagePath?: unknown };
-      if (typeof manifest.packagePath !== "string" || manifest.packagePath.trim() === "") {
-        throw new Error(
-          `has no string "packagePath" (got ${JSON.stringify(manifest.packagePath)})`,
-        );
-      }
-      const directory = resolve(root, manifest.packagePath);
+  const manifestFile = join(root, NATIVE_BACKEND_MANIFEST);
+  try {
+    const manifest = readNativeBackendManifest(root);
+    if (manifest !== undefined) {
+      const directory = manifest.packagePath;
       found.push({ directory, source: `${directory} (from ${manifestFile})` });
-    } catch (error) {
-      found.push({
-        directory: manifestFile,
-        source: manifestFile,
-        error: `cannot use ${manifestFile}: ${firstLine(error)}`,
-      });
     }
+  } catch (error) {
+    // readNativeBackendManifest's message starts with the file; name it once.
+    const reason = firstLine(error).replace(`${manifestFile} `, "");
+    found.push({
+      directory: manifestFile,
+      source: manifestFile,
+      error: `cannot use ${manifestFile}: ${reason}`,
+    });
   }
   for (const name of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     const directory = join(root, "node_modules", name);
