@@ -1,9 +1,10 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readRun } from "@medfm/track";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMedfmLines as medfm } from "../testing/run-medfm";
+import { spawnMedfm } from "../testing/spawn-medfm";
 
 const workDir = mkdtempSync(join(tmpdir(), "medfm-train-cli-"));
 const startDir = process.cwd();
@@ -61,5 +62,58 @@ describe("medfm train", () => {
     await expect(medfm(["train", "--task", "knee"])).rejects.toThrow(
       /'knee' is invalid.*chest, colon, endo/,
     );
+  });
+});
+
+describe("medfm train in a process of its own", () => {
+  const folder = mkdtempSync(join(tmpdir(), "medfm-train-process-"));
+  const env = { MEDFM_BACKEND: "wasm", MEDFM_TRACK_ROOT: join(folder, "runs") };
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+  const trainArgs = (output: string, epochs: number) => [
+    "train",
+    "--task",
+    "endo",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "4",
+    "--epochs",
+    String(epochs),
+    "--gradcam",
+    "0",
+    "--output",
+    output,
+  ];
+
+  it("Ctrl-C mid-epoch finishes the batch, saves last/ there, stops the run as killed, exits 130", async () => {
+    const child = spawnMedfm(trainArgs("ck", 3), { cwd: folder, env });
+    const [, batches] = await child.waitFor(/epoch 2\/3 batch 20\/(\d+)/);
+    child.process.kill("SIGINT");
+    const { code, output } = await child.exited;
+    expect(code, output).toBe(130);
+    expect(output).toContain("Stopping after this batch and saving a checkpoint");
+    const state = JSON.parse(
+      readFileSync(join(folder, "ck", "last", "trainer-state.json"), "utf8"),
+    );
+    // The batch in progress, not the end of epoch 1 (epoch 1, 0 batches, which is all the
+    // checkpoint held when the process exited inside the batch).
+    expect(state.epoch).toBe(1);
+    expect(state.batchesDone).toBeGreaterThanOrEqual(20);
+    expect(state.batchesDone).toBeLessThan(Number(batches));
+    expect(state.step).toBe(Number(batches) + state.batchesDone);
+    const runPath = output.match(/stored in (.+)$/m)![1];
+    const run = readRun(runPath);
+    expect(run.status).toBe("killed");
+    expect(run.values["train/interrupted_at_step"]).toBe(state.step);
+    // Every batch the checkpoint holds was logged, and none after it.
+    expect(run.series["train/loss"]).toHaveLength(state.step);
+
+    const resumed = spawnMedfm([...trainArgs("ck", 3), "--resume"], { cwd: folder, env });
+    const end = await resumed.exited;
+    expect(end.code, end.output).toBe(0);
+    expect(end.output.match(/^epoch \d\/3 {2}loss/gm)).toEqual([
+      "epoch 2/3  loss",
+      "epoch 3/3  loss",
+    ]);
   });
 });

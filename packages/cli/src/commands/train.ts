@@ -1,4 +1,5 @@
 import { type BackendName, backendNames } from "@medfm/models";
+import { takeOverSignals } from "@medfm/track";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { backboneNames } from "../train/build-classifier";
 import { headNames, runTraining } from "../train/run-training";
@@ -14,6 +15,11 @@ function positiveNumber(value: string): number {
   const parsed = Number(value);
   if (!(parsed > 0)) throw new InvalidArgumentError(`expected a positive number, got ${value}`);
   return parsed;
+}
+
+/** The exit code of a process ended by `signal`, as a shell reports it (130 for SIGINT). */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (signal === "SIGTERM" ? 15 : 2);
 }
 
 /** Registers `medfm train`. */
@@ -67,15 +73,25 @@ export function registerTrainCommand(program: Command): void {
     )
     .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
     .action(async (options) => {
+      // This command owns SIGINT and SIGTERM from here to the end, for the trainer and the run
+      // alike: the first signal finishes the batch, saves <output>/last and stops the run as
+      // killed; a second one quits at once (@medfm/track still journals the run at exit).
+      const releaseSignals = takeOverSignals();
       const controller = new AbortController();
-      const onSignal = () => {
+      let received: NodeJS.Signals | undefined;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (received) {
+          console.error(`\n${signal} again: quitting now, without a checkpoint`);
+          process.exit(signalExitCode(signal));
+        }
+        received = signal;
         console.error(
           "\nStopping after this batch and saving a checkpoint (Ctrl-C again to quit now)",
         );
-        process.off("SIGINT", onSignal);
         controller.abort();
       };
       process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
       try {
         const result = await runTraining({
           ...options,
@@ -83,9 +99,11 @@ export function registerTrainCommand(program: Command): void {
           backend: options.backend as BackendName | undefined,
           signal: controller.signal,
         });
-        if (result.history.interrupted) process.exitCode = 130;
+        if (result.history.interrupted) process.exitCode = signalExitCode(received ?? "SIGINT");
       } finally {
         process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        releaseSignals();
       }
     });
 }

@@ -280,10 +280,12 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
     throw error;
   }
   progress.endEpoch();
-  if (history.interrupted)
+  if (history.interrupted) {
+    run["train/interrupted_at_step"] = trainer.step;
     print(
-      `Interrupted: checkpoint saved in ${join(options.output, "last")}; continue with --resume`,
+      `Interrupted at step ${trainer.step}: checkpoint saved in ${join(options.output, "last")}; continue with --resume`,
     );
+  }
   if (history.best) {
     run["val/best_epoch"] = history.best.epoch;
     run[`val/best_${history.best.metric}`] = history.best.value;
@@ -327,7 +329,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
     for (const [name, value] of Object.entries(test.metrics)) run[`test/${name}`] = value;
     print(`test  ${formatMetrics(test)}`);
   }
-  await run.stop({ status: history.interrupted ? "failed" : "finished" });
+  // Stopped on request before its end: MLflow's KILLED, not a failure.
+  await run.stop({ status: history.interrupted ? "killed" : "finished" });
   model.dispose();
   optimizer.dispose();
   print(`Run ${run.id} stored in ${run.path}`);
