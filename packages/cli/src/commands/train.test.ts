@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { generateSyntheticDataset } from "@medfm/data";
 import { readRun } from "@medfm/track";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMedfmLines as medfm } from "../testing/run-medfm";
@@ -56,6 +57,57 @@ describe("medfm train", () => {
     ).rejects.toThrow(
       /--image-size 24 is too small for densenet-tiny \(4 dense blocks\): use at least 32/,
     );
+  });
+
+  it("refuses a name-only list for training or validation, naming the file, before any model work", async () => {
+    // A labelled synthetic dataset, then its names alone, as in test_WithoutLabel.txt.
+    const dataset = await generateSyntheticDataset({
+      task: "endo",
+      outputDir: join(workDir, "names-only-dataset"),
+      imageSize: 32,
+      seed: 0,
+    });
+    const { dataRoot, trainAnnotation, valAnnotation } = dataset;
+    const namesOnly = join(workDir, "names-only.txt");
+    const names = readFileSync(trainAnnotation, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => line.split(" ")[0]);
+    writeFileSync(namesOnly, `${names.join("\n")}\n`);
+    const common = [
+      "train",
+      "--task",
+      "endo",
+      "--image-size",
+      "32",
+      "--epochs",
+      "1",
+      "--data-root",
+      dataRoot,
+    ];
+    await expect(
+      medfm([
+        ...common,
+        "--train-ann",
+        namesOnly,
+        "--val-ann",
+        valAnnotation,
+        "--output",
+        "ck-unlabelled",
+      ]),
+    ).rejects.toThrow(`--train-ann ${namesOnly}: has no labels (a name-only list`);
+    await expect(
+      medfm([
+        ...common,
+        "--train-ann",
+        trainAnnotation,
+        "--val-ann",
+        namesOnly,
+        "--output",
+        "ck-unlabelled",
+      ]),
+    ).rejects.toThrow(`--val-ann ${namesOnly}: has no labels`);
+    expect(existsSync(join(workDir, "ck-unlabelled"))).toBe(false);
   });
 
   it("rejects an unknown task with the allowed choices", async () => {

@@ -1,12 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  createLoader,
-  generateSyntheticDataset,
-  getTask,
-  type MedfmTask,
-  readAnnotationFile,
-} from "@medfm/data";
+import { createLoader, generateSyntheticDataset, getTask, type MedfmTask } from "@medfm/data";
 import {
   adamw,
   type BackendName,
@@ -27,6 +21,7 @@ import { writeGradCam } from "../explain/write-grad-cam";
 import { createProgress, type ProgressReporter } from "../progress";
 import { predictionsField } from "../report/build-report";
 import { buildClassifier } from "./build-classifier";
+import { readLabelledAnnotations } from "./read-labelled-annotations";
 
 /** Backbones `medfm train` builds by name. `densenet-tiny` is a small configuration for CPUs. */
 export const backboneNames = [
@@ -176,8 +171,12 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
   }
   if (!trainAnn || !valAnn)
     throw new Error("--train-ann and --val-ann are required with --data-root");
-  const train = await readAnnotationFile(trainAnn, { task, dataRoot });
-  const val = await readAnnotationFile(valAnn, { task, dataRoot });
+  // Every list is read, and must carry labels, before any model work.
+  const train = await readLabelledAnnotations("--train-ann", trainAnn, { task, dataRoot });
+  const val = await readLabelledAnnotations("--val-ann", valAnn, { task, dataRoot });
+  const testSet = options.testAnn
+    ? await readLabelledAnnotations("--test-ann", options.testAnn, { task, dataRoot })
+    : undefined;
   const loaderOptions = {
     dataRoot,
     imageSize: options.imageSize,
@@ -323,8 +322,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
     );
   }
   let test: TaskEvaluation | undefined;
-  if (options.testAnn && !history.interrupted) {
-    const testSet = await readAnnotationFile(options.testAnn, { task, dataRoot });
+  if (testSet && !history.interrupted) {
     test = await trainer.evaluate(createLoader({ ...loaderOptions, samples: testSet.samples }));
     for (const [name, value] of Object.entries(test.metrics)) run[`test/${name}`] = value;
     print(`test  ${formatMetrics(test)}`);
