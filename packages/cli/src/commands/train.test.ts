@@ -1,4 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateSyntheticDataset } from "@medfm/data";
@@ -6,6 +14,19 @@ import { readRun } from "@medfm/track";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMedfmLines as medfm } from "../testing/run-medfm";
 import { spawnMedfm } from "../testing/spawn-medfm";
+import { outputLockFileName } from "../train/output-lock";
+
+/** Whether this process can create a file in `folder`. */
+function canWrite(folder: string): boolean {
+  const probe = join(folder, ".probe");
+  try {
+    writeFileSync(probe, "");
+    rmSync(probe);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const workDir = mkdtempSync(join(tmpdir(), "medfm-train-cli-"));
 const startDir = process.cwd();
@@ -110,6 +131,47 @@ describe("medfm train", () => {
     expect(existsSync(join(workDir, "ck-unlabelled"))).toBe(false);
   });
 
+  const oneEpoch = (output: string) => [
+    "train",
+    "--task",
+    "endo",
+    "--image-size",
+    "32",
+    "--epochs",
+    "1",
+    "--output",
+    output,
+  ];
+
+  it("refuses an output folder that cannot be created before training, naming the folder", async () => {
+    // A folder under a regular file cannot be created by anyone, root included.
+    writeFileSync(join(workDir, "a-file"), "not a folder\n");
+    const underFile = join(workDir, "a-file", "ck");
+    // Before the fix this failed only after the first epoch, with ENOENT from the checkpoint.
+    await expect(medfm(oneEpoch(underFile))).rejects.toThrow(
+      `cannot write checkpoints into ${underFile}: ENOTDIR`,
+    );
+  });
+
+  // Root ignores permission bits, so a chmod 555 folder stays writable for root: skipped there
+  // (the test above covers the same check in a way root cannot bypass).
+  it.skipIf(process.getuid?.() === 0)(
+    "refuses a read-only (chmod 555) output folder before training, naming the folder",
+    async () => {
+      const readOnly = join(workDir, "read-only");
+      mkdirSync(readOnly);
+      chmodSync(readOnly, 0o555);
+      try {
+        expect(canWrite(readOnly), "the test needs a folder this user cannot write").toBe(false);
+        await expect(medfm(oneEpoch(readOnly))).rejects.toThrow(
+          new RegExp(`^cannot write checkpoints into ${readOnly}: EACCES`),
+        );
+      } finally {
+        chmodSync(readOnly, 0o755);
+      }
+    },
+  );
+
   it("rejects an unknown task with the allowed choices", async () => {
     await expect(medfm(["train", "--task", "knee"])).rejects.toThrow(
       /'knee' is invalid.*chest, colon, endo/,
@@ -160,6 +222,7 @@ describe("medfm train in a process of its own", () => {
     // Every batch the checkpoint holds was logged, and none after it.
     expect(run.series["train/loss"]).toHaveLength(state.step);
 
+    expect(existsSync(join(folder, "ck", outputLockFileName))).toBe(false);
     const resumed = spawnMedfm([...trainArgs("ck", 3), "--resume"], { cwd: folder, env });
     const end = await resumed.exited;
     expect(end.code, end.output).toBe(0);
@@ -167,5 +230,23 @@ describe("medfm train in a process of its own", () => {
       "epoch 2/3  loss",
       "epoch 3/3  loss",
     ]);
+  });
+
+  it("refuses a second training into an output folder in use, and takes over a dead holder's", async () => {
+    const first = spawnMedfm(trainArgs("shared", 3), { cwd: folder, env });
+    await first.waitFor(/epoch 1\/3 batch 10\//);
+    const second = await spawnMedfm(trainArgs("shared", 1), { cwd: folder, env }).exited;
+    expect(second.code).toBe(1);
+    expect(second.output).toContain(
+      `${join(folder, "shared")} is in use by another training (pid ${first.process.pid} on `,
+    );
+    expect(second.output).not.toMatch(/^epoch 1\/1/m);
+    // A holder killed outright leaves its lock behind; its pid is dead, so the lock is stale.
+    first.process.kill("SIGKILL");
+    await first.exited;
+    expect(existsSync(join(folder, "shared", outputLockFileName))).toBe(true);
+    const third = await spawnMedfm(trainArgs("shared", 1), { cwd: folder, env }).exited;
+    expect(third.code, third.output).toBe(0);
+    expect(existsSync(join(folder, "shared", outputLockFileName))).toBe(false);
   });
 });

@@ -1,6 +1,12 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createLoader, generateSyntheticDataset, getTask, type MedfmTask } from "@medfm/data";
+import {
+  type AnnotationSet,
+  createLoader,
+  generateSyntheticDataset,
+  getTask,
+  type MedfmTask,
+} from "@medfm/data";
 import {
   adamw,
   type BackendName,
@@ -21,6 +27,7 @@ import { writeGradCam } from "../explain/write-grad-cam";
 import { createProgress, type ProgressReporter } from "../progress";
 import { predictionsField } from "../report/build-report";
 import { buildClassifier } from "./build-classifier";
+import { lockOutputFolder } from "./output-lock";
 import { readLabelledAnnotations } from "./read-labelled-annotations";
 
 /** Backbones `medfm train` builds by name. `densenet-tiny` is a small configuration for CPUs. */
@@ -177,6 +184,45 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
   const testSet = options.testAnn
     ? await readLabelledAnnotations("--test-ann", options.testAnn, { task, dataRoot })
     : undefined;
+  // One training per output folder, and one checkpoints can be written to: both checked now,
+  // not when the first epoch's checkpoint fails.
+  const lock = lockOutputFolder(options.output);
+  try {
+    return await trainInto(options, {
+      print,
+      progress,
+      task,
+      dataRoot,
+      trainAnn,
+      valAnn,
+      train,
+      val,
+      testSet,
+    });
+  } finally {
+    lock.release();
+  }
+}
+
+/** What {@link runTraining} has read and checked before it trains. */
+interface TrainingInputs {
+  print: (line: string) => void;
+  progress: ProgressReporter;
+  task: MedfmTask;
+  dataRoot: string;
+  trainAnn: string;
+  valAnn: string;
+  train: AnnotationSet;
+  val: AnnotationSet;
+  testSet: AnnotationSet | undefined;
+}
+
+/** Builds, trains, evaluates and tracks, with the output folder held. */
+async function trainInto(
+  options: RunTrainingOptions,
+  inputs: TrainingInputs,
+): Promise<RunTrainingResult> {
+  const { print, progress, task, dataRoot, trainAnn, valAnn, train, val, testSet } = inputs;
   const loaderOptions = {
     dataRoot,
     imageSize: options.imageSize,
