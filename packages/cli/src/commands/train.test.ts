@@ -232,6 +232,28 @@ describe("medfm train in a process of its own", () => {
     ]);
   });
 
+  it("--head mlp: Ctrl-C then --resume ends with the weights and metrics of an uninterrupted run", async () => {
+    const mlpArgs = (output: string) => [...trainArgs(output, 2), "--head", "mlp"];
+    const straight = await spawnMedfm(mlpArgs("mlp-straight"), { cwd: folder, env }).exited;
+    expect(straight.code, straight.output).toBe(0);
+    const interrupted = spawnMedfm(mlpArgs("mlp-resumed"), { cwd: folder, env });
+    await interrupted.waitFor(/epoch 2\/2 batch 10\//);
+    interrupted.process.kill("SIGINT");
+    expect((await interrupted.exited).code).toBe(130);
+    const resumed = await spawnMedfm([...mlpArgs("mlp-resumed"), "--resume"], {
+      cwd: folder,
+      env,
+    }).exited;
+    expect(resumed.code, resumed.output).toBe(0);
+    // The loss of epoch 2 averages only the batches after the resume; the metrics are whole.
+    const metricsOfEpoch2 = (output: string) =>
+      output.match(/^epoch 2\/2 {2}loss \S+ {2}(.+AUC \S+)/m)?.[1];
+    expect(metricsOfEpoch2(resumed.output)).toBeDefined();
+    expect(metricsOfEpoch2(resumed.output)).toBe(metricsOfEpoch2(straight.output));
+    const weights = (output: string) => readFileSync(join(folder, output, "last", "weights.bin"));
+    expect(weights("mlp-resumed").equals(weights("mlp-straight"))).toBe(true);
+  });
+
   it("refuses a second training into an output folder in use, and takes over a dead holder's", async () => {
     const first = spawnMedfm(trainArgs("shared", 3), { cwd: folder, env });
     await first.waitFor(/epoch 1\/3 batch 10\//);
