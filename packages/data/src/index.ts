@@ -80,7 +80,7 @@ export {
   type OverlapFinding,
 } from "./leakage";
 export { createLoader, type Loader, type LoaderOptions, type SkippedImage } from "./loader";
-export { createRandom, hashSeed, type Random } from "./random";
+export { createRandom, hashSeed, type Random, type RandomState } from "./random";
 export {
   type FewShotExperiment,
   type FewShotOptions,

@@ -18,6 +18,40 @@ export interface Random {
   shuffle<T>(items: T[]): T[];
   /** A new independent generator derived from this one's state and `key`. */
   fork(key: number | string): Random;
+  /**
+   * Where the generator stands, as plain JSON-safe numbers: {@link Random.setState} with it
+   * continues the sequence exactly from here (checkpoints store it to resume training exactly).
+   */
+  getState(): RandomState;
+  /** Moves the generator to a state from {@link Random.getState}; throws on a malformed one. */
+  setState(state: RandomState): void;
+}
+
+/** A {@link Random}'s position: the sfc32 words and the Box–Muller spare, if one is pending. */
+export interface RandomState {
+  /** The four 32-bit words of sfc32 (a, b, c, d), unsigned. */
+  sfc32: [number, number, number, number];
+  /** The second normal of the last Box–Muller pair, not yet returned; `null` when none. */
+  spareNormal: number | null;
+}
+
+function checkRandomState(state: RandomState): void {
+  const words = (state as Partial<RandomState> | null)?.sfc32;
+  if (
+    !Array.isArray(words) ||
+    words.length !== 4 ||
+    !words.every((word) => Number.isInteger(word) && word >= 0 && word <= 0xffffffff)
+  ) {
+    throw new RangeError(
+      `Random.setState: sfc32 must be four unsigned 32-bit integers, got ${JSON.stringify(words)}`,
+    );
+  }
+  const spare = state.spareNormal;
+  if (spare !== null && !Number.isFinite(spare)) {
+    throw new RangeError(
+      `Random.setState: spareNormal must be a finite number or null, got ${String(spare)}`,
+    );
+  }
 }
 
 function splitmix32(state: number): () => number {
@@ -101,6 +135,15 @@ export function createRandom(seed: number | string): Random {
       return items;
     },
     fork: (key) => createRandom(hashSeed(nextUint32(), key)),
+    getState: () => ({
+      sfc32: [a >>> 0, b >>> 0, c >>> 0, d >>> 0],
+      spareNormal: spareNormal ?? null,
+    }),
+    setState: (state) => {
+      checkRandomState(state);
+      [a, b, c, d] = state.sfc32;
+      spareNormal = state.spareNormal ?? undefined;
+    },
   };
   return random;
 }

@@ -1,3 +1,4 @@
+import type { Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { Backbone } from "./backbones/backbone";
 import { type Head, scoresFromLogits } from "./heads/head";
@@ -74,6 +75,12 @@ export interface Classifier {
   stateDict(): Map<string, tf.Tensor>;
   /** Assigns tensors by torchvision key (channels-last layout); see {@link LoadStateDictOptions}. */
   loadStateDict(state: Map<string, tf.Tensor>, options?: LoadStateDictOptions): LoadStateDictReport;
+  /**
+   * The seeded generators training draws from (dropout masks of the backbone and the head), by
+   * name (`backbone.dropout`, `head.dropout`). Checkpoints store their states so that a resumed
+   * training is exact; see {@link Backbone.randomStreams}.
+   */
+  randomStreams(): Map<string, Random>;
   /** Releases the backbone and the head. */
   dispose(): void;
 }
@@ -237,6 +244,16 @@ class BackboneClassifier implements Classifier {
     }
     this.backbone.setBatchCounters(newCounters);
     return { loaded, missing, unexpected };
+  }
+
+  randomStreams(): Map<string, Random> {
+    this.checkAlive();
+    const streams = new Map<string, Random>();
+    for (const [name, random] of this.backbone.randomStreams?.() ?? [])
+      streams.set(`backbone.${name}`, random);
+    for (const [name, random] of this.head.randomStreams?.() ?? [])
+      streams.set(`head.${name}`, random);
+    return streams;
   }
 
   dispose(): void {

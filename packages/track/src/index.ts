@@ -58,6 +58,7 @@ export {
 } from "./read-run";
 export { createRemoteDelivery, type RemoteDeliveryOptions } from "./remote-delivery";
 export type { FieldHandle, Run, RunDelivery, RunMembers, RunMode } from "./run";
+export { takeOverSignals } from "./run";
 export {
   readSyncState,
   SyncBusyError,

@@ -74,8 +74,11 @@ export interface RunMembers {
   field(path: string): FieldHandle;
   /** Writes every operation so far to the journal, fsyncs it and, for a remote backend, delivers it. */
   wait(options?: { timeoutMs?: number }): Promise<void>;
-  /** Waits, records the end of the run and releases it; later writes throw. */
-  stop(options?: { status?: "finished" | "failed"; timeoutMs?: number }): Promise<void>;
+  /**
+   * Waits, records the end of the run and releases it; later writes throw. `killed` is for a run
+   * stopped on request before its end (Ctrl-C), as MLflow's KILLED.
+   */
+  stop(options?: { status?: "finished" | "failed" | "killed"; timeoutMs?: number }): Promise<void>;
   /** Reads the whole run back from its journal (not in `debug` mode). */
   fetch(): StoredRun;
 }
@@ -486,6 +489,27 @@ export class RunCore {
     this.journal?.sync();
   }
 
+  /**
+   * Journals the end of the run synchronously, without remote delivery: for a process that exits
+   * (`process.exit`) with the run still open, when nothing asynchronous can run any more.
+   * `medfm track sync` delivers the rest.
+   */
+  stopForExit(status: "finished" | "failed" | "killed"): void {
+    if (this.stopped) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.flush();
+    if (this.mode !== "read-only" && this.mode !== "debug") {
+      this.operations.push({ op: "stop", timestamp: Date.now(), status });
+    }
+    this.stopped = true;
+    this.flush();
+    this.journal?.close();
+    activeRuns.delete(this);
+  }
+
   /** Whether `stop()` has run. */
   get isStopped(): boolean {
     return this.stopped;
@@ -562,6 +586,33 @@ export function isRunOpen(folder: string): boolean {
   return false;
 }
 let hooksInstalled = false;
+/** Holders of {@link takeOverSignals} that have not handed signals back yet. */
+let signalOwners = 0;
+
+/**
+ * Hands `SIGINT` and `SIGTERM` to the application until the returned function is called (call it
+ * once; several owners may overlap). Without it, a signal stops open runs as `killed` and exits
+ * the process, unless another listener of that signal is registered at that moment. An
+ * application that finishes its work first (a trainer saving a checkpoint, say) takes the
+ * signals over: a signal then only writes and fsyncs open runs' journals, and the application
+ * stops its runs and exits. A run still open when the process exits is journaled as stopped
+ * (`finished` for exit code 0, `killed` above 128, else `failed`), so a hard exit loses nothing.
+ *
+ * @example
+ * const release = takeOverSignals();
+ * process.on("SIGINT", () => controller.abort());
+ * try { await train(run, controller.signal); await run.stop({ status: "killed" }); }
+ * finally { release(); }
+ */
+export function takeOverSignals(): () => void {
+  signalOwners += 1;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    signalOwners -= 1;
+  };
+}
 
 function onBeforeExit(): void {
   for (const run of activeRuns) run.flushForExit();
@@ -570,13 +621,21 @@ function onBeforeExit(): void {
   for (const run of [...activeRuns]) void run.stop().catch(() => {});
 }
 
+function onExit(code: number): void {
+  // process.exit() skips beforeExit and ends every pending promise: journal what is left. Codes
+  // above 128 are signals' (130 for SIGINT); others say the program failed (1: an uncaught error).
+  const status = code === 0 ? "finished" : code > 128 ? "killed" : "failed";
+  for (const run of [...activeRuns]) run.stopForExit(status);
+}
+
 function onSignal(signal: NodeJS.Signals): void {
   const runs = [...activeRuns];
   for (const run of runs) run.flushForExit();
-  // When the application handles the signal itself (say, to finish the batch and log final
-  // values), the journal is flushed and the runs are left to it; otherwise they are stopped as
-  // killed, delivered for up to 5 s, and the process exits as the signal's default would.
-  if (process.listenerCount(signal) > 1) return;
+  // An application that took the signals over (takeOverSignals) stops its runs and exits itself.
+  // One that merely listens too (say, to finish the batch and log final values) keeps them open
+  // for as long as its listener is registered. Otherwise the runs are stopped as killed,
+  // delivered for up to 5 s, and the process exits as the signal's default would.
+  if (signalOwners > 0 || process.listenerCount(signal) > 1) return;
   const exitCode = 128 + (signal === "SIGINT" ? 2 : 15);
   void Promise.allSettled(runs.map((run) => run.stop({ status: "killed", timeoutMs: 5000 }))).then(
     () => process.exit(exitCode),
@@ -586,11 +645,13 @@ function onSignal(signal: NodeJS.Signals): void {
 function updateExitHooks(): void {
   if (activeRuns.size > 0 && !hooksInstalled) {
     process.on("beforeExit", onBeforeExit);
+    process.on("exit", onExit);
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     hooksInstalled = true;
   } else if (activeRuns.size === 0 && hooksInstalled) {
     process.off("beforeExit", onBeforeExit);
+    process.off("exit", onExit);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     hooksInstalled = false;

@@ -219,7 +219,7 @@ describe("medfm data split, fewshot and convert", () => {
         "--out",
         folder,
       ]),
-    ).rejects.toThrow(/--folds must be an integer >= 2, got "1"/);
+    ).rejects.toThrow(/'--folds <k>' argument '1' is invalid. expected an integer >= 2, got 1/);
   });
 
   it.skipIf(!hasShared)(

@@ -28,6 +28,7 @@ import {
   writeFewShotFiles,
 } from "@medfm/data";
 import { type Command, Option } from "commander";
+import { integerOption, numberOption, seedOption } from "../parse-number";
 
 /** Options every `medfm data` subcommand shares. */
 interface CommonOptions {
@@ -332,9 +333,14 @@ function registerSplit(data: Command): void {
     "the annotation file to split (e.g. trainval.txt)",
   )
     .requiredOption("--out <folder>", "folder for the split files")
-    .option("--folds <k>", "number of folds (k-fold split)")
-    .option("--val-fraction <fraction>", "share of samples in val (train/val split)", "0.2")
-    .option("--seed <seed>", "random seed", "0")
+    .option("--folds <k>", "number of folds (k-fold split)", integerOption({ min: 2 }))
+    .option(
+      "--val-fraction <fraction>",
+      "share of samples in val (train/val split)",
+      numberOption({ above: 0, below: 1 }),
+      0.2,
+    )
+    .option("--seed <seed>", "random seed", seedOption, 0)
     .option(
       "--group",
       "keep each group (colon patient, endo study, CSV --group-column) in one part",
@@ -349,9 +355,9 @@ function registerSplit(data: Command): void {
       async (
         options: CommonOptions & {
           out: string;
-          folds?: string;
-          valFraction: string;
-          seed: string;
+          folds?: number;
+          valFraction: number;
+          seed: number;
           group?: boolean;
           groupColumn?: string;
           outFormat: string;
@@ -363,7 +369,8 @@ function registerSplit(data: Command): void {
         const [set] = await readAll([file], task, options);
         const samples = labelledSamples(set);
         const group = options.group ? true : undefined;
-        const seed = options.seed;
+        // Split files of earlier versions hashed the seed's text ("0"): keep it, so they reproduce.
+        const seed = String(options.seed);
         const outFormat = outputFormatFor(`x.${options.outFormat}`, options.outFormat);
         const extension =
           outFormat === "mmpretrain-json" ? ".json" : outFormat === "csv" ? ".csv" : ".txt";
@@ -373,7 +380,7 @@ function registerSplit(data: Command): void {
         let reportParts: Array<{ name: string; samples: Sample[] }>;
         if (options.folds !== undefined) {
           const folds = stratifiedKFold(samples, {
-            folds: parseInteger("--folds", options.folds, 2),
+            folds: options.folds,
             seed,
             ...(group ? { group } : {}),
           });
@@ -390,7 +397,7 @@ function registerSplit(data: Command): void {
           proportions = folds.map(() => 1 / folds.length);
           reportParts = folds.map((fold) => ({ name: `fold${fold.index + 1}`, samples: fold.val }));
         } else {
-          const valFraction = Number(options.valFraction);
+          const valFraction = options.valFraction;
           const split = trainValSplit(samples, { valFraction, seed, ...(group ? { group } : {}) });
           parts.push(
             {
@@ -454,8 +461,8 @@ function registerFewShot(data: Command): void {
   )
     .requiredOption("--out <folder>", "folder for {task}_{K}-shot_{train|val}_exp{N}.txt")
     .option("--shots <list>", "comma-separated K values", "1,5,10")
-    .option("--experiments <n>", "experiments per K", "5")
-    .option("--seed <seed>", "random seed", "0")
+    .option("--experiments <n>", "experiments per K", integerOption({ min: 1 }), 5)
+    .option("--seed <seed>", "random seed", seedOption, 0)
     .addOption(
       new Option(
         "--val <mode>",
@@ -474,8 +481,8 @@ function registerFewShot(data: Command): void {
         options: CommonOptions & {
           out: string;
           shots: string;
-          experiments: string;
-          seed: string;
+          experiments: number;
+          seed: number;
           val: "disjoint-groups" | "rest";
           take: "positive" | "all";
         },
@@ -488,13 +495,14 @@ function registerFewShot(data: Command): void {
         const shotsList = options.shots
           .split(",")
           .map((text) => parseInteger("--shots", text.trim(), 1));
-        const experiments = parseInteger("--experiments", options.experiments, 1);
+        const experiments = options.experiments;
         const results = [];
         for (const shots of shotsList) {
           const drawn = sampleFewShot(samples, {
             shots,
             experiments,
-            seed: options.seed,
+            // As in split: the seed's text, which earlier versions hashed.
+            seed: String(options.seed),
             classes: task.classes,
             val: options.val,
             take: options.take,

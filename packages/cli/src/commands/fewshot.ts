@@ -1,6 +1,7 @@
 import { adaptationMethods, type BackendName, backendNames } from "@medfm/models";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { runFewShot } from "../fewshot/run-fewshot";
+import { integerOption, seedOption } from "../parse-number";
 
 /** Parses `1,5,10` or `1-5` (or a mix, `1-3,5`) into sorted unique positive integers. */
 export function parseIntegerList(value: string): number[] {
@@ -47,10 +48,10 @@ export function registerFewShotCommand(program: Command): void {
       "pretrained torchvision/timm .safetensors or a saved classifier folder",
     )
     .option("--test-ann <file>", "evaluate every experiment on this list instead of its val file")
-    .option("--image-size <n>", "input size", (value) => Number(value), 64)
-    .option("--batch-size <n>", "batch size", (value) => Number(value), 8)
-    .option("--epochs <n>", "epochs for visual-prompt and finetune", (value) => Number(value), 10)
-    .option("--seed <n>", "seed", (value) => Number(value), 0)
+    .option("--image-size <n>", "input size", integerOption({ min: 1 }), 64)
+    .option("--batch-size <n>", "batch size", integerOption({ min: 1 }), 8)
+    .option("--epochs <n>", "epochs for visual-prompt and finetune", integerOption({ min: 1 }), 10)
+    .option("--seed <n>", "seed", seedOption, 0)
     .option("--json", "print the results as JSON at the end")
     .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
     .action(async (options) => {

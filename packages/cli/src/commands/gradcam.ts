@@ -1,15 +1,16 @@
 import { type BackendName, backendNames, selectBackend } from "@medfm/models";
 import { type Command, Option } from "commander";
 import { writeGradCam } from "../explain/write-grad-cam";
-import { openModelDirectory, positiveInteger } from "./predict";
+import { integerOption, numberOption } from "../parse-number";
+import { openModelDirectory } from "./predict";
 
 interface GradcamOptions {
   weights: string;
   image: string;
   class: string;
   output: string;
-  imageSize?: string;
-  imageWeight: string;
+  imageSize?: number;
+  imageWeight: number;
   backend?: BackendName;
   json?: boolean;
 }
@@ -46,22 +47,25 @@ export function registerGradcamCommand(program: Command): void {
     .requiredOption("--image <file>", "image to explain")
     .requiredOption("--class <name>", "class to explain (a class name, or an index)")
     .requiredOption("--output <file.png>", "PNG to write")
-    .option("--image-size <n>", "model input size (default: the size recorded at training)")
-    .option("--image-weight <w>", "weight of the image in the blend, 0..1", "0.5")
+    .option(
+      "--image-size <n>",
+      "model input size (default: the size recorded at training)",
+      integerOption({ min: 1 }),
+    )
+    .option(
+      "--image-weight <w>",
+      "weight of the image in the blend, 0..1",
+      numberOption({ min: 0, max: 1 }),
+      0.5,
+    )
     .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
     .option("--json", "print a JSON summary")
     .action(async (options: GradcamOptions, command: Command) => {
       const output = command.configureOutput();
       const write = output.writeOut ?? ((text: string) => process.stdout.write(text));
-      const imageWeight = Number(options.imageWeight);
-      if (!(imageWeight >= 0 && imageWeight <= 1)) {
-        throw new Error(`--image-weight: expected a number in [0, 1], got ${options.imageWeight}`);
-      }
+      const imageWeight = options.imageWeight;
       await selectBackend(options.backend ? { backend: options.backend } : {});
-      const opened = await openModelDirectory(
-        options.weights,
-        positiveInteger(options.imageSize, "--image-size"),
-      );
+      const opened = await openModelDirectory(options.weights, options.imageSize);
       const { classifier, prompt, imageSize } = opened;
       try {
         const classIndex = classIndexOf(options.class, opened.classes, classifier.head.numClasses);

@@ -10,6 +10,7 @@ import {
   saveClassifier,
 } from "@medfm/models";
 import { type Command, Option } from "commander";
+import { seedOption } from "../parse-number";
 
 /** Checkpoint conventions `medfm models convert` reads. */
 const sources = ["torchvision", "timm"] as const;
@@ -20,7 +21,7 @@ interface ConvertOptions {
   output: string;
   task: "multi-label" | "multi-class";
   classes?: string;
-  seed: string;
+  seed: number;
   json?: boolean;
 }
 
@@ -85,14 +86,12 @@ export function registerModelsCommand(program: Command): void {
       "--classes <names>",
       "comma-separated class names; a count other than the checkpoint's keeps the backbone and starts a new linear head",
     )
-    .option("--seed <n>", "seed of a new head's initialisation", "0")
+    .option("--seed <n>", "seed of a new head's initialisation", seedOption, 0)
     .option("--json", "print the result as JSON")
     .action(async (options: ConvertOptions, command: Command) => {
       const write = writerOf(command);
       const classes = parseClasses(options.classes);
-      const seed = Number(options.seed);
-      if (!Number.isInteger(seed))
-        throw new Error(`--seed: expected an integer, got ${options.seed}`);
+      const seed = options.seed;
       const file = await readSafetensors(options.input);
       const shapes = new Map(
         [...file.tensors].map(([key, tensor]) => [normaliseTorchDenseNetKey(key), tensor.shape]),

@@ -18,6 +18,7 @@ import {
 } from "@medfm/models";
 import { SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
+import { integerOption } from "../parse-number";
 
 /** A saved model as the inference commands find it. */
 export interface ModelDirectory {
@@ -90,16 +91,6 @@ export async function openModelDirectory(
   };
 }
 
-/** Parses a positive integer option; throws naming the option. */
-export function positiveInteger(value: string | undefined, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  const number = Number(value);
-  if (!Number.isInteger(number) || number <= 0) {
-    throw new Error(`${option}: expected a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return number;
-}
-
 interface PredictOptions {
   task: string;
   weights: string;
@@ -107,8 +98,8 @@ interface PredictOptions {
   dataRoot?: string;
   ann?: string;
   tta: "none" | "flip";
-  batchSize: string;
-  imageSize?: string;
+  batchSize: number;
+  imageSize?: number;
   backend?: BackendName;
   json?: boolean;
 }
@@ -191,8 +182,12 @@ export function registerPredictCommand(program: Command): void {
         .choices(["none", "flip"])
         .default("none"),
     )
-    .option("--batch-size <n>", "images per forward pass", "16")
-    .option("--image-size <n>", "model input size (default: the size recorded at training)")
+    .option("--batch-size <n>", "images per forward pass", integerOption({ min: 1 }), 16)
+    .option(
+      "--image-size <n>",
+      "model input size (default: the size recorded at training)",
+      integerOption({ min: 1 }),
+    )
     .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
     .option("--json", "print a JSON summary")
     .action(async (files: string[], options: PredictOptions, command: Command) => {
@@ -217,12 +212,9 @@ export function registerPredictCommand(program: Command): void {
           );
         }
       }
-      const batchSize = positiveInteger(options.batchSize, "--batch-size") as number;
+      const batchSize = options.batchSize;
       await selectBackend(options.backend ? { backend: options.backend } : {});
-      const opened = await openModelDirectory(
-        options.weights,
-        positiveInteger(options.imageSize, "--image-size"),
-      );
+      const opened = await openModelDirectory(options.weights, options.imageSize);
       const { classifier, prompt } = opened;
       try {
         if (

@@ -10,13 +10,14 @@ import {
   syncRun,
 } from "@medfm/track";
 import type { Command } from "commander";
+import { integerOption } from "../parse-number";
 
 /** Options of `medfm track sync`. */
 interface TrackSyncOptions {
   path?: string;
   uri?: string;
   backend?: string;
-  maxRetries: string;
+  maxRetries: number;
 }
 
 /** The run folders `medfm track sync` looks at: one run, or every run under a root. */
@@ -37,7 +38,12 @@ export function registerTrackCommand(program: Command): void {
     .option("--path <dir>", "a run folder, or a folder of runs (default ./.medfm/runs)")
     .option("--uri <uri>", "server URI (default: the run's own, else MEDFM_TRACK_URI)")
     .option("--backend <name>", "backend for runs created with the file backend", "mlflow")
-    .option("--max-retries <n>", "retries of each request before a run's sync fails", "5")
+    .option(
+      "--max-retries <n>",
+      "retries of each request before a run's sync fails",
+      integerOption({ min: 0 }),
+      5,
+    )
     .action(async (options: TrackSyncOptions, command: Command) => {
       const write = (text: string) => {
         const output = command.configureOutput();
@@ -65,7 +71,7 @@ export function registerTrackCommand(program: Command): void {
         if (readSyncState(folder)?.finished && readSyncState(folder)?.uri === uri) continue;
         const backend = createBackend(backendName, {
           uri,
-          http: { maxRetries: Number(options.maxRetries) },
+          http: { maxRetries: options.maxRetries },
           warn: (message) => write(`${header.runId}: ${message}\n`),
         });
         try {

@@ -1,19 +1,15 @@
 import { type BackendName, backendNames } from "@medfm/models";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { takeOverSignals } from "@medfm/track";
+import { type Command, Option } from "commander";
+import { integerOption, numberOption, seedOption } from "../parse-number";
 import { backboneNames } from "../train/build-classifier";
 import { headNames, runTraining } from "../train/run-training";
 
-function positiveInteger(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0)
-    throw new InvalidArgumentError(`expected a positive integer, got ${value}`);
-  return parsed;
-}
+const positiveInteger = integerOption({ min: 1 });
 
-function positiveNumber(value: string): number {
-  const parsed = Number(value);
-  if (!(parsed > 0)) throw new InvalidArgumentError(`expected a positive number, got ${value}`);
-  return parsed;
+/** The exit code of a process ended by `signal`, as a shell reports it (130 for SIGINT). */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (signal === "SIGTERM" ? 15 : 2);
 }
 
 /** Registers `medfm train`. */
@@ -46,36 +42,41 @@ export function registerTrainCommand(program: Command): void {
     .option("--image-size <n>", "input size in pixels", positiveInteger, 64)
     .option("--epochs <n>", "epochs", positiveInteger, 10)
     .option("--batch-size <n>", "batch size", positiveInteger, 16)
-    .option("--lr <x>", "peak learning rate (cosine to 0)", positiveNumber, 0.003)
+    .option("--lr <x>", "peak learning rate (cosine to 0)", numberOption({ above: 0 }), 0.003)
     .addOption(
       new Option("--optimizer <name>", "optimizer").choices(["sgd", "adamw"]).default("adamw"),
     )
     .option("--track <target>", "file, mlflow (MEDFM_TRACK_URI) or mlflow://HOST:PORT", "file")
-    .option(
-      "--seed <n>",
-      "seed of initialisation, order and augmentation",
-      (value) => Number(value),
-      0,
-    )
+    .option("--seed <n>", "seed of initialisation, order and augmentation", seedOption, 0)
     .option("--output <dir>", "checkpoint folder", ".medfm/checkpoints/train")
     .option("--resume", "continue from <output>/last", false)
     .option(
       "--gradcam <n>",
       "Grad-CAM overlays of the N most and N least confident validation images, for medfm report (0: none)",
-      (value) => Number(value),
+      integerOption({ min: 0 }),
       3,
     )
     .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
     .action(async (options) => {
+      // This command owns SIGINT and SIGTERM from here to the end, for the trainer and the run
+      // alike: the first signal finishes the batch, saves <output>/last and stops the run as
+      // killed; a second one quits at once (@medfm/track still journals the run at exit).
+      const releaseSignals = takeOverSignals();
       const controller = new AbortController();
-      const onSignal = () => {
+      let received: NodeJS.Signals | undefined;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (received) {
+          console.error(`\n${signal} again: quitting now, without a checkpoint`);
+          process.exit(signalExitCode(signal));
+        }
+        received = signal;
         console.error(
           "\nStopping after this batch and saving a checkpoint (Ctrl-C again to quit now)",
         );
-        process.off("SIGINT", onSignal);
         controller.abort();
       };
       process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
       try {
         const result = await runTraining({
           ...options,
@@ -83,9 +84,11 @@ export function registerTrainCommand(program: Command): void {
           backend: options.backend as BackendName | undefined,
           signal: controller.signal,
         });
-        if (result.history.interrupted) process.exitCode = 130;
+        if (result.history.interrupted) process.exitCode = signalExitCode(received ?? "SIGINT");
       } finally {
         process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        releaseSignals();
       }
     });
 }

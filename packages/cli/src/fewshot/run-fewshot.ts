@@ -20,6 +20,7 @@ import {
   selectBackend,
 } from "@medfm/models";
 import { buildClassifier } from "../train/build-classifier";
+import { readLabelledAnnotations } from "../train/read-labelled-annotations";
 
 /** Options of {@link runFewShot}, one per `medfm fewshot` flag. */
 export interface RunFewShotOptions {
@@ -123,8 +124,20 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
           throw new Error(`${file}: no such annotation file (${shot}-shot, exp${experiment})`);
       }
       // The official files repeat lines; a repeated support image adds nothing but weight.
-      const support = await readAnnotationFile(supportFile, { task, dataRoot, duplicates: "drop" });
-      const evaluation = await readAnnotationFile(evalFile, { task, dataRoot, duplicates: "drop" });
+      const support = await readLabelledAnnotations("--anns", supportFile, {
+        task,
+        dataRoot,
+        duplicates: "drop",
+      });
+      const evaluation = await readLabelledAnnotations(
+        testAnn ? "--test-ann" : "--anns",
+        evalFile,
+        {
+          task,
+          dataRoot,
+          duplicates: "drop",
+        },
+      );
       const classifier = await buildClassifier({
         // No weights: a small random DenseNet, so the protocol runs anywhere (its numbers mean
         // little: few-shot methods assume a pretrained backbone).

@@ -1,11 +1,11 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  type AnnotationSet,
   createLoader,
   generateSyntheticDataset,
   getTask,
   type MedfmTask,
-  readAnnotationFile,
 } from "@medfm/data";
 import {
   adamw,
@@ -27,6 +27,8 @@ import { writeGradCam } from "../explain/write-grad-cam";
 import { createProgress, type ProgressReporter } from "../progress";
 import { predictionsField } from "../report/build-report";
 import { buildClassifier } from "./build-classifier";
+import { lockOutputFolder } from "./output-lock";
+import { readLabelledAnnotations } from "./read-labelled-annotations";
 
 /** Backbones `medfm train` builds by name. `densenet-tiny` is a small configuration for CPUs. */
 export const backboneNames = [
@@ -176,8 +178,51 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
   }
   if (!trainAnn || !valAnn)
     throw new Error("--train-ann and --val-ann are required with --data-root");
-  const train = await readAnnotationFile(trainAnn, { task, dataRoot });
-  const val = await readAnnotationFile(valAnn, { task, dataRoot });
+  // Every list is read, and must carry labels, before any model work.
+  const train = await readLabelledAnnotations("--train-ann", trainAnn, { task, dataRoot });
+  const val = await readLabelledAnnotations("--val-ann", valAnn, { task, dataRoot });
+  const testSet = options.testAnn
+    ? await readLabelledAnnotations("--test-ann", options.testAnn, { task, dataRoot })
+    : undefined;
+  // One training per output folder, and one checkpoints can be written to: both checked now,
+  // not when the first epoch's checkpoint fails.
+  const lock = lockOutputFolder(options.output);
+  try {
+    return await trainInto(options, {
+      print,
+      progress,
+      task,
+      dataRoot,
+      trainAnn,
+      valAnn,
+      train,
+      val,
+      testSet,
+    });
+  } finally {
+    lock.release();
+  }
+}
+
+/** What {@link runTraining} has read and checked before it trains. */
+interface TrainingInputs {
+  print: (line: string) => void;
+  progress: ProgressReporter;
+  task: MedfmTask;
+  dataRoot: string;
+  trainAnn: string;
+  valAnn: string;
+  train: AnnotationSet;
+  val: AnnotationSet;
+  testSet: AnnotationSet | undefined;
+}
+
+/** Builds, trains, evaluates and tracks, with the output folder held. */
+async function trainInto(
+  options: RunTrainingOptions,
+  inputs: TrainingInputs,
+): Promise<RunTrainingResult> {
+  const { print, progress, task, dataRoot, trainAnn, valAnn, train, val, testSet } = inputs;
   const loaderOptions = {
     dataRoot,
     imageSize: options.imageSize,
@@ -280,10 +325,12 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
     throw error;
   }
   progress.endEpoch();
-  if (history.interrupted)
+  if (history.interrupted) {
+    run["train/interrupted_at_step"] = trainer.step;
     print(
-      `Interrupted: checkpoint saved in ${join(options.output, "last")}; continue with --resume`,
+      `Interrupted at step ${trainer.step}: checkpoint saved in ${join(options.output, "last")}; continue with --resume`,
     );
+  }
   if (history.best) {
     run["val/best_epoch"] = history.best.epoch;
     run[`val/best_${history.best.metric}`] = history.best.value;
@@ -321,13 +368,13 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
     );
   }
   let test: TaskEvaluation | undefined;
-  if (options.testAnn && !history.interrupted) {
-    const testSet = await readAnnotationFile(options.testAnn, { task, dataRoot });
+  if (testSet && !history.interrupted) {
     test = await trainer.evaluate(createLoader({ ...loaderOptions, samples: testSet.samples }));
     for (const [name, value] of Object.entries(test.metrics)) run[`test/${name}`] = value;
     print(`test  ${formatMetrics(test)}`);
   }
-  await run.stop({ status: history.interrupted ? "failed" : "finished" });
+  // Stopped on request before its end: MLflow's KILLED, not a failure.
+  await run.stop({ status: history.interrupted ? "killed" : "finished" });
   model.dispose();
   optimizer.dispose();
   print(`Run ${run.id} stored in ${run.path}`);

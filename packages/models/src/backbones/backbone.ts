@@ -1,3 +1,4 @@
+import type { Random } from "@medfm/data";
 import type * as tf from "@tensorflow/tfjs";
 
 /** Options of a backbone's forward pass. */
@@ -49,6 +50,12 @@ export interface Backbone {
   freezeStages(trainableStages: number): void;
   /** What a saved model records to rebuild this backbone. */
   metadata(): BackboneMetadata;
+  /**
+   * The seeded generators the training forward pass draws from (dropout masks), by name.
+   * Checkpoints save and restore their states, so a resumed training draws what an
+   * uninterrupted one would. Omit when the backbone draws nothing.
+   */
+  randomStreams?(): Map<string, Random>;
   /** Releases every variable. */
   dispose(): void;
 }

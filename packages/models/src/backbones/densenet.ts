@@ -384,6 +384,10 @@ export class DenseNet implements Backbone {
     yield { stage: this.blocks.length, module: this.norm5 };
   }
 
+  randomStreams(): Map<string, Random> {
+    return new Map([["dropout", this.dropoutRandom]]);
+  }
+
   metadata(): BackboneMetadata {
     return {
       type: "densenet",

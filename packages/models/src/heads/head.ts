@@ -1,4 +1,4 @@
-import type { TaskKind } from "@medfm/data";
+import type { Random, TaskKind } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 
 /** Options of a head's forward pass. */
@@ -52,6 +52,12 @@ export interface Head {
   namedTrainableVariables(): Map<string, tf.Variable>;
   /** What a saved model records to rebuild this head. */
   metadata(): HeadMetadata;
+  /**
+   * The seeded generators the training forward pass draws from (dropout masks), by name.
+   * Checkpoints save and restore their states, so a resumed training draws what an
+   * uninterrupted one would. Omit when the head draws nothing.
+   */
+  randomStreams?(): Map<string, Random>;
   /** Releases the variables. */
   dispose(): void;
 }

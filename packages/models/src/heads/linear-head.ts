@@ -92,6 +92,10 @@ class LinearHead implements Head {
     ]);
   }
 
+  randomStreams(): Map<string, Random> {
+    return new Map([["dropout", this.dropoutRandom]]);
+  }
+
   namedTrainableVariables(): Map<string, tf.Variable> {
     return this.namedVariables();
   }

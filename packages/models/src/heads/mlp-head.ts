@@ -104,6 +104,10 @@ class MlpHead implements Head {
     ]);
   }
 
+  randomStreams(): Map<string, Random> {
+    return new Map([["dropout", this.dropoutRandom]]);
+  }
+
   namedTrainableVariables(): Map<string, tf.Variable> {
     return this.namedVariables();
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Batch, createRandom, defineTask } from "@medfm/data";
@@ -8,6 +8,7 @@ import { densenet } from "../backbones/densenet";
 import { selectBackend } from "../backend/select-backend";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
+import { mlpHead } from "../heads/mlp-head";
 import { loadClassifier } from "../weights/save-load";
 import { sgd } from "./optimizers";
 import { cosineSchedule } from "./schedules";
@@ -140,6 +141,107 @@ describe("checkpoints and resume", () => {
     }
     expect(worst).toBeLessThan(1e-5);
     resumedModel.dispose();
+  });
+
+  it("an mlp head with dropout resumes exactly: same weights and metrics as an uninterrupted run", async () => {
+    // Dropout in the backbone and in the head: both draw masks from their own seeded streams,
+    // which a checkpoint must carry (a rebuilt model would restart them from the seed).
+    const dropoutModel = () =>
+      createClassifier({
+        backbone: densenet({
+          growthRate: 4,
+          blockConfig: [2, 2],
+          numInitFeatures: 8,
+          bnSize: 2,
+          dropRate: 0.2,
+          seed: 5,
+        }),
+        head: mlpHead({
+          numClasses: 3,
+          kind: "multi-label",
+          hiddenFeatures: 16,
+          dropout: 0.5,
+          seed: 5,
+        }),
+      });
+    const train = source(24, 6);
+    const straight = dropoutModel();
+    const straightHistory = await trainerFor(straight, join(directory, "mlp-straight")).fit({
+      train,
+      validation: train,
+      epochs: 3,
+    });
+    const expected = await weightsOf(straight);
+    straight.dispose();
+
+    const interruptedDir = join(directory, "mlp-interrupted");
+    const first = dropoutModel();
+    const controller = new AbortController();
+    const firstTrainer = trainerFor(first, interruptedDir);
+    firstTrainer.on("batchEnd", ({ epoch, batch }) => {
+      if (epoch === 1 && batch === 1) controller.abort();
+    });
+    const partial = await firstTrainer.fit({
+      train,
+      validation: train,
+      epochs: 3,
+      signal: controller.signal,
+    });
+    expect(partial.interrupted).toBe(true);
+    first.dispose();
+
+    // A fresh process builds the same model from the same seed, streams at their start.
+    const resumedModel = dropoutModel();
+    const rest = await trainerFor(resumedModel, interruptedDir).fit({
+      train,
+      validation: train,
+      epochs: 3,
+      resume: true,
+    });
+    const actual = await weightsOf(resumedModel);
+    resumedModel.dispose();
+    let worst = 0;
+    for (const [key, values] of expected) {
+      const other = actual.get(key)!;
+      for (let i = 0; i < values.length; i += 1)
+        worst = Math.max(worst, Math.abs(values[i] - other[i]));
+    }
+    expect(worst).toBeLessThan(1e-5);
+    const metricsOf = (epochs: typeof rest.epochs) =>
+      epochs.map(({ epoch, loss, evaluation }) => ({ epoch, loss, metrics: evaluation?.metrics }));
+    // Epoch 1's loss averages only the batches after the resume; the metrics are whole.
+    expect(metricsOf(rest.epochs).map(({ epoch, metrics }) => ({ epoch, metrics }))).toEqual(
+      metricsOf(straightHistory.epochs.slice(1)).map(({ epoch, metrics }) => ({ epoch, metrics })),
+    );
+    expect(rest.epochs[1].loss).toBe(straightHistory.epochs[2].loss);
+  });
+
+  it("refuses a checkpoint whose random streams are not the model's, naming the folder", async () => {
+    const train = source(12, 6);
+    const checkpointDir = join(directory, "streams-mismatch");
+    const withDropout = createClassifier({
+      backbone: densenet({ growthRate: 4, blockConfig: [2], numInitFeatures: 8, bnSize: 2 }),
+      head: mlpHead({ numClasses: 3, kind: "multi-label", hiddenFeatures: 8, dropout: 0.5 }),
+    });
+    await trainerFor(withDropout, checkpointDir).fit({ train, epochs: 1 });
+    withDropout.dispose();
+    const state = JSON.parse(
+      readFileSync(join(checkpointDir, "last", "trainer-state.json"), "utf8"),
+    );
+    expect(Object.keys(state.random).sort()).toEqual(["backbone.dropout", "head.dropout"]);
+    delete state.random["head.dropout"];
+    state.random.other = state.random["backbone.dropout"];
+    writeFileSync(join(checkpointDir, "last", "trainer-state.json"), JSON.stringify(state));
+    const again = createClassifier({
+      backbone: densenet({ growthRate: 4, blockConfig: [2], numInitFeatures: 8, bnSize: 2 }),
+      head: mlpHead({ numClasses: 3, kind: "multi-label", hiddenFeatures: 8, dropout: 0.5 }),
+    });
+    await expect(
+      trainerFor(again, checkpointDir).fit({ train, epochs: 2, resume: true }),
+    ).rejects.toThrow(
+      `${join(checkpointDir, "last")}: random streams [backbone.dropout, other] in the checkpoint, but the model has [backbone.dropout, head.dropout]`,
+    );
+    again.dispose();
   });
 
   it("saves the best model as a loadable classifier", async () => {

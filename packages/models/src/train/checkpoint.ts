@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createRandom, type RandomState } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { Classifier } from "../classifier";
 import { saveClassifier } from "../weights/save-load";
@@ -27,6 +28,12 @@ export interface TrainerStateFile extends TrainerPosition {
   optimizer: string;
   /** Free-form metadata (task, options), stored as given. */
   metadata: Record<string, unknown>;
+  /**
+   * The model's random streams (dropout masks) by name, as {@link Classifier.randomStreams}
+   * lists them. Absent in checkpoints written before it was recorded: those resume with the
+   * streams as the model was built, and dropout masks then differ from an uninterrupted run.
+   */
+  random?: Record<string, RandomState>;
 }
 
 /** A checkpoint read back by {@link readCheckpoint}. */
@@ -41,7 +48,7 @@ export interface Checkpoint {
 /**
  * Writes a training checkpoint into `directory`: the model (`model.json` + `weights.bin`, readable
  * by `loadClassifier`), the optimizer's slots (`optimizer.json` + `optimizer.bin`) and the
- * position (`trainer-state.json`). Written to a sibling temporary folder first and renamed, so
+ * position and the states of the model's random streams (`trainer-state.json`). Written to a sibling temporary folder first and renamed, so
  * an interrupted write never leaves a half checkpoint.
  */
 export async function writeCheckpoint(
@@ -81,6 +88,9 @@ export async function writeCheckpoint(
     ...position,
     optimizer: optimizer.name,
     metadata,
+    random: Object.fromEntries(
+      [...model.randomStreams()].map(([name, random]) => [name, random.getState()]),
+    ),
   };
   await writeFile(join(staging, "trainer-state.json"), `${JSON.stringify(state, null, 2)}\n`);
   await rm(directory, { recursive: true, force: true });
@@ -137,9 +147,10 @@ export async function readCheckpoint(directory: string): Promise<Checkpoint> {
 }
 
 /**
- * Restores a checkpoint into a model and an optimizer: loads the weights strictly and maps the
- * optimizer's slots from torchvision keys onto the model's current variables. Disposes the
- * checkpoint's tensors. Returns the training position to continue from.
+ * Restores a checkpoint into a model and an optimizer: loads the weights strictly, maps the
+ * optimizer's slots from torchvision keys onto the model's current variables and moves the
+ * model's random streams to where they stood. Disposes the checkpoint's tensors. Returns the
+ * training position to continue from.
  */
 export function restoreCheckpoint(
   checkpoint: Checkpoint,
@@ -148,6 +159,25 @@ export function restoreCheckpoint(
   source = "checkpoint",
 ): TrainerPosition {
   try {
+    const streams = model.randomStreams();
+    const saved = checkpoint.state.random;
+    if (saved !== undefined) {
+      // Checked before anything is assigned, so a mismatch leaves the model as it was.
+      const names = [...streams.keys()].sort();
+      const savedNames = Object.keys(saved).sort();
+      if (names.join("\u0000") !== savedNames.join("\u0000")) {
+        throw new Error(
+          `${source}: random streams [${savedNames.join(", ")}] in the checkpoint, but the model has [${names.join(", ")}]`,
+        );
+      }
+      for (const [name, state] of Object.entries(saved)) {
+        try {
+          createRandom(0).setState(state); // validates without moving the model's stream
+        } catch (error) {
+          throw new Error(`${source}: random stream ${name}: ${(error as Error).message}`);
+        }
+      }
+    }
     model.loadStateDict(checkpoint.weights, { source });
     const variables = model.namedTrainableVariables();
     const slots: OptimizerState["slots"] = {};
@@ -161,6 +191,7 @@ export function restoreCheckpoint(
       slots[variable.name] = keySlots;
     }
     optimizer.setState({ step: checkpoint.optimizerState.step, slots });
+    if (saved !== undefined) for (const [name, random] of streams) random.setState(saved[name]);
   } finally {
     tf.dispose([...checkpoint.weights.values()]);
     tf.dispose(
