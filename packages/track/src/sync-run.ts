@@ -1,15 +1,8 @@
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { BackendItem, RemoteRun, TrackingBackend } from "./backends/tracking-backend";
 import { decodeFloat, type JournalOperation, readJournal, readJournalHeader } from "./journal";
+import { acquirePidLock, LockHeldError } from "./pid-lock";
 import { journalFileName, readRun } from "./read-run";
 import { TrackError } from "./track-error";
 
@@ -71,43 +64,14 @@ function saveSyncState(folder: string, state: SyncState): void {
   renameSync(`${file}.tmp`, file);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code === "EPERM";
-  }
-}
-
-/** Run folders this process is syncing now. */
-const heldLocks = new Set<string>();
-
-/** Takes the folder's sync lock (a file holding our pid); a lock of a dead process is taken over. */
+/** Takes the folder's sync lock (`sync.lock`, holding our pid); a dead process's lock is taken over. */
 function lock(folder: string): () => void {
-  if (heldLocks.has(folder)) throw new SyncBusyError(folder, process.pid);
-  const file = join(folder, "sync.lock");
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      const fd = openSync(file, "wx");
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      heldLocks.add(folder);
-      return () => {
-        heldLocks.delete(folder);
-        rmSync(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as { code?: string }).code !== "EEXIST") throw error;
-      const pid = Number(readFileSync(file, "utf8"));
-      if (pid === process.pid || !Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) {
-        rmSync(file, { force: true });
-        continue;
-      }
-      throw new SyncBusyError(folder, pid);
-    }
+  try {
+    return acquirePidLock(join(folder, "sync.lock"));
+  } catch (error) {
+    if (error instanceof LockHeldError) throw new SyncBusyError(folder, error.owner?.pid ?? -1);
+    throw error;
   }
-  throw new SyncBusyError(folder, -1);
 }
 
 /** Turns one journal operation into backend items (uploads and stop are handled apart). */
