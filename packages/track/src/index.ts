@@ -66,4 +66,10 @@ export {
   syncRun,
   syncStateFileName,
 } from "./sync-run";
-export { FieldTypeError, JournalError, RunModeError, TrackError } from "./track-error";
+export {
+  FieldTypeError,
+  JournalError,
+  RunBusyError,
+  RunModeError,
+  TrackError,
+} from "./track-error";
