@@ -258,6 +258,35 @@ describe("initRun with the file backend", () => {
     expect(warnings[0]).toMatch(/params\/size: an array is stored as the string/);
   });
 
+  it("refuses field paths with a '.' segment or a leading '..', which MLflow rejects", () => {
+    const run = initRun({ root: tempRoot(), mode: "debug" });
+    for (const path of ["train/./loss", "train/../loss", "..", "a/.", "./a", "..a/b"]) {
+      expect(() => run[path].append(1), path).toThrow(FieldTypeError);
+      expect(() => run[path].append(1), path).toThrow(
+        new RegExp(`${path.replace(/\./g, "\\.")}: .*MLflow rejects`),
+      );
+    }
+    // Dots inside a segment are fine.
+    run["val/mAP.macro"].append(0.5);
+    run["a/b..c"].append(1);
+    expect(run["val/mAP.macro"].fetchValues()).toHaveLength(1);
+  });
+
+  it("refuses an upload whose field path climbs out of the run folder", async () => {
+    const root = tempRoot();
+    const source = join(root, "weights.bin");
+    writeFileSync(source, Buffer.from([1, 2, 3]));
+    const run = initRun({ root });
+    for (const path of ["../../escape", "model/../../../escape", ".."]) {
+      expect(() => run[path].upload(source), path).toThrow(FieldTypeError);
+    }
+    await run.stop();
+    expect(existsSync(join(root, "escape"))).toBe(false);
+    expect(existsSync(join(root, "..", "escape"))).toBe(false);
+    expect(readdirSync(root).sort()).toEqual([run.id, "weights.bin"].sort());
+    expect(readRun(run.path as string).files).toEqual({});
+  });
+
   it("cuts a torn last line off when a run is resumed, with a warning, and stays readable", async () => {
     const root = tempRoot();
     // A writer killed mid-run, its last line half written.
