@@ -234,5 +234,33 @@ describe.skipIf(!uri)("mlflow backend against a real MLflow server", () => {
       await backend.close();
       await expectOnServer(server, readRun(run.path as string));
     });
+
+    it("params logged while log-batch answers 500 arrive once the server recovers", async () => {
+      await proxy.close();
+      await proxy.listen();
+      // The first 6 log-batch requests fail: with 2 retries, two delivery attempts fail whole.
+      let logBatches = 0;
+      proxy.decide = (_n, request) =>
+        request.url?.includes("runs/log-batch") && ++logBatches <= 6 ? { status: 500 } : "pass";
+      const run = initRun({
+        root,
+        project,
+        backend: mlflow({ uri: proxy.url, http: fastHttp, retryDelayMs: 20, warn: quiet }),
+        warn: quiet,
+      });
+      run["params/lr"] = 0.003;
+      run["params/optimizer"] = "adamw";
+      for (let step = 0; step < 300; step += 1) run["train/loss"].append(1 / (step + 1));
+      await run.stop();
+      proxy.decide = () => "pass";
+      expect(logBatches).toBeGreaterThan(6);
+      const remote = await findMlflowRun(server, project, run.id);
+      expect(remote.info.status).toBe("FINISHED");
+      await expectOnServer(server, readRun(run.path as string));
+      const params = Object.fromEntries(
+        remote.data.params.map((p: { key: string; value: string }) => [p.key, p.value]),
+      );
+      expect(params).toEqual({ lr: "0.003", optimizer: "adamw" });
+    });
   });
 });

@@ -209,11 +209,30 @@ export function createMlflowBackend(options: MlflowBackendOptions = {}): Trackin
     items: readonly BackendItem[],
     signal?: AbortSignal,
   ): Promise<void> {
+    try {
+      await logItems(run, items, signal);
+    } catch (error) {
+      // The server may hold more (or fewer) params than we know of now; ask it again next time.
+      knownParams.delete(run.id);
+      throw error;
+    }
+  }
+
+  async function logItems(
+    run: RemoteRun,
+    items: readonly BackendItem[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    /** Params the server holds: loaded from it, plus those of requests it answered. */
     let params: Map<string, string> | undefined;
+    /** Params in `body`, known to the server only once that request succeeds. */
+    let unsent = new Map<string, string>();
     let body = { metrics: [] as unknown[], params: [] as unknown[], tags: [] as unknown[] };
     let bytes = 0;
     const flush = async () => {
       await sendBatch(run, body, signal);
+      for (const [key, value] of unsent) params?.set(key, value);
+      unsent = new Map();
       body = { metrics: [], params: [], tags: [] };
       bytes = 0;
     };
@@ -256,11 +275,13 @@ export function createMlflowBackend(options: MlflowBackendOptions = {}): Trackin
           params ??= await loadParams(run, signal);
           const key = sanitizeKey(item.key.slice("params/".length));
           const value = truncate("param", key, stringOf(item));
-          const previous = params.get(key);
+          const previous = unsent.get(key) ?? params.get(key);
           if (previous === undefined || previous === value) {
-            params.set(key, value);
             // MLflow rejects one batch holding the same param twice with different values.
-            if (previous === undefined) await add("params", { key, value });
+            if (previous === undefined) {
+              await add("params", { key, value });
+              unsent.set(key, value);
+            }
           } else {
             warnOnce(
               `changed:${key}`,
