@@ -4,6 +4,7 @@ import { HttpError } from "../http/http-error";
 import type { StoredRun } from "../read-run";
 import { TrackError } from "../track-error";
 import { authorizationFromEnv, credentialsInUri, redactUri } from "./backend-auth";
+import { toMlflowKey } from "./mlflow-key";
 import type { BackendItem, RemoteRun, RemoteRunInfo, TrackingBackend } from "./tracking-backend";
 
 /** MLflow's documented request limits for `runs/log-batch` and its value lengths. */
@@ -30,8 +31,6 @@ export interface MlflowBackendOptions {
   /** Receives warnings (truncated values, renamed keys). */
   warn?: (message: string) => void;
 }
-
-const keyPattern = /[^A-Za-z0-9_\-. :/]/g;
 
 /** The tag MLflow runs get with the local run id; finding it makes run creation idempotent. */
 export const mlflowRunIdTag = "medfm_run_id";
@@ -84,12 +83,13 @@ export function createMlflowBackend(options: MlflowBackendOptions = {}): Trackin
   };
 
   const sanitizeKey = (key: string): string => {
-    let clean = key.replace(keyPattern, "_");
-    if (clean.length > mlflowLimits.keyLength) clean = clean.slice(0, mlflowLimits.keyLength);
+    const clean = toMlflowKey(key);
     if (clean !== key)
       warnOnce(
         `key:${key}`,
-        `key ${JSON.stringify(key)} is sent as ${JSON.stringify(clean)} (MLflow key rules)`,
+        key.length > mlflowLimits.keyLength
+          ? `key ${JSON.stringify(key)} has ${key.length} characters, more than MLflow's ${mlflowLimits.keyLength}; it is sent as ${JSON.stringify(clean)} (cut, with a hash of the whole key so that long keys stay apart)`
+          : `key ${JSON.stringify(key)} is sent as ${JSON.stringify(clean)} (MLflow key rules)`,
       );
     return clean;
   };
