@@ -59,6 +59,9 @@ export {
 export { createRemoteDelivery, type RemoteDeliveryOptions } from "./remote-delivery";
 export type { FieldHandle, Run, RunDelivery, RunMembers, RunMode } from "./run";
 export {
+  type QuarantinedItem,
+  quarantineFileName,
+  readQuarantine,
   readSyncState,
   SyncBusyError,
   type SyncResult,

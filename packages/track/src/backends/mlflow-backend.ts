@@ -367,6 +367,15 @@ export function createMlflowBackend(options: MlflowBackendOptions = {}): Trackin
     maxBatchItems: 1000,
     createRun,
     logBatch,
+    async checkRun(run, signal) {
+      const answer = (await api("GET", "runs/get", { run_id: run.id }, signal)) as {
+        run?: { info?: { lifecycle_stage?: string } };
+      };
+      const stage = answer.run?.info?.lifecycle_stage;
+      if (stage !== undefined && stage !== "active") {
+        throw new TrackError(`MLflow run ${run.id} is ${stage}; it takes no writes`);
+      }
+    },
     async uploadFile(run, fieldPath, file, signal) {
       await putArtifact(run, `${fieldPath}/${file.name}`, await readFile(file.path), signal);
     },

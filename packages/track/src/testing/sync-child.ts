@@ -31,7 +31,7 @@ let busy = 0;
 await Promise.all(
   folders.map(async (folder) => {
     try {
-      await syncRun(folder, backend);
+      await syncRun(folder, backend, { warn: () => {} });
       synced += 1;
     } catch (error) {
       if (!(error instanceof SyncBusyError)) throw error;
