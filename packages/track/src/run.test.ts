@@ -343,4 +343,30 @@ describe("one writer per run, across processes", () => {
       writer.process.kill("SIGKILL");
     }
   });
+
+  it("lets exactly one of two concurrent resumes of a crashed run write it", async () => {
+    const root = tempRoot();
+    const first = spawnLogger([root, "new"], "writer-child.ts");
+    const [, id] = await first.waitFor(/OPEN (\S+)/);
+    first.process.kill("SIGKILL");
+    await first.exited;
+    const resumers = [0, 1].map(() => spawnLogger([root, id], "writer-child.ts"));
+    try {
+      const outcomes = await Promise.all(
+        resumers.map((resumer) =>
+          Promise.race([
+            resumer.waitFor(/OPEN \S+/).then(() => "open"),
+            resumer.waitFor(/BUSY .*one writer at a time/).then(() => "busy"),
+          ]),
+        ),
+      );
+      expect(outcomes.sort()).toEqual(["busy", "open"]);
+    } finally {
+      for (const resumer of resumers) resumer.process.kill("SIGKILL");
+      await Promise.all(resumers.map((resumer) => resumer.exited));
+    }
+    // One writer appended after the crash: the run reads back, sequence numbers contiguous.
+    const stored = readRun(join(root, id));
+    expect(stored.series["train/loss"].map((point) => point.value)).toEqual([1, 2, 3, 1, 2, 3]);
+  });
 });
