@@ -45,13 +45,27 @@ export interface AppendOptions {
 
 const pathPattern = /^[A-Za-z0-9_\-.: ]+(\/[A-Za-z0-9_\-.: ]+)*$/;
 
-/** Checks a field path (`segment/segment`, no empty segments) and returns it. */
+/**
+ * Checks a field path and returns it: one or more segments of letters, digits, `_ - . :` and
+ * spaces, joined by `/`, none empty, none `.` and none starting with `..`. Such a path is a valid
+ * MLflow key (which takes no `.` or `..` segment and no leading `..`), as is every part of it
+ * after a `/` (like the param key of `params/<key>`), and it cannot point out of the run folder
+ * when it names a file field's folder.
+ */
 export function validatePath(path: string): string {
   if (typeof path !== "string" || !pathPattern.test(path)) {
     throw new FieldTypeError(
       String(path),
       "a field path is one or more segments of letters, digits, '_', '-', '.', ':' or spaces, joined by '/'",
     );
+  }
+  for (const segment of path.split("/")) {
+    if (segment === "." || segment.startsWith("..")) {
+      throw new FieldTypeError(
+        path,
+        `the segment ${JSON.stringify(segment)} is "." or starts with "..": MLflow rejects such keys and as a folder it would point elsewhere`,
+      );
+    }
   }
   return path;
 }

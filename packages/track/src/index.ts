@@ -60,6 +60,9 @@ export { createRemoteDelivery, type RemoteDeliveryOptions } from "./remote-deliv
 export type { FieldHandle, Run, RunDelivery, RunMembers, RunMode } from "./run";
 export { takeOverSignals } from "./run";
 export {
+  type QuarantinedItem,
+  quarantineFileName,
+  readQuarantine,
   readSyncState,
   SyncBusyError,
   type SyncResult,
@@ -67,4 +70,10 @@ export {
   syncRun,
   syncStateFileName,
 } from "./sync-run";
-export { FieldTypeError, JournalError, RunModeError, TrackError } from "./track-error";
+export {
+  FieldTypeError,
+  JournalError,
+  RunBusyError,
+  RunModeError,
+  TrackError,
+} from "./track-error";

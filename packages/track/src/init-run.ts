@@ -85,13 +85,19 @@ export function initRun(options: InitRunOptions = {}): Run {
     if (options.id && existsSync(journalFile)) {
       if (isRunOpen(folder))
         throw new RunModeError(`run ${id} is open in this process; stop it first`);
-      existing = readRun(folder);
-      if (existing.status !== "running") {
-        throw new RunModeError(
-          `run ${id} in ${folder} is ${existing.status}; it cannot be resumed`,
-        );
+      // The writer lock first, so no other process appends while the run is read back.
+      journal = JournalWriter.open(journalFile, { warn });
+      try {
+        existing = readRun(folder);
+        if (existing.status !== "running") {
+          throw new RunModeError(
+            `run ${id} in ${folder} is ${existing.status}; it cannot be resumed`,
+          );
+        }
+      } catch (error) {
+        journal.close();
+        throw error;
       }
-      journal = JournalWriter.open(journalFile);
     } else {
       mkdirSync(folder, { recursive: true });
       journal = JournalWriter.create(journalFile, {

@@ -3,12 +3,33 @@ import {
   existsSync,
   fdatasyncSync,
   fstatSync,
+  ftruncateSync,
   openSync,
   readSync,
   writeSync,
 } from "node:fs";
+import { dirname, join } from "node:path";
 import type { AtomType } from "./fields";
-import { JournalError } from "./track-error";
+import { acquirePidLock, LockHeldError } from "./pid-lock";
+import { JournalError, RunBusyError } from "./track-error";
+
+/** The name of the lock file a journal's writer holds, inside the run folder. */
+export const writerLockFileName = "writer.lock";
+
+/** Takes the writer lock of the run folder holding `file`, or throws a RunBusyError. */
+function lockWriter(file: string): () => void {
+  const folder = dirname(file);
+  try {
+    return acquirePidLock(join(folder, writerLockFileName));
+  } catch (error) {
+    if (!(error instanceof LockHeldError)) throw error;
+    const owner = error.owner;
+    const holder = owner
+      ? `${owner.pid === process.pid ? "this process" : `process ${owner.pid}`} on ${owner.host} since ${new Date(owner.acquiredAt).toISOString()}`
+      : "another process";
+    throw new RunBusyError(folder, holder, owner?.pid);
+  }
+}
 
 /** The journal format version this package writes and reads. */
 export const journalVersion = 1;
@@ -81,6 +102,10 @@ export function decodeFloat(value: number | string): number {
  * SIGKILL) keeps every flushed line, since the kernel holds it; `sync()` calls `fdatasync(2)`,
  * which a run does on `wait()`, `stop()` and, in `sync` mode, after every operation. Only an
  * operating-system crash or power loss can lose lines written since the last `sync()`.
+ *
+ * A journal has one writer at a time, across processes: the writer holds `writer.lock` in the
+ * run folder from `create` or `open` until `close`. A lock left by a process that died is taken
+ * over; one of a live process makes `create` and `open` throw a {@link RunBusyError}.
  */
 export class JournalWriter {
   /** The journal file. */
@@ -88,32 +113,68 @@ export class JournalWriter {
   private fd: number | undefined;
   private nextSeq: number;
   private dirty = false;
+  private readonly unlock: () => void;
 
-  private constructor(file: string, fd: number, nextSeq: number) {
+  private constructor(file: string, fd: number, nextSeq: number, unlock: () => void) {
     this.file = file;
     this.fd = fd;
     this.nextSeq = nextSeq;
+    this.unlock = unlock;
   }
 
   /** Creates a new journal with its header line; fails if the file exists. */
   static create(file: string, header: Omit<JournalHeader, "format" | "version">): JournalWriter {
-    const fd = openSync(file, "wx");
-    const full: JournalHeader = {
-      format: "medfm-track-journal",
-      version: journalVersion,
-      ...header,
-    };
-    writeSync(fd, `${JSON.stringify(full)}\n`);
-    fdatasyncSync(fd);
-    return new JournalWriter(file, fd, 1);
+    const unlock = lockWriter(file);
+    try {
+      const fd = openSync(file, "wx");
+      const full: JournalHeader = {
+        format: "medfm-track-journal",
+        version: journalVersion,
+        ...header,
+      };
+      writeSync(fd, `${JSON.stringify(full)}\n`);
+      fdatasyncSync(fd);
+      return new JournalWriter(file, fd, 1, unlock);
+    } catch (error) {
+      unlock();
+      throw error;
+    }
   }
 
-  /** Opens an existing journal to append to it, continuing its sequence numbers. */
-  static open(file: string): JournalWriter {
-    const { entries } = readJournal(file);
-    const fd = openSync(file, "a");
-    const last = entries.at(-1);
-    return new JournalWriter(file, fd, last ? last.operation.seq + 1 : 1);
+  /**
+   * Opens an existing journal to append to it, continuing its sequence numbers. A last line cut
+   * short by a crash is cut off first (else the next line would be glued to it and the journal
+   * unreadable), with a warning that says how many bytes went.
+   */
+  static open(file: string, options: { warn?: (message: string) => void } = {}): JournalWriter {
+    const unlock = lockWriter(file);
+    try {
+      const { entries, tornTail, endOffset } = readJournal(file);
+      const fd = openSync(file, "r+");
+      try {
+        const size = fstatSync(fd).size;
+        if (tornTail && size > endOffset) {
+          ftruncateSync(fd, endOffset);
+          fdatasyncSync(fd);
+          const last = entries.at(-1)?.operation.seq;
+          (options.warn ?? ((message: string) => console.warn(message)))(
+            `@medfm/track: ${file}: the last line (${size - endOffset} bytes at byte ${endOffset}) was cut short by a crash; the journal is truncated to its last complete record${last === undefined ? " (the header)" : ` (seq ${last})`} before the run resumes`,
+          );
+        }
+      } finally {
+        closeSync(fd);
+      }
+      const last = entries.at(-1);
+      return new JournalWriter(
+        file,
+        openSync(file, "a"),
+        last ? last.operation.seq + 1 : 1,
+        unlock,
+      );
+    } catch (error) {
+      unlock();
+      throw error;
+    }
   }
 
   /** The sequence number the next operation gets. */
@@ -169,12 +230,16 @@ export class JournalWriter {
     }
   }
 
-  /** Syncs and closes the file. */
+  /** Syncs and closes the file, and releases the writer lock. */
   close(): void {
     if (this.fd === undefined) return;
-    this.sync();
-    closeSync(this.fd);
-    this.fd = undefined;
+    try {
+      this.sync();
+      closeSync(this.fd);
+    } finally {
+      this.fd = undefined;
+      this.unlock();
+    }
   }
 }
 

@@ -6,7 +6,7 @@ import { mlflow } from "./backends/mlflow";
 import { createMlflowBackend } from "./backends/mlflow-backend";
 import { initRun } from "./init-run";
 import { readRun, type StoredRun } from "./read-run";
-import { syncRun } from "./sync-run";
+import { readQuarantine, syncRun } from "./sync-run";
 import { FaultProxy } from "./testing/fault-proxy";
 import {
   findMlflowRun,
@@ -233,6 +233,116 @@ describe.skipIf(!uri)("mlflow backend against a real MLflow server", () => {
       expect((await syncRun(run.path as string, backend)).itemsSent).toBe(0);
       await backend.close();
       await expectOnServer(server, readRun(run.path as string));
+    });
+
+    it("params logged while log-batch answers 500 arrive once the server recovers", async () => {
+      await proxy.close();
+      await proxy.listen();
+      // The first 6 log-batch requests fail: with 2 retries, two delivery attempts fail whole.
+      let logBatches = 0;
+      proxy.decide = (_n, request) =>
+        request.url?.includes("runs/log-batch") && ++logBatches <= 6 ? { status: 500 } : "pass";
+      const run = initRun({
+        root,
+        project,
+        backend: mlflow({ uri: proxy.url, http: fastHttp, retryDelayMs: 20, warn: quiet }),
+        warn: quiet,
+      });
+      run["params/lr"] = 0.003;
+      run["params/optimizer"] = "adamw";
+      for (let step = 0; step < 300; step += 1) run["train/loss"].append(1 / (step + 1));
+      await run.stop();
+      proxy.decide = () => "pass";
+      expect(logBatches).toBeGreaterThan(6);
+      const remote = await findMlflowRun(server, project, run.id);
+      expect(remote.info.status).toBe("FINISHED");
+      await expectOnServer(server, readRun(run.path as string));
+      const params = Object.fromEntries(
+        remote.data.params.map((p: { key: string; value: string }) => [p.key, p.value]),
+      );
+      expect(params).toEqual({ lr: "0.003", optimizer: "adamw" });
+    });
+
+    it("an item the server rejects is quarantined and reported; the rest is delivered", async () => {
+      await proxy.close();
+      await proxy.listen();
+      const run = initRun({ root, project, mode: "offline" });
+      run["params/lr"] = 0.25;
+      for (let step = 0; step < 200; step += 1) {
+        run["train/loss"].append(step * 0.25);
+        if (step % 50 === 0) run["val/rejected"].append(step);
+      }
+      run["val/after"] = "kept";
+      await run.stop();
+      // The server answers 400 to any batch holding the key, as MLflow does to a key it refuses.
+      proxy.decide = (_n, request, body) =>
+        request.url?.includes("runs/log-batch") && body.includes('"val/rejected"')
+          ? { status: 400 }
+          : "pass";
+      const warnings: string[] = [];
+      const backend = createMlflowBackend({ uri: proxy.url, warn: quiet });
+      const result = await syncRun(run.path as string, backend, {
+        warn: (message) => warnings.push(message),
+      });
+      expect(result.finished).toBe(true);
+      expect(result.quarantined).toBe(4);
+      expect(warnings).toHaveLength(4);
+      expect(warnings[0]).toMatch(
+        /rejected an item of val\/rejected \(journal seq \d+\): INVALID_PARAMETER_VALUE: injected 400; it is kept in .*quarantine\.jsonl and the rest of the run is delivered/,
+      );
+      const quarantined = readQuarantine(run.path as string);
+      expect(
+        quarantined.map((entry) => [entry.path, (entry.item as { value: number }).value]),
+      ).toEqual([
+        ["val/rejected", 0],
+        ["val/rejected", 50],
+        ["val/rejected", 100],
+        ["val/rejected", 150],
+      ]);
+      // A second sync neither resends nor requarantines.
+      expect((await syncRun(run.path as string, backend)).itemsSent).toBe(0);
+      await backend.close();
+      proxy.decide = () => "pass";
+      expect(readQuarantine(run.path as string)).toHaveLength(4);
+      const stored = readRun(run.path as string);
+      delete stored.series["val/rejected"];
+      await expectOnServer(server, stored);
+      const remote = await findMlflowRun(server, project, run.id);
+      expect(remote.info.status).toBe("FINISHED");
+      const tags = Object.fromEntries(
+        remote.data.tags.map((t: { key: string; value: string }) => [t.key, t.value]),
+      );
+      expect(tags["val/after"]).toBe("kept");
+      expect(await metricHistory(server, remote.info.run_id, "val/rejected")).toEqual([]);
+    });
+
+    it("a run deleted on the server fails the sync instead of quarantining every item", async () => {
+      await proxy.close();
+      await proxy.listen();
+      const run = initRun({ root, project, mode: "offline" });
+      for (let step = 0; step < 3000; step += 1) run["train/loss"].append(step);
+      await run.stop();
+      // The first sync creates the remote run and gives up after a batch; then it is deleted.
+      let logBatches = 0;
+      proxy.decide = (_n, request) =>
+        request.url?.includes("runs/log-batch") && ++logBatches >= 2 ? "drop" : "pass";
+      const failing = createMlflowBackend({ uri: proxy.url, http: { maxRetries: 0 }, warn: quiet });
+      await expect(syncRun(run.path as string, failing)).rejects.toThrow();
+      await failing.close();
+      proxy.decide = () => "pass";
+      const remote = await findMlflowRun(server, project, run.id);
+      const deleted = await fetch(`${server}/api/2.0/mlflow/runs/delete`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ run_id: remote.info.run_id }),
+      });
+      expect(deleted.ok).toBe(true);
+      const backend = createMlflowBackend({ uri: proxy.url, warn: quiet });
+      await expect(syncRun(run.path as string, backend, { warn: quiet })).rejects.toThrow(
+        new RegExp(`MLflow run ${remote.info.run_id} is deleted; it takes no writes`),
+      );
+      await backend.close();
+      expect(readQuarantine(run.path as string)).toEqual([]);
     });
   });
 });

@@ -31,7 +31,7 @@ export function createRemoteDelivery(
   const pass = async (): Promise<void> => {
     do {
       again = false;
-      await syncRun(folder, backend);
+      await syncRun(folder, backend, { warn: options.warn });
     } while (again);
   };
 

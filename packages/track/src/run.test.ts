@@ -1,11 +1,19 @@
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { SeriesPoint } from "./fields";
 import { initRun } from "./init-run";
 import { readRun } from "./read-run";
-import { FieldTypeError, RunModeError, TrackError } from "./track-error";
+import { spawnLogger } from "./testing/spawn-logger";
+import { FieldTypeError, RunBusyError, RunModeError, TrackError } from "./track-error";
 
 function tempRoot(): string {
   return mkdtempSync(join(tmpdir(), "medfm-track-"));
@@ -248,5 +256,117 @@ describe("initRun with the file backend", () => {
     await run.stop();
     expect(readRun(run.path as string).params.size).toBe("[224,224]");
     expect(warnings[0]).toMatch(/params\/size: an array is stored as the string/);
+  });
+
+  it("refuses field paths with a '.' segment or a leading '..', which MLflow rejects", () => {
+    const run = initRun({ root: tempRoot(), mode: "debug" });
+    for (const path of ["train/./loss", "train/../loss", "..", "a/.", "./a", "..a/b"]) {
+      expect(() => run[path].append(1), path).toThrow(FieldTypeError);
+      expect(() => run[path].append(1), path).toThrow(
+        new RegExp(`${path.replace(/\./g, "\\.")}: .*MLflow rejects`),
+      );
+    }
+    // Dots inside a segment are fine.
+    run["val/mAP.macro"].append(0.5);
+    run["a/b..c"].append(1);
+    expect(run["val/mAP.macro"].fetchValues()).toHaveLength(1);
+  });
+
+  it("refuses an upload whose field path climbs out of the run folder", async () => {
+    const root = tempRoot();
+    const source = join(root, "weights.bin");
+    writeFileSync(source, Buffer.from([1, 2, 3]));
+    const run = initRun({ root });
+    for (const path of ["../../escape", "model/../../../escape", ".."]) {
+      expect(() => run[path].upload(source), path).toThrow(FieldTypeError);
+    }
+    await run.stop();
+    expect(existsSync(join(root, "escape"))).toBe(false);
+    expect(existsSync(join(root, "..", "escape"))).toBe(false);
+    expect(readdirSync(root).sort()).toEqual([run.id, "weights.bin"].sort());
+    expect(readRun(run.path as string).files).toEqual({});
+  });
+
+  it("cuts a torn last line off when a run is resumed, with a warning, and stays readable", async () => {
+    const root = tempRoot();
+    // A writer killed mid-run, its last line half written.
+    const writer = spawnLogger([root, "new"], "writer-child.ts");
+    const [, id] = await writer.waitFor(/OPEN (\S+)/);
+    writer.process.kill("SIGKILL");
+    await writer.exited;
+    const file = join(root, id, "journal.jsonl");
+    appendFileSync(file, '{"seq":99,"op":"log","path":"train/loss","points":[[3,');
+    const warnings: string[] = [];
+    const resumed = initRun({ root, id, warn: (message) => warnings.push(message) });
+    expect(warnings.join("\n")).toMatch(
+      /journal\.jsonl: the last line \(\d+ bytes at byte \d+\) was cut short by a crash; the journal is truncated to its last complete record \(seq \d+\)/,
+    );
+    resumed["train/loss"].extend(Array.from({ length: 1500 }, (_, index) => 4 + index));
+    await resumed.stop();
+    const stored = readRun(resumed.path as string);
+    expect(stored.tornTail).toBe(false);
+    expect(stored.status).toBe("finished");
+    expect(stored.series["train/loss"].map((point) => point.value)).toEqual(
+      Array.from({ length: 1503 }, (_, index) => 1 + index),
+    );
+  });
+});
+
+describe("one writer per run, across processes", () => {
+  it("refuses a second resume while a live process writes the run; takes over a dead one's", async () => {
+    const root = tempRoot();
+    const writer = spawnLogger([root, "new"], "writer-child.ts");
+    try {
+      const [, id] = await writer.waitFor(/OPEN (\S+)/);
+      // While it lives, a second writer (another process, or this one) is refused.
+      const second = spawnLogger([root, id], "writer-child.ts");
+      const [, message] = await second.waitFor(/BUSY (.*)/);
+      expect((await second.exited).code).toBe(3);
+      expect(message).toMatch(
+        new RegExp(`run .*${id} is open for writing in process ${writer.process.pid} on `),
+      );
+      // And in this process too.
+      expect(() => initRun({ root, id, warn: () => {} })).toThrow(RunBusyError);
+      writer.process.kill("SIGKILL");
+      await writer.exited;
+      const resumed = initRun({ root, id, warn: () => {} });
+      resumed["train/loss"].append(4);
+      await resumed.stop();
+      const stored = readRun(resumed.path as string);
+      expect(stored.series["train/loss"].map((point) => [point.step, point.value])).toEqual([
+        [0, 1],
+        [1, 2],
+        [2, 3],
+        [3, 4],
+      ]);
+    } finally {
+      writer.process.kill("SIGKILL");
+    }
+  });
+
+  it("lets exactly one of two concurrent resumes of a crashed run write it", async () => {
+    const root = tempRoot();
+    const first = spawnLogger([root, "new"], "writer-child.ts");
+    const [, id] = await first.waitFor(/OPEN (\S+)/);
+    first.process.kill("SIGKILL");
+    await first.exited;
+    const resumers = [0, 1].map(() => spawnLogger([root, id], "writer-child.ts"));
+    try {
+      const outcomes = await Promise.all(
+        resumers.map((resumer) =>
+          Promise.race([
+            resumer.waitFor(/OPEN \S+/).then(() => "open"),
+            resumer.waitFor(/BUSY .*one writer at a time/).then(() => "busy"),
+          ]),
+        ),
+      );
+      expect(outcomes.sort()).toEqual(["busy", "open"]);
+    } finally {
+      for (const resumer of resumers) resumer.process.kill("SIGKILL");
+      await Promise.all(resumers.map((resumer) => resumer.exited));
+    }
+    // One writer appended after the crash: the run reads back, sequence numbers contiguous.
+    const stored = readRun(join(root, id));
+    expect(stored.series["train/loss"].map((point) => point.value)).toEqual([1, 2, 3, 1, 2, 3]);
   });
 });

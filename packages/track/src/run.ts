@@ -431,6 +431,11 @@ export class RunCore {
   private upload(path: string, state: FieldState, filePath: string): void {
     this.checkWritable();
     requireType(path, state.type, "file");
+    // validatePath keeps the field's folder inside the run; this keeps the copy inside the folder.
+    const name = basename(filePath);
+    if (name === "" || name === "." || name === "..") {
+      throw new FieldTypeError(path, `cannot upload ${JSON.stringify(filePath)}: it names no file`);
+    }
     const size = statSync(filePath).size;
     state.type = "file";
     state.value = basename(filePath);

@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { BackendItem, RemoteRun, TrackingBackend } from "./backends/tracking-backend";
 import { initRun } from "./init-run";
 import { readSyncState, SyncBusyError, syncRun } from "./sync-run";
+import { spawnLogger } from "./testing/spawn-logger";
 
 /** A backend that records what it gets and can fail after a number of batches. */
 function recordingBackend(failAfterBatches = Number.POSITIVE_INFINITY) {
@@ -85,5 +86,32 @@ describe("syncRun", () => {
     );
     writeFileSync(join(other, "sync.lock"), "999999999");
     expect((await syncRun(other, recordingBackend().backend)).finished).toBe(true);
+  });
+
+  it("creates one remote run per local run when processes sync the same folders at once", async () => {
+    const folders: string[] = [];
+    for (let trial = 0; trial < 12; trial += 1) folders.push(await offlineRun(3));
+    const scratch = mkdtempSync(join(tmpdir(), "medfm-sync-race-"));
+    const record = join(scratch, "record.txt");
+    const go = join(scratch, "go");
+    writeFileSync(record, "");
+    const children = Array.from({ length: 4 }, () =>
+      spawnLogger([record, go, ...folders], "sync-child.ts"),
+    );
+    try {
+      for (const child of children) await child.waitFor(/READY/);
+      writeFileSync(go, "");
+      for (const child of children) await child.waitFor(/DONE \d+ \d+/);
+    } finally {
+      for (const child of children) child.process.kill("SIGKILL");
+    }
+    const creates = readFileSync(record, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => line.split(" ")[1]);
+    const perRun = new Map<string, number>();
+    for (const runId of creates) perRun.set(runId, (perRun.get(runId) ?? 0) + 1);
+    expect([...perRun.values()]).toEqual(folders.map(() => 1));
+    for (const folder of folders) expect(readSyncState(folder)?.finished).toBe(true);
   });
 });

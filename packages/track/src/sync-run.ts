@@ -1,15 +1,9 @@
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { BackendItem, RemoteRun, TrackingBackend } from "./backends/tracking-backend";
+import { HttpError } from "./http/http-error";
 import { decodeFloat, type JournalOperation, readJournal, readJournalHeader } from "./journal";
+import { acquirePidLock, LockHeldError } from "./pid-lock";
 import { journalFileName, readRun } from "./read-run";
 import { TrackError } from "./track-error";
 
@@ -56,6 +50,56 @@ export interface SyncResult {
   filesSent: number;
   /** Whether the remote run is ended. */
   finished: boolean;
+  /** Items and uploads the backend rejected in this call, kept in `quarantine.jsonl`. */
+  quarantined: number;
+}
+
+/** The name of the file, inside a run folder, that keeps what a backend rejected. */
+export const quarantineFileName = "quarantine.jsonl";
+
+/** One item or upload a backend rejected, as kept in `quarantine.jsonl`. */
+export interface QuarantinedItem {
+  /** The journal sequence number of its operation. */
+  seq: number;
+  /** Its index among the items of that operation (0 for an upload). */
+  index: number;
+  /** The field path. */
+  path: string;
+  /** The rejected item; undefined for an upload. */
+  item: BackendItem | undefined;
+  /** The file of a rejected upload, relative to the run folder. */
+  file: string | undefined;
+  /** The backend name. */
+  backend: string;
+  /** The backend URI, without credentials. */
+  uri: string;
+  /** The server's answer. */
+  error: string;
+  /** Unix milliseconds of the rejection. */
+  at: number;
+}
+
+/** Reads what backends rejected from a run's `quarantine.jsonl`, oldest first. */
+export function readQuarantine(folder: string): QuarantinedItem[] {
+  const file = join(folder, quarantineFileName);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((line) => line.length > 0)
+    .map((line) => JSON.parse(line) as QuarantinedItem);
+}
+
+/**
+ * Whether a failure is the server refusing what was sent (400, 413, 422) rather than being
+ * unavailable or refusing us (401, 403, 404, 5xx, network): only such items are quarantined.
+ */
+function isRejection(error: unknown): error is HttpError {
+  return (
+    HttpError.isInstance(error) &&
+    ((error as HttpError).status === 400 ||
+      (error as HttpError).status === 413 ||
+      (error as HttpError).status === 422)
+  );
 }
 
 /** Reads a run's sync state, if it has one. */
@@ -71,43 +115,14 @@ function saveSyncState(folder: string, state: SyncState): void {
   renameSync(`${file}.tmp`, file);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code === "EPERM";
-  }
-}
-
-/** Run folders this process is syncing now. */
-const heldLocks = new Set<string>();
-
-/** Takes the folder's sync lock (a file holding our pid); a lock of a dead process is taken over. */
+/** Takes the folder's sync lock (`sync.lock`, holding our pid); a dead process's lock is taken over. */
 function lock(folder: string): () => void {
-  if (heldLocks.has(folder)) throw new SyncBusyError(folder, process.pid);
-  const file = join(folder, "sync.lock");
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      const fd = openSync(file, "wx");
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      heldLocks.add(folder);
-      return () => {
-        heldLocks.delete(folder);
-        rmSync(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as { code?: string }).code !== "EEXIST") throw error;
-      const pid = Number(readFileSync(file, "utf8"));
-      if (pid === process.pid || !Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) {
-        rmSync(file, { force: true });
-        continue;
-      }
-      throw new SyncBusyError(folder, pid);
-    }
+  try {
+    return acquirePidLock(join(folder, "sync.lock"));
+  } catch (error) {
+    if (error instanceof LockHeldError) throw new SyncBusyError(folder, error.owner?.pid ?? -1);
+    throw error;
   }
-  throw new SyncBusyError(folder, -1);
 }
 
 /** Turns one journal operation into backend items (uploads and stop are handled apart). */
@@ -154,8 +169,14 @@ export function itemsOf(operation: JournalOperation): BackendItem[] {
 export async function syncRun(
   folder: string,
   backend: TrackingBackend,
-  options: { signal?: AbortSignal; chunkBytes?: number } = {},
+  options: {
+    signal?: AbortSignal;
+    chunkBytes?: number;
+    /** Receives a message for each item the backend rejects (default: console.warn). */
+    warn?: (message: string) => void;
+  } = {},
 ): Promise<SyncResult> {
+  const warn = options.warn ?? ((message: string) => console.warn(message));
   const runFolder = resolve(folder);
   const journalFile = join(runFolder, journalFileName);
   const unlock = lock(runFolder);
@@ -179,6 +200,7 @@ export async function syncRun(
       itemsSent: 0,
       filesSent: 0,
       finished: state.finished,
+      quarantined: 0,
     };
     if (state.finished) return result;
     if (!state.remote) {
@@ -199,6 +221,65 @@ export async function syncRun(
     result.remote = remote;
     const current = state;
     let batch: BackendItem[] = [];
+    /** The journal operation (seq, item index) of each item in `batch`. */
+    let sources: { seq: number; index: number }[] = [];
+    let runChecked = false;
+    let quarantinedKeys: Set<string> | undefined;
+    const quarantine = (
+      source: { seq: number; index: number },
+      entry: { path: string; item?: BackendItem; file?: string },
+      error: HttpError,
+    ): void => {
+      const file = join(runFolder, quarantineFileName);
+      quarantinedKeys ??= new Set(readQuarantine(runFolder).map((q) => `${q.seq}:${q.index}`));
+      result.quarantined += 1;
+      // A sync that crashed after quarantining, before saving progress, meets it again.
+      if (quarantinedKeys.has(`${source.seq}:${source.index}`)) return;
+      quarantinedKeys.add(`${source.seq}:${source.index}`);
+      const record: QuarantinedItem = {
+        seq: source.seq,
+        index: source.index,
+        path: entry.path,
+        item: entry.item,
+        file: entry.file,
+        backend: backend.name,
+        uri: backend.uri,
+        error: error.serverMessage ?? error.message,
+        at: Date.now(),
+      };
+      appendFileSync(file, `${JSON.stringify(record)}\n`);
+      warn(
+        `@medfm/track: ${backend.name} ${backend.uri} rejected ${entry.file ? "the upload of" : "an item of"} ${entry.path} (journal seq ${source.seq}): ${record.error}; it is kept in ${file} and the rest of the run is delivered`,
+      );
+    };
+    /** Tells a rejected item from a run that takes nothing (deleted, say), which must not be quarantined item by item. */
+    const confirmRunWritable = async (error: unknown): Promise<void> => {
+      if (!backend.checkRun) throw error;
+      if (!runChecked) {
+        await backend.checkRun(remote, options.signal);
+        runChecked = true;
+      }
+    };
+    /** Logs items; a rejected batch is split in halves until the rejected items are found. */
+    const deliver = async (
+      items: BackendItem[],
+      itemSources: { seq: number; index: number }[],
+    ): Promise<void> => {
+      try {
+        await backend.logBatch(remote, items, options.signal);
+        result.itemsSent += items.length;
+      } catch (error) {
+        if (!isRejection(error)) throw error;
+        await confirmRunWritable(error);
+        if (items.length === 1) {
+          quarantine(itemSources[0], { path: items[0].key, item: items[0] }, error);
+          return;
+        }
+        const half = Math.ceil(items.length / 2);
+        await deliver(items.slice(0, half), itemSources.slice(0, half));
+        await deliver(items.slice(half), itemSources.slice(half));
+      }
+    };
     // Progress to save once `batch` is delivered.
     let pending = {
       offset: current.offset,
@@ -207,9 +288,9 @@ export async function syncRun(
     };
     const sendBatch = async (): Promise<void> => {
       if (batch.length > 0) {
-        await backend.logBatch(remote, batch, options.signal);
-        result.itemsSent += batch.length;
+        await deliver(batch, sources);
         batch = [];
+        sources = [];
       }
       current.offset = pending.offset;
       current.itemsDone = pending.itemsDone;
@@ -225,17 +306,27 @@ export async function syncRun(
         if (operation.op === "upload") {
           await sendBatch();
           if (skip === 0) {
-            await backend.uploadFile(
-              remote,
-              operation.path,
-              {
-                path: resolve(runFolder, operation.file),
-                name: operation.name,
-                size: operation.size,
-              },
-              options.signal,
-            );
-            result.filesSent += 1;
+            try {
+              await backend.uploadFile(
+                remote,
+                operation.path,
+                {
+                  path: resolve(runFolder, operation.file),
+                  name: operation.name,
+                  size: operation.size,
+                },
+                options.signal,
+              );
+              result.filesSent += 1;
+            } catch (error) {
+              if (!isRejection(error)) throw error;
+              await confirmRunWritable(error);
+              quarantine(
+                { seq: operation.seq, index: 0 },
+                { path: operation.path, file: operation.file },
+                error,
+              );
+            }
           }
           pending = { offset: endOffset, itemsDone: 0, operationsDone: pending.operationsDone + 1 };
           await sendBatch();
@@ -255,6 +346,7 @@ export async function syncRun(
           const items = itemsOf(operation);
           for (let index = skip; index < items.length; index += 1) {
             batch.push(items[index]);
+            sources.push({ seq: operation.seq, index });
             const lineDone = index + 1 === items.length;
             pending = lineDone
               ? { offset: endOffset, itemsDone: 0, operationsDone: pending.operationsDone + 1 }

@@ -39,6 +39,24 @@ export class RunModeError extends TrackError {
   }
 }
 
+/** Another process writes to this run now; a run has one writer at a time (`writer.lock`). */
+export class RunBusyError extends TrackError {
+  /** The run folder. */
+  readonly folder: string;
+  /** The process id of the writer, when known. */
+  readonly pid: number | undefined;
+
+  constructor(folder: string, holder: string, pid: number | undefined) {
+    super(
+      `run ${folder} is open for writing in ${holder}; a run takes one writer at a time, so stop it there first (the lock of a process that died is taken over on its own)`,
+      { isRetryable: true },
+    );
+    this.name = "RunBusyError";
+    this.folder = folder;
+    this.pid = pid;
+  }
+}
+
 /** A journal file is malformed or of an unknown version. */
 export class JournalError extends TrackError {
   /** The journal file at fault. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,6 +61,28 @@ describe("medfm track sync", () => {
     const out = await runMedfm(["track", "sync", "--path", root, "--max-retries", "0"]);
     expect(out).toMatch(new RegExp(`${run.id}: sync failed: .*ECONNREFUSED`));
     expect(out).toContain("0 run(s) synced, 1 failed");
+    expect(process.exitCode).toBe(1);
+  });
+
+  it("reports a run with a broken journal and goes on with the others", async () => {
+    const root = mkdtempSync(join(tmpdir(), "medfm-cli-track-"));
+    const uri = await refusedUri();
+    const before = initRun({ root, mode: "offline", backend: mlflow({ uri }) });
+    before["train/loss"].append(1);
+    await before.stop();
+    // Created between the two, so listed between them: a journal cut short in its header.
+    const broken = join(root, "broken-run");
+    mkdirSync(broken);
+    writeFileSync(join(broken, "journal.jsonl"), '{"format":"medfm-track-journal","vers');
+    const after = initRun({ root, mode: "offline", backend: mlflow({ uri }) });
+    after["train/loss"].append(2);
+    await after.stop();
+    const out = await runMedfm(["track", "sync", "--path", root, "--max-retries", "0"]);
+    expect(out).toMatch(new RegExp(`${broken}: cannot sync: .*journal\\.jsonl`));
+    for (const run of [before, after]) {
+      expect(out).toMatch(new RegExp(`${run.id}: sync failed: .*ECONNREFUSED`));
+    }
+    expect(out).toContain("0 run(s) synced, 3 failed");
     expect(process.exitCode).toBe(1);
   });
 

@@ -5,6 +5,7 @@ import {
   defaultRunsRoot,
   journalFileName,
   listRuns,
+  quarantineFileName,
   readJournal,
   readSyncState,
   syncRun,
@@ -58,7 +59,15 @@ export function registerTrackCommand(program: Command): void {
       let failed = 0;
       let synced = 0;
       for (const folder of folders) {
-        const { header } = readJournal(join(folder, journalFileName), 0, 0);
+        // One broken run (an unreadable journal, say) is reported and the others still sync.
+        let header: ReturnType<typeof readJournal>["header"];
+        try {
+          ({ header } = readJournal(join(folder, journalFileName), 0, 0));
+        } catch (error) {
+          failed += 1;
+          write(`${folder}: cannot sync: ${(error as Error).message}\n`);
+          continue;
+        }
         const backendName = header.backend === "file" ? options.backend : header.backend;
         const uri = options.uri ?? header.uri ?? process.env.MEDFM_TRACK_URI;
         if (!uri || !backendName) {
@@ -68,23 +77,27 @@ export function registerTrackCommand(program: Command): void {
           continue;
         }
         if (header.backend === "file" && !options.uri && !process.env.MEDFM_TRACK_URI) continue;
-        if (readSyncState(folder)?.finished && readSyncState(folder)?.uri === uri) continue;
-        const backend = createBackend(backendName, {
-          uri,
-          http: { maxRetries: options.maxRetries },
-          warn: (message) => write(`${header.runId}: ${message}\n`),
-        });
+        let backend: ReturnType<typeof createBackend> | undefined;
         try {
-          const result = await syncRun(folder, backend);
+          const state = readSyncState(folder);
+          if (state?.finished && state.uri === uri) continue;
+          backend = createBackend(backendName, {
+            uri,
+            http: { maxRetries: options.maxRetries },
+            warn: (message) => write(`${header.runId}: ${message}\n`),
+          });
+          const result = await syncRun(folder, backend, {
+            warn: (message) => write(`${header.runId}: ${message}\n`),
+          });
           synced += 1;
           write(
-            `${header.runId}: ${result.itemsSent} items, ${result.filesSent} files -> ${backend.name} ${backend.uri} run ${result.remote.id}${result.finished ? " (finished)" : " (still running)"}\n`,
+            `${header.runId}: ${result.itemsSent} items, ${result.filesSent} files -> ${backend.name} ${backend.uri} run ${result.remote.id}${result.finished ? " (finished)" : " (still running)"}${result.quarantined > 0 ? `, ${result.quarantined} rejected by the server (kept in ${quarantineFileName})` : ""}\n`,
           );
         } catch (error) {
           failed += 1;
           write(`${header.runId}: sync failed: ${(error as Error).message}\n`);
         } finally {
-          await backend.close();
+          await backend?.close();
         }
       }
       write(`${synced} run(s) synced, ${failed} failed\n`);

@@ -101,4 +101,39 @@ describe("createMlflowBackend log-batch requests", () => {
     expect(body.tags).toEqual([{ key: "params/lr", value: "0.01" }]);
     expect(warnings[0]).toMatch(/param lr changed from 0.1 to 0.01/);
   });
+
+  it("keeps two keys longer than 250 characters apart, each within the limit, with a warning", async () => {
+    batches.length = 0;
+    const warnings: string[] = [];
+    const backend = createMlflowBackend({ uri, warn: (message) => warnings.push(message) });
+    const stem = `val/${"per_class_average_precision_".repeat(10)}`;
+    const first = `${stem}Atelectasis`;
+    const second = `${stem}Cardiomegaly`;
+    expect(stem.length).toBeGreaterThan(mlflowLimits.keyLength);
+    await backend.logBatch({ id: "r3", data: {} }, [
+      { kind: "metric", key: first, value: 0.5, step: 0, timestamp: 1 },
+      { kind: "metric", key: second, value: 0.7, step: 0, timestamp: 1 },
+      { kind: "param", key: `params/${first}`, type: "int", value: 1 },
+      { kind: "param", key: `params/${second}`, type: "int", value: 2 },
+    ]);
+    await backend.close();
+    const metrics = batches.flatMap(
+      ({ body }) => (body.metrics ?? []) as { key: string; value: number }[],
+    );
+    const params = batches.flatMap(
+      ({ body }) => (body.params ?? []) as { key: string; value: string }[],
+    );
+    for (const sent of [metrics, params]) {
+      expect(sent).toHaveLength(2);
+      expect(new Set(sent.map((entry) => entry.key)).size).toBe(2);
+      for (const entry of sent) {
+        expect(entry.key.length).toBeLessThanOrEqual(mlflowLimits.keyLength);
+        expect(entry.key).toMatch(/_[0-9a-f]{8}$/);
+      }
+    }
+    expect(metrics.map((metric) => metric.value)).toEqual([0.5, 0.7]);
+    expect(warnings.join("\n")).toMatch(
+      /key "val\/per_class.*Atelectasis" has 295 characters, more than MLflow's 250; it is sent as "val\/per_class.*_[0-9a-f]{8}"/,
+    );
+  });
 });

@@ -4,6 +4,7 @@ import { HttpError } from "../http/http-error";
 import type { StoredRun } from "../read-run";
 import { TrackError } from "../track-error";
 import { authorizationFromEnv, credentialsInUri, redactUri } from "./backend-auth";
+import { toMlflowKey } from "./mlflow-key";
 import type { BackendItem, RemoteRun, RemoteRunInfo, TrackingBackend } from "./tracking-backend";
 
 /** MLflow's documented request limits for `runs/log-batch` and its value lengths. */
@@ -30,8 +31,6 @@ export interface MlflowBackendOptions {
   /** Receives warnings (truncated values, renamed keys). */
   warn?: (message: string) => void;
 }
-
-const keyPattern = /[^A-Za-z0-9_\-. :/]/g;
 
 /** The tag MLflow runs get with the local run id; finding it makes run creation idempotent. */
 export const mlflowRunIdTag = "medfm_run_id";
@@ -84,12 +83,13 @@ export function createMlflowBackend(options: MlflowBackendOptions = {}): Trackin
   };
 
   const sanitizeKey = (key: string): string => {
-    let clean = key.replace(keyPattern, "_");
-    if (clean.length > mlflowLimits.keyLength) clean = clean.slice(0, mlflowLimits.keyLength);
+    const clean = toMlflowKey(key);
     if (clean !== key)
       warnOnce(
         `key:${key}`,
-        `key ${JSON.stringify(key)} is sent as ${JSON.stringify(clean)} (MLflow key rules)`,
+        key.length > mlflowLimits.keyLength
+          ? `key ${JSON.stringify(key)} has ${key.length} characters, more than MLflow's ${mlflowLimits.keyLength}; it is sent as ${JSON.stringify(clean)} (cut, with a hash of the whole key so that long keys stay apart)`
+          : `key ${JSON.stringify(key)} is sent as ${JSON.stringify(clean)} (MLflow key rules)`,
       );
     return clean;
   };
@@ -209,11 +209,30 @@ export function createMlflowBackend(options: MlflowBackendOptions = {}): Trackin
     items: readonly BackendItem[],
     signal?: AbortSignal,
   ): Promise<void> {
+    try {
+      await logItems(run, items, signal);
+    } catch (error) {
+      // The server may hold more (or fewer) params than we know of now; ask it again next time.
+      knownParams.delete(run.id);
+      throw error;
+    }
+  }
+
+  async function logItems(
+    run: RemoteRun,
+    items: readonly BackendItem[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    /** Params the server holds: loaded from it, plus those of requests it answered. */
     let params: Map<string, string> | undefined;
+    /** Params in `body`, known to the server only once that request succeeds. */
+    let unsent = new Map<string, string>();
     let body = { metrics: [] as unknown[], params: [] as unknown[], tags: [] as unknown[] };
     let bytes = 0;
     const flush = async () => {
       await sendBatch(run, body, signal);
+      for (const [key, value] of unsent) params?.set(key, value);
+      unsent = new Map();
       body = { metrics: [], params: [], tags: [] };
       bytes = 0;
     };
@@ -256,11 +275,13 @@ export function createMlflowBackend(options: MlflowBackendOptions = {}): Trackin
           params ??= await loadParams(run, signal);
           const key = sanitizeKey(item.key.slice("params/".length));
           const value = truncate("param", key, stringOf(item));
-          const previous = params.get(key);
+          const previous = unsent.get(key) ?? params.get(key);
           if (previous === undefined || previous === value) {
-            params.set(key, value);
             // MLflow rejects one batch holding the same param twice with different values.
-            if (previous === undefined) await add("params", { key, value });
+            if (previous === undefined) {
+              await add("params", { key, value });
+              unsent.set(key, value);
+            }
           } else {
             warnOnce(
               `changed:${key}`,
@@ -346,6 +367,15 @@ export function createMlflowBackend(options: MlflowBackendOptions = {}): Trackin
     maxBatchItems: 1000,
     createRun,
     logBatch,
+    async checkRun(run, signal) {
+      const answer = (await api("GET", "runs/get", { run_id: run.id }, signal)) as {
+        run?: { info?: { lifecycle_stage?: string } };
+      };
+      const stage = answer.run?.info?.lifecycle_stage;
+      if (stage !== undefined && stage !== "active") {
+        throw new TrackError(`MLflow run ${run.id} is ${stage}; it takes no writes`);
+      }
+    },
     async uploadFile(run, fieldPath, file, signal) {
       await putArtifact(run, `${fieldPath}/${file.name}`, await readFile(file.path), signal);
     },

@@ -45,6 +45,13 @@ export interface TrackingBackend {
   createRun(info: RemoteRunInfo, signal?: AbortSignal): Promise<RemoteRun>;
   /** Logs items in order; splits them into requests within the server's limits. */
   logBatch(run: RemoteRun, items: readonly BackendItem[], signal?: AbortSignal): Promise<void>;
+  /**
+   * Throws unless the remote run takes writes at all (it was deleted, say). Called after the
+   * server rejected a batch as invalid (400, 413, 422), to tell a rejected item, which the sync
+   * engine quarantines so that the rest is delivered, from a rejected run, which fails the sync.
+   * A backend without it has rejected batches fail the sync.
+   */
+  checkRun?(run: RemoteRun, signal?: AbortSignal): Promise<void>;
   /** Uploads a file field. */
   uploadFile(
     run: RemoteRun,

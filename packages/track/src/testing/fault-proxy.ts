@@ -18,8 +18,8 @@ export type Fault =
 export class FaultProxy {
   /** Requests seen, faults included. */
   requests = 0;
-  /** Decides the fault for the n-th request (1-based); default passes everything. */
-  decide: (n: number, request: IncomingMessage) => Fault = () => "pass";
+  /** Decides the fault for the n-th request (1-based), given its body; default passes everything. */
+  decide: (n: number, request: IncomingMessage, body: Buffer) => Fault = () => "pass";
   private server: Server | undefined;
   private port = 0;
   private readonly target: URL;
@@ -37,10 +37,11 @@ export class FaultProxy {
   async listen(): Promise<void> {
     const server = createServer((incoming, outgoing) => {
       this.requests += 1;
-      const fault = this.decide(this.requests, incoming);
+      const n = this.requests;
       const chunks: Buffer[] = [];
       incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
       incoming.on("end", () => {
+        const fault = this.decide(n, incoming, Buffer.concat(chunks));
         if (fault === "drop") {
           incoming.socket.destroy();
           return;
@@ -51,7 +52,10 @@ export class FaultProxy {
             ...(fault.retryAfter ? { "retry-after": fault.retryAfter } : {}),
           });
           outgoing.end(
-            JSON.stringify({ error_code: "FAULT", message: `injected ${fault.status}` }),
+            JSON.stringify({
+              error_code: fault.status === 400 ? "INVALID_PARAMETER_VALUE" : "FAULT",
+              message: `injected ${fault.status}`,
+            }),
           );
           return;
         }

@@ -2,14 +2,20 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
-const child = fileURLToPath(new URL("./logging-child.ts", import.meta.url));
 
-/** Spawns testing/logging-child.ts; `waitFor` resolves when its output matches. Test-only. */
-export function spawnLogger(args: string[]): {
+/**
+ * Spawns testing/logging-child.ts (or another script of testing/); `waitFor` resolves when its
+ * output matches. Test-only.
+ */
+export function spawnLogger(
+  args: string[],
+  script = "logging-child.ts",
+): {
   process: ChildProcess;
   waitFor: (pattern: RegExp) => Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 } {
+  const child = fileURLToPath(new URL(`./${script}`, import.meta.url));
   const processHandle = spawn(process.execPath, ["--import", "tsx", child, ...args], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
