@@ -169,6 +169,18 @@ describe("medfm data check", () => {
       /give at least one --ann FILE/,
     );
   });
+
+  it("reports 250k bad lines of two files in one error instead of overflowing the stack", async () => {
+    const folder = tempDir();
+    const lines: string[] = [];
+    for (let i = 0; i < 125_000; i += 1) lines.push(`s_${i}.png 1 0 0`);
+    const files = [join(folder, "a.txt"), join(folder, "b.txt")];
+    for (const file of files) writeFileSync(file, `${lines.join("\n")}\n`);
+    const run = runMedfm(["data", "check", "--task", "endo", "--ann", files[0], "--ann", files[1]]);
+    await expect(run).rejects.toThrow(
+      /^250000 annotation problems:\n {2}.*a\.txt:1: expected 4 labels \(task endo\), got 3[\s\S]*\.\.\. and 249950 more$/,
+    );
+  });
 });
 
 describe("medfm data split, fewshot and convert", () => {

@@ -108,7 +108,8 @@ async function readAll(
       );
     } catch (error) {
       if (!AnnotationError.isInstance(error)) throw error;
-      issues.push(...error.issues);
+      // One push per issue: `push(...issues)` overflows the stack for a few 100k of them.
+      for (const issue of error.issues) issues.push(issue);
     }
   }
   if (issues.length > 0) throw new AnnotationError(issues);
@@ -128,6 +129,13 @@ function writerOf(command: Command): (text: string) => void {
 
 function printJson(command: Command, value: unknown): void {
   writerOf(command)(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Length of the longest name (a loop: a spread of many names overflows the stack). */
+function longestLength(names: readonly string[]): number {
+  let longest = 0;
+  for (const name of names) longest = Math.max(longest, name.length);
+  return longest;
 }
 
 const percent = (value: number) => `${(100 * value).toFixed(1)}%`;
@@ -225,16 +233,17 @@ function registerStats(data: Command): void {
       }
       const lines: string[] = [];
       for (const result of results) {
-        const width = Math.max(...result.classes.map((name) => name.length));
+        const width = longestLength(result.classes);
         lines.push(
           `${result.file} (${result.format}): ${result.count} samples, ${result.distinct} distinct, ${result.duplicates} duplicate lines${result.groups !== undefined ? `, ${result.groups} groups` : ""}`,
           `labels per image: mean ${result.cardinality.mean.toFixed(3)}, histogram ${result.cardinality.histogram.map((count, labels) => `${labels}:${count}`).join(" ")}`,
-          ...result.classes.map(
-            (name, index) =>
-              `  ${name.padEnd(width)}  ${String(result.positives[index]).padStart(6)}  ${percent(result.count ? result.positives[index] / result.count : 0).padStart(6)}`,
-          ),
-          "",
         );
+        result.classes.forEach((name, index) => {
+          lines.push(
+            `  ${name.padEnd(width)}  ${String(result.positives[index]).padStart(6)}  ${percent(result.count ? result.positives[index] / result.count : 0).padStart(6)}`,
+          );
+        });
+        lines.push("");
       }
       if (comparison) {
         lines.push(
@@ -426,7 +435,7 @@ function registerSplit(data: Command): void {
           printJson(command, result);
           return;
         }
-        const width = Math.max(...task.classes.map((name) => name.length));
+        const width = longestLength(task.classes);
         const lines = [
           ...result.files.map((entry) => `wrote ${entry.path} (${entry.count})`),
           "",
@@ -500,8 +509,8 @@ function registerFewShot(data: Command): void {
             take: options.take,
           });
           const paths = await writeFewShotFiles(options.out, task, shots, drawn);
-          results.push(
-            ...drawn.map((experiment, index) => ({
+          drawn.forEach((experiment, index) => {
+            results.push({
               shots,
               experiment: experiment.experiment,
               train: { path: paths[2 * index], count: experiment.train.length },
@@ -518,8 +527,8 @@ function registerFewShot(data: Command): void {
                         : "val is empty: every group was drawn (--val rest keeps the other images of drawn groups)",
                     ]
                   : [],
-            })),
-          );
+            });
+          });
         }
         if (options.json) {
           printJson(command, {

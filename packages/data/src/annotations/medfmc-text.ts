@@ -134,7 +134,11 @@ export function parseMedfmcText(
     entries.push({ name, labels, line: line.number, text });
   }
   if (format === "medfmc-index") {
-    const classCount = expected ?? Math.max(2, ...indexEntries.map((item) => item.index + 1));
+    // A loop, not `Math.max(...spread)`: a spread of one argument per line overflows the stack.
+    let classCount = expected ?? 2;
+    if (expected === undefined) {
+      for (const item of indexEntries) if (item.index >= classCount) classCount = item.index + 1;
+    }
     for (const { entry, index } of indexEntries) entry.labels = oneHot(index, classCount);
     return { entries, classes: task?.classes, classCount, labelled: true };
   }
