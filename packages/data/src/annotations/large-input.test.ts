@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { annotationStats } from "../stats/annotation-stats";
 import { coOccurrenceSvg } from "../stats/stats-svg";
-import { endoTask } from "../tasks";
 import type { Sample } from "../types";
 import { parseAnnotations } from "./parse-annotations";
 
