@@ -82,6 +82,40 @@ describe("mmpretrain JSON", () => {
     expect(broken.issues[0].code).toBe("syntax");
     expect(broken.issues[0].line).toBe(3);
   });
+
+  it("names the line of every entry after one without img_path, multi-line entries and non-objects", () => {
+    const text = `{
+  "metainfo": {
+    "classes": ["ulcer", "erosion", "polyp", "tumor"],
+    "data_list": "a key of metainfo, not the list"
+  },
+  "data_list": [
+    { "path": "no-img-path.png", "gt_label": [0] },
+    {
+      "note": "says \\"img_path\\": in a string, [not] {a} key",
+      "img_path": "b.png",
+      "gt_label": [9]
+    },
+    null,
+    "c.png",
+    { "img_path": "d.png", "gt_label": [1] }, { "img_path": "e.png", "gt_label": [1, 1] },
+    [],
+    { "img_path": "../f.png", "gt_label": [] }
+  ]
+}
+`;
+    const error = errorOf(() => parseAnnotations(text, { file: "ann.json", task: endoTask }));
+    expect(error.issues.map((issue) => [issue.line, issue.message])).toEqual([
+      [7, "data_list[0] has no string img_path"],
+      [8, "gt_label 9 is not a valid class index"],
+      [13, "data_list[2] has no string img_path"],
+      [14, "data_list[3] has no string img_path"],
+      [15, "gt_label repeats a class index"],
+      [16, "data_list[6] has no string img_path"],
+      [17, "`..` in an image name refused (no reading outside the data root)"],
+    ]);
+    expect(error.message).toContain('ann.json:13: data_list[2] has no string img_path: "null"');
+  });
 });
 
 describe("path label lists", () => {
