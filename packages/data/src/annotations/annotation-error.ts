@@ -9,6 +9,7 @@ export type AnnotationIssueCode =
   | "empty-line"
   | "bom"
   | "crlf"
+  | "cr"
   | "duplicate"
   | "conflicting-duplicate"
   | "unsafe-path"

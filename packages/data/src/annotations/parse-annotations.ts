@@ -47,7 +47,7 @@ function resolveFormat(text: string, options: ParseAnnotationsOptions): Annotati
  *
  * Checked: label count and values, empty or whitespace-only lines, unsafe names (absolute or
  * with `..`), duplicate names (identical: kept and reported, conflicting: an error).
- * BOM and CRLF endings are accepted and reported in `warnings` (errors with `strict`).
+ * BOM, CRLF and CR-only endings are accepted and reported in `warnings` (errors with `strict`).
  */
 export function parseAnnotations(
   text: string,
