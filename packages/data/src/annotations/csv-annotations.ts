@@ -201,7 +201,7 @@ export function parseCsvAnnotations(text: string, context: ParseContext): Parsed
   const header = records[0].record.map((column) => column.trim());
   const rows = records.slice(1);
   const headerProblem =
-    task && task.classes.every((className) => header.includes(className))
+    task?.classes.every((className) => header.includes(className))
       ? undefined
       : headerLooksLikeData(header);
   if (headerProblem) {
