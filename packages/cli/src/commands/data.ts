@@ -89,6 +89,7 @@ async function readAll(
   options: {
     format: AnnotationFormatOption;
     dataRoot?: string;
+    followSymlinks?: boolean;
     strict?: boolean;
     groupColumn?: string;
   },
@@ -102,6 +103,7 @@ async function readAll(
           task,
           format: options.format,
           ...(options.dataRoot !== undefined ? { dataRoot: options.dataRoot } : {}),
+          ...(options.followSymlinks ? { followSymlinks: true } : {}),
           ...(options.strict ? { strict: true } : {}),
           ...(options.groupColumn ? { groupColumn: options.groupColumn } : {}),
         }),
@@ -266,7 +268,11 @@ function registerCheck(data: Command): void {
       ),
     "annotation file (repeat: train, val, test...)",
   )
-    .option("--data-root <folder>", "also check that every image exists under this folder")
+    .option(
+      "--data-root <folder>",
+      "also check that every image is a file under this folder (symlinks leading outside it and directories are refused)",
+    )
+    .option("--follow-symlinks", "with --data-root: accept symlinks that lead outside it")
     .option("--strict", "treat BOM, CRLF and identical duplicate lines as errors")
     .option("--group-column <column>", "CSV column holding the group (patient) id")
     .option("--fail-on-leakage", "exit non-zero when duplicates or overlaps are found")
@@ -274,6 +280,7 @@ function registerCheck(data: Command): void {
       async (
         options: CommonOptions & {
           dataRoot?: string;
+          followSymlinks?: boolean;
           strict?: boolean;
           groupColumn?: string;
           failOnLeakage?: boolean;

@@ -10,6 +10,8 @@ export type AnnotationIssueCode =
   | "bom"
   | "crlf"
   | "cr"
+  | "outside-data-root"
+  | "not-a-file"
   | "duplicate"
   | "conflicting-duplicate"
   | "unsafe-path"

@@ -200,10 +200,9 @@ export function parseCsvAnnotations(text: string, context: ParseContext): Parsed
   }
   const header = records[0].record.map((column) => column.trim());
   const rows = records.slice(1);
-  const headerProblem =
-    task?.classes.every((className) => header.includes(className))
-      ? undefined
-      : headerLooksLikeData(header);
+  const headerProblem = task?.classes.every((className) => header.includes(className))
+    ? undefined
+    : headerLooksLikeData(header);
   if (headerProblem) {
     addError(context, "format", 1, records[0].record.join(","), headerProblem);
     return {
