@@ -516,7 +516,8 @@ function registerFewShot(data: Command): void {
             take: options.take,
           });
           const paths = await writeFewShotFiles(options.out, task, shots, drawn);
-          drawn.forEach((experiment, index) => {
+          for (let index = 0; index < drawn.length; index += 1) {
+            const experiment = drawn[index];
             results.push({
               shots,
               experiment: experiment.experiment,
@@ -535,7 +536,7 @@ function registerFewShot(data: Command): void {
                     ]
                   : [],
             });
-          });
+          }
         }
         if (options.json) {
           printJson(command, {
