@@ -40,6 +40,13 @@ export {
 } from "./images/image-cache";
 export { ImageError } from "./images/image-error";
 export {
+  type CheckImageFileOptions,
+  checkImageFile,
+  DEFAULT_MAX_PIXELS,
+  type ImageFileProblem,
+  readImageSize,
+} from "./images/image-file-check";
+export {
   IMAGENET_MEAN,
   IMAGENET_STD,
   type NormalizeOptions,

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32, deflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeImage } from "./images/decode-image";
 import { ImageError } from "./images/image-error";
@@ -401,3 +402,122 @@ describe("createLoader", () => {
     ).toThrow(/has 4 labels, expected 19/);
   });
 });
+
+describe.skipIf(!existsSync(chestImages))(
+  "createLoader on real X-rays: refused files and the pixel budget",
+  () => {
+    const xray = "00000129_000.png"; // 1024 × 1024
+    const one = (name: string): Sample[] => [{ name, labels: new Uint8Array([1, 0]) }];
+    const firstError = async (loader: ReturnType<typeof createLoader>) => {
+      try {
+        await collect(loader.epoch(0));
+      } catch (error) {
+        return error;
+      }
+      throw new Error("expected the epoch to fail");
+    };
+
+    it("refuses a symlink leading outside the data root and a directory in place of an image", async () => {
+      const root = await mkdtemp(join(tmpdir(), "medfm-root-"));
+      await symlink(join(chestImages, xray), join(root, "linked.png"));
+      await mkdir(join(root, "folder.png"));
+      const base = { dataRoot: root, imageSize: 8, batchSize: 1 };
+      const linked = await firstError(createLoader({ ...base, samples: one("linked.png") }));
+      expect(ImageError.isInstance(linked)).toBe(true);
+      expect((linked as ImageError).message).toBe(
+        `${join(root, "linked.png")}: is a symbolic link to ${join(chestImages, xray)}, outside the data root ${root} (refused; allow with followSymlinks)`,
+      );
+      const folder = await firstError(createLoader({ ...base, samples: one("folder.png") }));
+      expect((folder as ImageError).message).toBe(
+        `${join(root, "folder.png")}: is a directory, not an image file`,
+      );
+      const followed = await collect(
+        createLoader({ ...base, samples: one("linked.png"), followSymlinks: true }).epoch(0),
+      );
+      expect(followed[0].names).toEqual(["linked.png"]);
+    });
+
+    it("refuses an image over maxPixels before decoding it, naming the file and its size", async () => {
+      let decoded = 0;
+      const counting: typeof readPixels = (source, options) => {
+        decoded += 1;
+        return readPixels(source, options);
+      };
+      const loader = createLoader({
+        samples: one(xray),
+        dataRoot: chestImages,
+        imageSize: 8,
+        batchSize: 1,
+        maxPixels: 1000 * 1000,
+        readPixels: counting,
+      });
+      const error = await firstError(loader);
+      expect((error as ImageError).message).toBe(
+        `${join(chestImages, xray)}: 1024×1024 image (1048576 pixels) exceeds maxPixels 1000000; refused before decoding (raise maxPixels to load it)`,
+      );
+      expect(decoded).toBe(0);
+    });
+
+    it("refuses a 9000 × 9000 PNG by default from its header alone", async () => {
+      const root = await mkdtemp(join(tmpdir(), "medfm-huge-"));
+      const chunk = (type: string, data: Buffer): Buffer => {
+        const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+        const out = Buffer.alloc(body.length + 8);
+        out.writeUInt32BE(data.length, 0);
+        body.copy(out, 4);
+        out.writeUInt32BE(crc32(body), body.length + 4);
+        return out;
+      };
+      const header = Buffer.alloc(13);
+      header.writeUInt32BE(9000, 0);
+      header.writeUInt32BE(9000, 4);
+      header[8] = 8; // 8-bit gray
+      const png = Buffer.concat([
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+        chunk("IHDR", header),
+        chunk("IDAT", deflateSync(Buffer.alloc(9001))), // one row: the header is all that is read
+        chunk("IEND", Buffer.alloc(0)),
+      ]);
+      await writeFile(join(root, "huge.png"), png);
+      const error = await firstError(
+        createLoader({ samples: one("huge.png"), dataRoot: root, imageSize: 8, batchSize: 1 }),
+      );
+      expect((error as ImageError).message).toContain(
+        "huge.png: 9000×9000 image (81000000 pixels) exceeds maxPixels 67108864",
+      );
+    });
+
+    it("decodes at once only as many images as fit in maxPixels", async () => {
+      const names = (await readdir(chestImages))
+        .filter((name) => name.endsWith(".png"))
+        .slice(0, 8);
+      for (const [images, expected] of [
+        [1, 1],
+        [2, 2],
+      ] as const) {
+        let running = 0;
+        let peak = 0;
+        const tracking: typeof readPixels = async (source, options) => {
+          running += 1;
+          peak = Math.max(peak, running);
+          try {
+            return await readPixels(source, options);
+          } finally {
+            running -= 1;
+          }
+        };
+        const loader = createLoader({
+          samples: names.map((name) => ({ name, labels: new Uint8Array([1, 0]) })),
+          dataRoot: chestImages,
+          imageSize: 8,
+          batchSize: 4,
+          concurrency: 4,
+          maxPixels: images * 1024 * 1024,
+          readPixels: tracking,
+        });
+        expect((await collect(loader.epoch(0))).flatMap((batch) => batch.names)).toEqual(names);
+        expect(peak).toBe(expected);
+      }
+    });
+  },
+);

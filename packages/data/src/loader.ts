@@ -2,6 +2,7 @@ import { isAbsolute, join, normalize as normalizePath, sep } from "node:path";
 import type { AugmentOptions } from "./images/augmentation";
 import { createImageCache } from "./images/image-cache";
 import { ImageError } from "./images/image-error";
+import { checkImageFile, DEFAULT_MAX_PIXELS, readImageSize } from "./images/image-file-check";
 import { loadSample, type SampleRecipe } from "./images/load-sample";
 import { IMAGENET_MEAN, IMAGENET_STD } from "./images/normalize";
 import { readPixels } from "./images/read-pixels";
@@ -79,6 +80,18 @@ export interface LoaderOptions {
    * `readPixels`' fast path; wrap it with `fastPng: false` to decode everything with sharp.
    */
   readPixels?: typeof readPixels;
+  /**
+   * Largest image in pixels (width × height), read from the header before decoding; a larger
+   * one fails with an `ImageError` naming the file and its size. The images being decoded at
+   * once also hold at most this many pixels together (one image always may), so a few huge
+   * images cannot exhaust memory. Default 8192 × 8192.
+   */
+  maxPixels?: number;
+  /**
+   * Follow symbolic links inside `dataRoot` that lead outside it; default false: such an image
+   * fails with an `ImageError`, as does a directory in place of an image.
+   */
+  followSymlinks?: boolean;
 }
 
 /** An image left out of its batch because it could not be decoded (`onCorrupt: "skip"`). */
@@ -138,6 +151,9 @@ export function createLoader(options: LoaderOptions): Loader {
   if (!Number.isInteger(prefetch) || prefetch < 0) {
     throw new RangeError(`prefetch must be a non-negative integer, got ${prefetch}`);
   }
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  assertPositiveInteger(maxPixels, "maxPixels");
+  const pixelBudget = createPixelBudget(maxPixels);
   const concurrency = options.concurrency ?? (options.workers ? 8 * options.workers : 4);
   assertPositiveInteger(concurrency, "concurrency");
   const seed = options.seed ?? 0;
@@ -197,12 +213,30 @@ export function createLoader(options: LoaderOptions): Loader {
     epoch: number,
   ): Promise<void> {
     const path = paths[sampleIndex];
-    if (pool && target.buffer instanceof SharedArrayBuffer) {
-      await pool.load(path, sampleIndex, epoch, target, offset);
-      return;
+    const refused = await checkImageFile(dataRoot, path, {
+      followSymlinks: options.followSymlinks ?? false,
+    });
+    // A missing file is left to the decoder, whose error says what reading it found.
+    if (refused && refused.problem !== "missing") throw new ImageError(path, refused.message);
+    const size = await readImageSize(path);
+    const pixels = size ? size.width * size.height : 0;
+    if (size && pixels > maxPixels) {
+      throw new ImageError(
+        path,
+        `${size.width}×${size.height} image (${pixels} pixels) exceeds maxPixels ${maxPixels}; refused before decoding (raise maxPixels to load it)`,
+      );
     }
-    const source = cache ? await cache.get(path) : path;
-    await loadSample(target, offset, source, path, recipe, sampleIndex, epoch, read);
+    const release = await pixelBudget(pixels);
+    try {
+      if (pool && target.buffer instanceof SharedArrayBuffer) {
+        await pool.load(path, sampleIndex, epoch, target, offset);
+        return;
+      }
+      const source = cache ? await cache.get(path) : path;
+      await loadSample(target, offset, source, path, recipe, sampleIndex, epoch, read);
+    } finally {
+      release();
+    }
   }
 
   function epoch(index: number): AsyncIterable<Batch> {
@@ -354,6 +388,34 @@ function createLimiter(limit: number): Limiter {
       };
       if (active < limit) run();
       else queue.push(run);
+    });
+}
+
+/**
+ * Admits decodes while the pixels of those running stay within `limit` (one decode is always
+ * admitted), in the order they asked; resolves to the release of the pixels taken.
+ */
+function createPixelBudget(limit: number): (pixels: number) => Promise<() => void> {
+  let used = 0;
+  let running = 0;
+  const queue: Array<{ pixels: number; admit: () => void }> = [];
+  const fits = (pixels: number): boolean => running === 0 || used + pixels <= limit;
+  const pump = (): void => {
+    while (queue.length > 0 && fits(queue[0].pixels)) queue.shift()!.admit();
+  };
+  return (pixels) =>
+    new Promise((resolve) => {
+      const admit = (): void => {
+        used += pixels;
+        running += 1;
+        resolve(() => {
+          used -= pixels;
+          running -= 1;
+          pump();
+        });
+      };
+      if (queue.length === 0 && fits(pixels)) admit();
+      else queue.push({ pixels, admit });
     });
 }
 

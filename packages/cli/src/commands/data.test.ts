@@ -1,4 +1,12 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -167,6 +175,45 @@ describe("medfm data check", () => {
     );
     await expect(runMedfm(["data", "stats", "--task", "endo"])).rejects.toThrow(
       /give at least one --ann FILE/,
+    );
+  });
+
+  it.skipIf(!hasShared)(
+    "with --data-root, refuses symlinks leading outside it and directories in place of images",
+    async () => {
+      const folder = tempDir();
+      const root = join(folder, "images");
+      mkdirSync(root);
+      const lines = readFileSync(join(annotationsRoot, "chest/trainval.txt"), "utf8")
+        .split("\n")
+        .slice(0, 3);
+      const names = lines.map((line) => line.split(" ")[0]);
+      const outside = join(folder, "outside.png");
+      writeFileSync(outside, "");
+      symlinkSync(outside, join(root, names[0]));
+      mkdirSync(join(root, names[1]));
+      writeFileSync(join(root, names[2]), "");
+      const file = join(folder, "train.txt");
+      writeFileSync(file, `${lines.join("\n")}\n`);
+      const args = ["data", "check", "--task", "chest", "--ann", file, "--data-root", root];
+      await expect(runMedfm(args)).rejects.toThrow(
+        /2 annotation problems:\n {2}.*train\.txt:1: is a symbolic link to .*outside\.png, outside the data root .*\(refused; allow with followSymlinks\)[\s\S]*train\.txt:2: is a directory, not an image file: "[^"]+"$/,
+      );
+      await expect(runMedfm([...args, "--follow-symlinks"])).rejects.toThrow(
+        /^1 annotation problem.*:\n {2}.*train\.txt:2: is a directory, not an image file: "[^"]+"$/,
+      );
+    },
+  );
+
+  it("reports 250k bad lines of two files in one error instead of overflowing the stack", async () => {
+    const folder = tempDir();
+    const lines: string[] = [];
+    for (let i = 0; i < 125_000; i += 1) lines.push(`s_${i}.png 1 0 0`);
+    const files = [join(folder, "a.txt"), join(folder, "b.txt")];
+    for (const file of files) writeFileSync(file, `${lines.join("\n")}\n`);
+    const run = runMedfm(["data", "check", "--task", "endo", "--ann", files[0], "--ann", files[1]]);
+    await expect(run).rejects.toThrow(
+      /^250000 annotation problems:\n {2}.*a\.txt:1: expected 4 labels \(task endo\), got 3[\s\S]*\.\.\. and 249950 more$/,
     );
   });
 });

@@ -90,6 +90,7 @@ async function readAll(
   options: {
     format: AnnotationFormatOption;
     dataRoot?: string;
+    followSymlinks?: boolean;
     strict?: boolean;
     groupColumn?: string;
   },
@@ -103,13 +104,15 @@ async function readAll(
           task,
           format: options.format,
           ...(options.dataRoot !== undefined ? { dataRoot: options.dataRoot } : {}),
+          ...(options.followSymlinks ? { followSymlinks: true } : {}),
           ...(options.strict ? { strict: true } : {}),
           ...(options.groupColumn ? { groupColumn: options.groupColumn } : {}),
         }),
       );
     } catch (error) {
       if (!AnnotationError.isInstance(error)) throw error;
-      issues.push(...error.issues);
+      // One push per issue: `push(...issues)` overflows the stack for a few 100k of them.
+      for (const issue of error.issues) issues.push(issue);
     }
   }
   if (issues.length > 0) throw new AnnotationError(issues);
@@ -129,6 +132,13 @@ function writerOf(command: Command): (text: string) => void {
 
 function printJson(command: Command, value: unknown): void {
   writerOf(command)(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Length of the longest name (a loop: a spread of many names overflows the stack). */
+function longestLength(names: readonly string[]): number {
+  let longest = 0;
+  for (const name of names) longest = Math.max(longest, name.length);
+  return longest;
 }
 
 const percent = (value: number) => `${(100 * value).toFixed(1)}%`;
@@ -226,16 +236,17 @@ function registerStats(data: Command): void {
       }
       const lines: string[] = [];
       for (const result of results) {
-        const width = Math.max(...result.classes.map((name) => name.length));
+        const width = longestLength(result.classes);
         lines.push(
           `${result.file} (${result.format}): ${result.count} samples, ${result.distinct} distinct, ${result.duplicates} duplicate lines${result.groups !== undefined ? `, ${result.groups} groups` : ""}`,
           `labels per image: mean ${result.cardinality.mean.toFixed(3)}, histogram ${result.cardinality.histogram.map((count, labels) => `${labels}:${count}`).join(" ")}`,
-          ...result.classes.map(
-            (name, index) =>
-              `  ${name.padEnd(width)}  ${String(result.positives[index]).padStart(6)}  ${percent(result.count ? result.positives[index] / result.count : 0).padStart(6)}`,
-          ),
-          "",
         );
+        result.classes.forEach((name, index) => {
+          lines.push(
+            `  ${name.padEnd(width)}  ${String(result.positives[index]).padStart(6)}  ${percent(result.count ? result.positives[index] / result.count : 0).padStart(6)}`,
+          );
+        });
+        lines.push("");
       }
       if (comparison) {
         lines.push(
@@ -258,7 +269,11 @@ function registerCheck(data: Command): void {
       ),
     "annotation file (repeat: train, val, test...)",
   )
-    .option("--data-root <folder>", "also check that every image exists under this folder")
+    .option(
+      "--data-root <folder>",
+      "also check that every image is a file under this folder (symlinks leading outside it and directories are refused)",
+    )
+    .option("--follow-symlinks", "with --data-root: accept symlinks that lead outside it")
     .option("--strict", "treat BOM, CRLF and identical duplicate lines as errors")
     .option("--group-column <column>", "CSV column holding the group (patient) id")
     .option("--fail-on-leakage", "exit non-zero when duplicates or overlaps are found")
@@ -266,6 +281,7 @@ function registerCheck(data: Command): void {
       async (
         options: CommonOptions & {
           dataRoot?: string;
+          followSymlinks?: boolean;
           strict?: boolean;
           groupColumn?: string;
           failOnLeakage?: boolean;
@@ -433,7 +449,7 @@ function registerSplit(data: Command): void {
           printJson(command, result);
           return;
         }
-        const width = Math.max(...task.classes.map((name) => name.length));
+        const width = longestLength(task.classes);
         const lines = [
           ...result.files.map((entry) => `wrote ${entry.path} (${entry.count})`),
           "",
@@ -508,8 +524,9 @@ function registerFewShot(data: Command): void {
             take: options.take,
           });
           const paths = await writeFewShotFiles(options.out, task, shots, drawn);
-          results.push(
-            ...drawn.map((experiment, index) => ({
+          for (let index = 0; index < drawn.length; index += 1) {
+            const experiment = drawn[index];
+            results.push({
               shots,
               experiment: experiment.experiment,
               train: { path: paths[2 * index], count: experiment.train.length },
@@ -526,8 +543,8 @@ function registerFewShot(data: Command): void {
                         : "val is empty: every group was drawn (--val rest keeps the other images of drawn groups)",
                     ]
                   : [],
-            })),
-          );
+            });
+          }
         }
         if (options.json) {
           printJson(command, {

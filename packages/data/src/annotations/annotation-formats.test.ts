@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -81,6 +81,40 @@ describe("mmpretrain JSON", () => {
     );
     expect(broken.issues[0].code).toBe("syntax");
     expect(broken.issues[0].line).toBe(3);
+  });
+
+  it("names the line of every entry after one without img_path, multi-line entries and non-objects", () => {
+    const text = `{
+  "metainfo": {
+    "classes": ["ulcer", "erosion", "polyp", "tumor"],
+    "data_list": "a key of metainfo, not the list"
+  },
+  "data_list": [
+    { "path": "no-img-path.png", "gt_label": [0] },
+    {
+      "note": "says \\"img_path\\": in a string, [not] {a} key",
+      "img_path": "b.png",
+      "gt_label": [9]
+    },
+    null,
+    "c.png",
+    { "img_path": "d.png", "gt_label": [1] }, { "img_path": "e.png", "gt_label": [1, 1] },
+    [],
+    { "img_path": "../f.png", "gt_label": [] }
+  ]
+}
+`;
+    const error = errorOf(() => parseAnnotations(text, { file: "ann.json", task: endoTask }));
+    expect(error.issues.map((issue) => [issue.line, issue.message])).toEqual([
+      [7, "data_list[0] has no string img_path"],
+      [8, "gt_label 9 is not a valid class index"],
+      [13, "data_list[2] has no string img_path"],
+      [14, "data_list[3] has no string img_path"],
+      [15, "gt_label repeats a class index"],
+      [16, "data_list[6] has no string img_path"],
+      [17, "`..` in an image name refused (no reading outside the data root)"],
+    ]);
+    expect(error.message).toContain('ann.json:13: data_list[2] has no string img_path: "null"');
   });
 });
 
@@ -186,6 +220,48 @@ describe("CSV with class columns", () => {
       expect(Object.keys(set.samples[0].metadata ?? {})).toEqual(["age", "sex", "view"]);
     },
   );
+});
+
+describe.skipIf(!hasSamples)("a corrupted copy of the NIH-style chest labels.csv, no task", () => {
+  const original = hasSamples ? readFileSync(join(samplesRoot, "chest/labels.csv"), "utf8") : "";
+  const rows = original.trimEnd().split(/\r?\n/);
+  const header = rows[0].split(",");
+  const write = async (text: string) => {
+    const file = join(await mkdtemp(join(tmpdir(), "medfm-csv-")), "labels.csv");
+    await writeFile(file, text);
+    return file;
+  };
+
+  it("reports a 2 in a class column on its line instead of taking the column as metadata", async () => {
+    const bad = rows.map((row) => row.split(","));
+    const atelectasis = header.indexOf("Atelectasis");
+    bad[5][atelectasis] = "2";
+    bad[9][header.indexOf("Hernia")] = "nan";
+    const file = await write(`${bad.map((row) => row.join(",")).join("\n")}\n`);
+    const caught = await readAnnotationFile(file).catch((error: unknown) => error);
+    expect(AnnotationError.isInstance(caught)).toBe(true);
+    const issues = (caught as AnnotationError).issues;
+    expect(issues.map((issue) => [issue.line, issue.code, issue.text])).toEqual([
+      [6, "label-value", bad[5].join(",")],
+      [10, "label-value", bad[9].join(",")],
+    ]);
+    expect(issues[0].message).toBe(
+      'column "Atelectasis" is "2", expected 0 or 1 (29 of its 30 rows are 0/1, so it looks like a label column; pass a task to say which columns are classes)',
+    );
+    expect(issues[0].file).toBe(file);
+  });
+
+  it("refuses a headerless copy instead of reading its first row as the header", async () => {
+    const file = await write(`${rows.slice(1).join("\n")}\n`);
+    const caught = await readAnnotationFile(file).catch((error: unknown) => error);
+    expect(AnnotationError.isInstance(caught)).toBe(true);
+    expect((caught as AnnotationError).issues.map((issue) => [issue.line, issue.message])).toEqual([
+      [
+        1,
+        'line 1 looks like a data row, not a CSV header (column 1 is "00000129_000.png"); CSV annotations need a header row naming the columns',
+      ],
+    ]);
+  });
 });
 
 describe("detection and files", () => {

@@ -61,7 +61,7 @@ export interface AnnotationSet {
   labelled: boolean;
   /** Names that occur more than once (identical or conflicting). */
   duplicates: DuplicateName[];
-  /** Accepted but noteworthy: BOM, CRLF line ends, identical duplicate lines, dropped duplicates. */
+  /** Accepted but noteworthy: BOM, CRLF or CR-only line ends, identical duplicate lines, dropped duplicates. */
   warnings: AnnotationIssue[];
 }
 

@@ -55,6 +55,53 @@ function findColumn(header: readonly string[], candidates: readonly string[]): n
 
 const labelColumnCandidates = ["label", "class", "target"];
 
+/** A cell that is a value (a number, `nan`, `inf`) or an image file name, never a column name. */
+const dataCellPattern =
+  /^([-+]?(\d+(\.\d*)?|\.\d+)(e[-+]?\d+)?|[-+]?(nan|inf|infinity)|.+\.(png|jpe?g|bmp|tiff?|dcm|gif|webp))$/i;
+
+/**
+ * Describes why a header row looks like a data row (a cell that is a number or an image file
+ * name), so a headerless file is refused instead of losing its first row to the header.
+ */
+function headerLooksLikeData(header: readonly string[]): string | undefined {
+  const position = header.findIndex((column) => dataCellPattern.test(column));
+  if (position < 0) return undefined;
+  return `line 1 looks like a data row, not a CSV header (column ${position + 1} is ${JSON.stringify(header[position])}); CSV annotations need a header row naming the columns`;
+}
+
+/**
+ * Reports each value of a column that holds 0/1 on most rows but not on all: a label column with
+ * bad values, which would otherwise be taken silently as metadata. True when any was reported.
+ */
+function reportBrokenLabelColumn(
+  rows: ReadonlyArray<{ record: string[]; info: { lines: number } }>,
+  header: readonly string[],
+  index: number,
+  context: ParseContext,
+): boolean {
+  let binary = 0;
+  let other = 0;
+  for (const { record } of rows) {
+    const value = record[index]?.trim();
+    if (value === undefined) continue;
+    if (value === "0" || value === "1") binary += 1;
+    else other += 1;
+  }
+  if (other === 0 || binary <= other) return false;
+  for (const { record, info } of rows) {
+    const value = record[index]?.trim();
+    if (value === undefined || value === "0" || value === "1") continue;
+    addError(
+      context,
+      "label-value",
+      info.lines,
+      record.join(","),
+      `column ${JSON.stringify(header[index])} is ${JSON.stringify(value)}, expected 0 or 1 (${binary} of its ${binary + other} rows are 0/1, so it looks like a label column; pass a task to say which columns are classes)`,
+    );
+  }
+  return true;
+}
+
 /** A multi-class CSV with one `label` column holding a class name or index per row. */
 function parseLabelColumn(
   rows: ReadonlyArray<{ record: string[]; info: { lines: number } }>,
@@ -109,7 +156,9 @@ function parseLabelColumn(
 /**
  * Parses CSV with a header: a name column, one 0/1 column per class (the task's class names, or
  * without a task every column whose values are all 0/1), an optional group column; every other
- * column is kept as metadata. A multi-class task may instead have one `label` (or `class`,
+ * column is kept as metadata. Without a task, a column holding 0/1 on most rows but something
+ * else on some (a `2`, `-1`, `nan`) is reported on each such row rather than taken as metadata,
+ * and a first row that looks like data (a number or an image name) is refused as a header. A multi-class task may instead have one `label` (or `class`,
  * `target`) column holding a class name or index.
  */
 export function parseCsvAnnotations(text: string, context: ParseContext): ParsedEntries {
@@ -151,6 +200,18 @@ export function parseCsvAnnotations(text: string, context: ParseContext): Parsed
   }
   const header = records[0].record.map((column) => column.trim());
   const rows = records.slice(1);
+  const headerProblem = task?.classes.every((className) => header.includes(className))
+    ? undefined
+    : headerLooksLikeData(header);
+  if (headerProblem) {
+    addError(context, "format", 1, records[0].record.join(","), headerProblem);
+    return {
+      entries: [],
+      classes: task?.classes,
+      classCount: task?.classes.length ?? 0,
+      labelled: true,
+    };
+  }
   const nameIndex = options.nameColumn
     ? header.indexOf(options.nameColumn)
     : Math.max(0, findColumn(header, nameColumnCandidates));
@@ -220,7 +281,12 @@ export function parseCsvAnnotations(text: string, context: ParseContext): Parsed
           }),
       );
     classes = classIndices.map((index) => header[index]);
-    if (classes.length === 0) {
+    let brokenLabelColumn = false;
+    for (let index = 0; index < header.length; index += 1) {
+      if (index === nameIndex || index === groupIndex || classIndices.includes(index)) continue;
+      if (reportBrokenLabelColumn(rows, header, index, context)) brokenLabelColumn = true;
+    }
+    if (classes.length === 0 && !brokenLabelColumn) {
       addError(
         context,
         "format",

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -100,5 +101,78 @@ describe.skipIf(!hasShared)("the real MedFMC annotation files", () => {
     expect((error as AnnotationError).message).toContain(
       "chest_1-shot_train_exp1.txt:1: image not found under",
     );
+  });
+
+  describe("a corrupted copy of chest trainval.txt", () => {
+    const original = hasShared
+      ? readFileSync(join(annotationsRoot, "chest/trainval.txt"), "utf8")
+      : "";
+    const lines = original.trimEnd().split("\n");
+    const write = (name: string, text: string) => {
+      const file = join(mkdtempSync(join(tmpdir(), "medfm-chest-")), name);
+      writeFileSync(file, text);
+      return file;
+    };
+    const issuesOf = async (file: string, task?: "chest") => {
+      const caught = await readAnnotationFile(file, task ? { task: getTask(task) } : {}).catch(
+        (error: unknown) => error,
+      );
+      expect(AnnotationError.isInstance(caught)).toBe(true);
+      return (caught as AnnotationError).issues;
+    };
+
+    it("with -1 and nan labels, reports each bad value on its own line, with or without a task", async () => {
+      const bad = [...lines];
+      const [name1, labels1] = bad[0].split(" ");
+      bad[0] = `${name1} -1,${labels1.slice(2)}`;
+      const [name7, labels7] = bad[6].split(" ");
+      bad[6] = `${name7} ${labels7.slice(0, -1)}nan`;
+      const file = write("trainval.txt", `${bad.join("\n")}\n`);
+      for (const task of ["chest", undefined] as const) {
+        const issues = await issuesOf(file, task);
+        expect(issues.map((issue) => [issue.line, issue.code, issue.message])).toEqual([
+          [1, "label-value", 'label 1 is "-1", expected 0 or 1'],
+          [7, "label-value", 'label 19 is "nan", expected 0 or 1'],
+        ]);
+        expect(issues[0].file).toBe(file);
+        expect(issues[0].text).toBe(bad[0]);
+      }
+    });
+
+    it("with a first line holding one nan label, blames that line only", async () => {
+      const bad = [...lines];
+      bad[0] = `${bad[0].split(" ")[0]} nan`;
+      const file = write("trainval.txt", `${bad.join("\n")}\n`);
+      expect((await issuesOf(file)).map((issue) => [issue.line, issue.message])).toEqual([
+        [1, "expected 19 labels (as most lines, first line 2), got 1"],
+      ]);
+      const chest = await issuesOf(file, "chest");
+      expect(chest.map((issue) => [issue.line, issue.message])).toEqual([
+        [1, "expected 19 labels (task chest), got 1"],
+      ]);
+    });
+
+    it("with CR-only line endings, reads every line and warns (an error when strict)", async () => {
+      const file = write("trainval.txt", `${lines.join("\r")}\r`);
+      const set = await readAnnotationFile(file, { task: getTask("chest") });
+      expect(set.format).toBe("medfmc-comma");
+      expect(set.samples).toHaveLength(979);
+      expect(set.samples[978]).toMatchObject({ name: lines[978].split(" ")[0], line: 979 });
+      expect(set.warnings.map((warning) => [warning.code, warning.message])).toEqual([
+        ["cr", "CR-only line endings (979 lines)"],
+      ]);
+      const untasked = await readAnnotationFile(file);
+      expect(untasked.classCount).toBe(19);
+      const bad = [...lines];
+      bad[1] = `${bad[1].slice(0, -1)}-1`;
+      const strict = await readAnnotationFile(write("bad.txt", `${bad.join("\r")}\r`), {
+        task: getTask("chest"),
+        strict: true,
+      }).catch((error: unknown) => error as AnnotationError);
+      expect((strict as AnnotationError).issues.map((issue) => [issue.line, issue.code])).toEqual([
+        [1, "cr"],
+        [2, "label-value"],
+      ]);
+    });
   });
 });

@@ -39,6 +39,48 @@ export function checkLineShape(line: TextLine, context: ParseContext): boolean {
   return true;
 }
 
+/** Splits a labelled MedFMC line into its name and label tokens; undefined when it has no label. */
+function splitMedfmcLine(
+  text: string,
+  format: Exclude<MedfmcTextFormat, "medfmc-names">,
+): { name: string; tokens: string[] } | undefined {
+  if (format === "medfmc-space") {
+    const parts = text.split(/\s+/);
+    return { name: parts[0], tokens: parts.slice(1) };
+  }
+  const match = /^(.*\S)\s+(\S+)$/.exec(text);
+  if (!match) return undefined;
+  return { name: match[1], tokens: format === "medfmc-comma" ? match[2].split(",") : [match[2]] };
+}
+
+/**
+ * The label count most well-formed lines have (the earliest on a tie) and the first line that
+ * has it; undefined count when no line has labels.
+ */
+function commonLabelCount(
+  lines: readonly TextLine[],
+  format: "medfmc-comma" | "medfmc-space",
+): { count: number | undefined; line: number } {
+  const tally = new Map<number, { lines: number; first: number }>();
+  for (const line of lines) {
+    if (line.text.trim() === "" || line.text !== line.text.trim()) continue;
+    const tokens = splitMedfmcLine(line.text, format)?.tokens;
+    if (!tokens || tokens.length === 0) continue;
+    const entry = tally.get(tokens.length);
+    if (entry) entry.lines += 1;
+    else tally.set(tokens.length, { lines: 1, first: line.number });
+  }
+  let best: { count: number | undefined; line: number } = { count: undefined, line: 0 };
+  let bestLines = 0;
+  for (const [count, entry] of tally) {
+    if (entry.lines > bestLines || (entry.lines === bestLines && entry.first < best.line)) {
+      best = { count, line: entry.first };
+      bestLines = entry.lines;
+    }
+  }
+  return best;
+}
+
 /**
  * Parses MedFMC text lines: `name 0,1,...` (comma), `name 0 1 0 0` (space; the name is the first
  * token), `name with spaces 1` (index; the label is the last token) or names only.
@@ -64,25 +106,21 @@ export function parseMedfmcText(
   }
   let expected = task ? task.classes.length : undefined;
   let expectedFrom = 0;
+  if (expected === undefined && format !== "medfmc-index") {
+    // Without a task the label count is the one most lines have, so one bad line (even the
+    // first) is reported itself instead of making every other line wrong.
+    ({ count: expected, line: expectedFrom } = commonLabelCount(lines, format));
+  }
   const indexEntries: Array<{ entry: ParsedEntry; index: number }> = [];
   for (const line of lines) {
     if (!checkLineShape(line, context)) continue;
     const text = line.text;
-    let name: string;
-    let tokens: string[];
-    if (format === "medfmc-space") {
-      const parts = text.split(/\s+/);
-      name = parts[0];
-      tokens = parts.slice(1);
-    } else {
-      const match = /^(.*\S)\s+(\S+)$/.exec(text);
-      if (!match) {
-        addError(context, "syntax", line.number, text, "expected `name label`, found no label");
-        continue;
-      }
-      name = match[1];
-      tokens = format === "medfmc-comma" ? match[2].split(",") : [match[2]];
+    const split = splitMedfmcLine(text, format);
+    if (!split) {
+      addError(context, "syntax", line.number, text, "expected `name label`, found no label");
+      continue;
     }
+    const { name, tokens } = split;
     if (tokens.length === 0) {
       addError(context, "label-count", line.number, text, "line has a name but no labels");
       continue;
@@ -119,7 +157,7 @@ export function parseMedfmcText(
       expected = tokens.length;
       expectedFrom = line.number;
     } else if (tokens.length !== expected) {
-      const source = task ? `task ${task.name}` : `line ${expectedFrom}`;
+      const source = task ? `task ${task.name}` : `as most lines, first line ${expectedFrom}`;
       addError(
         context,
         "label-count",
@@ -134,7 +172,11 @@ export function parseMedfmcText(
     entries.push({ name, labels, line: line.number, text });
   }
   if (format === "medfmc-index") {
-    const classCount = expected ?? Math.max(2, ...indexEntries.map((item) => item.index + 1));
+    // A loop, not `Math.max(...spread)`: a spread of one argument per line overflows the stack.
+    let classCount = expected ?? 2;
+    if (expected === undefined) {
+      for (const item of indexEntries) if (item.index >= classCount) classCount = item.index + 1;
+    }
     for (const { entry, index } of indexEntries) entry.labels = oneHot(index, classCount);
     return { entries, classes: task?.classes, classCount, labelled: true };
   }

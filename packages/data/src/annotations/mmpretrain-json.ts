@@ -41,18 +41,61 @@ function jsonErrorOffset(text: string): number {
   return low - 1;
 }
 
-/** Line numbers of each `"img_path"` key, in order, so entry errors can name their line. */
-function imagePathLines(text: string): number[] {
-  const lines: number[] = [];
-  const pattern = /"img_path"\s*:/g;
+/**
+ * Where the document's parts start, found by one scan of (already valid) JSON text: the line
+ * of each element of the root object's `data_list` array (the last `data_list` key, as
+ * `JSON.parse` keeps the last), and of the root's `metainfo` key. Iterative, so neither depth
+ * nor length can overflow the stack.
+ */
+function documentLines(text: string): { entries: number[]; metainfo: number } {
+  let entries: number[] = [];
+  let metainfo = 0;
   let line = 1;
-  let last = 0;
-  for (let match = pattern.exec(text); match; match = pattern.exec(text)) {
-    for (let i = last; i < match.index; i += 1) if (text.charCodeAt(i) === 10) line += 1;
-    last = match.index;
-    lines.push(line);
+  // Open containers: true for an object, false for an array.
+  const stack: boolean[] = [];
+  let lastString = "";
+  let rootKey = "";
+  // Set once the root's `data_list` array opens, at depth 2; a new element starts at the next value.
+  let inDataList = false;
+  let expectValue = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code === 10) {
+      line += 1;
+      continue;
+    }
+    if (code === 32 || code === 9 || code === 13) continue;
+    const depth = stack.length;
+    if (inDataList && depth === 2 && expectValue && code !== 93 /* ] */) {
+      entries.push(line);
+      expectValue = false;
+    }
+    if (code === 34 /* " */) {
+      const start = i + 1;
+      for (i += 1; i < text.length && text.charCodeAt(i) !== 34; i += 1) {
+        if (text.charCodeAt(i) === 92 /* \ */) i += 1;
+      }
+      lastString = text.slice(start, i);
+    } else if (code === 58 /* : */) {
+      if (depth === 1) {
+        rootKey = lastString;
+        if (rootKey === "metainfo") metainfo = line;
+      }
+    } else if (code === 44 /* , */) {
+      if (inDataList && depth === 2) expectValue = true;
+    } else if (code === 123 /* { */ || code === 91 /* [ */) {
+      stack.push(code === 123);
+      if (depth === 1 && code === 91 && rootKey === "data_list") {
+        entries = [];
+        inDataList = true;
+        expectValue = true;
+      }
+    } else if (code === 125 /* } */ || code === 93 /* ] */) {
+      stack.pop();
+      if (inDataList && depth === 2) inDataList = false;
+    }
   }
-  return lines;
+  return { entries, metainfo };
 }
 
 /**
@@ -93,6 +136,7 @@ export function parseMmpretrainJson(text: string, context: ParseContext): Parsed
       labelled: true,
     };
   }
+  const positions = documentLines(text);
   let classes: readonly string[] | undefined;
   const fileClasses = root.metainfo?.classes;
   if (fileClasses !== undefined) {
@@ -100,7 +144,7 @@ export function parseMmpretrainJson(text: string, context: ParseContext): Parsed
       addError(
         context,
         "format",
-        0,
+        positions.metainfo,
         JSON.stringify(fileClasses),
         "`metainfo.classes` must be a list of names",
       );
@@ -120,7 +164,7 @@ export function parseMmpretrainJson(text: string, context: ParseContext): Parsed
   }
   classes = task?.classes ?? classes;
   const items = root.data_list as unknown[];
-  const lines = imagePathLines(text);
+  const lines = positions.entries;
   const multiLabel = task
     ? task.kind === "multi-label"
     : items.some((item) => Array.isArray((item as { gt_label?: unknown })?.gt_label));

@@ -84,7 +84,7 @@ describe("parseAnnotations: MedFMC text", () => {
 
   it("without a task, takes the label count from the first line", () => {
     const error = errorOf(() => parseAnnotations("a.png 0 1 0 0\nb.png 0 1 0\n"));
-    expect(error.issues[0].message).toBe("expected 4 labels (line 1), got 3");
+    expect(error.issues[0].message).toBe("expected 4 labels (as most lines, first line 1), got 3");
   });
 
   it("accepts BOM and CRLF with warnings, and refuses them when strict", () => {

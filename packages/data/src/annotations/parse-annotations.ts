@@ -47,7 +47,7 @@ function resolveFormat(text: string, options: ParseAnnotationsOptions): Annotati
  *
  * Checked: label count and values, empty or whitespace-only lines, unsafe names (absolute or
  * with `..`), duplicate names (identical: kept and reported, conflicting: an error).
- * BOM and CRLF endings are accepted and reported in `warnings` (errors with `strict`).
+ * BOM, CRLF and CR-only endings are accepted and reported in `warnings` (errors with `strict`).
  */
 export function parseAnnotations(
   text: string,
@@ -59,7 +59,7 @@ export function parseAnnotations(
   const format = resolveFormat(text, options);
   const { lines, issues } = splitTextLines(text, file);
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  context.warnings.push(...issues);
+  for (const issue of issues) context.warnings.push(issue);
   let parsed: ParsedEntries;
   switch (format) {
     case "mmpretrain-json":
@@ -118,7 +118,7 @@ export function parseAnnotations(
     }
     samples.push(sample);
   }
-  const errors = options.strict ? [...context.errors, ...context.warnings] : context.errors;
+  const errors = options.strict ? context.errors.concat(context.warnings) : context.errors;
   if (errors.length > 0) {
     errors.sort((a, b) => a.line - b.line);
     throw new AnnotationError(errors);

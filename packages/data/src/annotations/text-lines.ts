@@ -10,7 +10,8 @@ export interface TextLine {
 
 /**
  * Splits text into lines, removing a UTF-8 BOM and CR of CRLF endings (each reported as an
- * issue) and the one empty line after a final newline.
+ * issue) and the one empty line after a final newline. Text with CRs but no LF at all has
+ * CR-only (classic Mac) endings: it is split at each CR, also reported.
  */
 export function splitTextLines(
   text: string,
@@ -28,8 +29,18 @@ export function splitTextLines(
       message: "byte order mark (BOM) at the start of the file",
     });
   }
-  const raw = body.split("\n");
+  const crOnly = !body.includes("\n") && body.includes("\r");
+  const raw = body.split(crOnly ? "\r" : "\n");
   if (raw.length > 0 && raw[raw.length - 1] === "") raw.pop();
+  if (crOnly) {
+    issues.push({
+      code: "cr",
+      file,
+      line: 1,
+      text: raw[0] ?? "",
+      message: `CR-only line endings (${raw.length} lines)`,
+    });
+  }
   const lines: TextLine[] = [];
   let crlfCount = 0;
   let firstCrlf = 0;

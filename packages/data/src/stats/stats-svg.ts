@@ -18,16 +18,29 @@ function svgDocument(width: number, height: number, title: string, body: string[
   ].join("\n");
 }
 
+/** The largest of `floor` and `values`, by a loop (a spread of many values overflows the stack). */
+function maxOf(floor: number, values: Iterable<number>): number {
+  let max = floor;
+  for (const value of values) if (value > max) max = value;
+  return max;
+}
+
 const round = (value: number) => Math.round(value * 10) / 10;
 
 /** A horizontal bar chart of positives per class (the seed's "class counts" EDA figure), as SVG text. */
 export function classCountsSvg(stats: AnnotationStats, options: { title?: string } = {}): string {
   const rowHeight = 20;
-  const labelWidth = 10 + 7 * Math.max(4, ...stats.classes.map((name) => name.length));
+  const labelWidth =
+    10 +
+    7 *
+      maxOf(
+        4,
+        stats.classes.map((name) => name.length),
+      );
   const barWidth = 420;
   const width = labelWidth + barWidth + 70;
   const height = 40 + rowHeight * stats.classes.length + 20;
-  const max = Math.max(1, ...stats.positives);
+  const max = maxOf(1, stats.positives);
   const body = stats.classes.flatMap((className, index) => {
     const y = 36 + index * rowHeight;
     const length = round((stats.positives[index] / max) * barWidth);
@@ -52,7 +65,7 @@ export function cardinalitySvg(stats: AnnotationStats, options: { title?: string
   const plotHeight = 220;
   const width = 60 + columnWidth * histogram.length + 20;
   const height = 40 + plotHeight + 50;
-  const max = Math.max(1, ...histogram);
+  const max = maxOf(1, histogram);
   const base = 40 + plotHeight;
   const body = histogram.flatMap((count, labels) => {
     const x = 60 + labels * columnWidth;
@@ -73,11 +86,20 @@ export function cardinalitySvg(stats: AnnotationStats, options: { title?: string
 /** A heat map of the co-occurrence matrix, as SVG text. */
 export function coOccurrenceSvg(stats: AnnotationStats, options: { title?: string } = {}): string {
   const cell = 22;
-  const labelWidth = 10 + 7 * Math.max(4, ...stats.classes.map((name) => name.length));
+  const labelWidth =
+    10 +
+    7 *
+      maxOf(
+        4,
+        stats.classes.map((name) => name.length),
+      );
   const size = stats.classes.length;
   const width = labelWidth + cell * size + 20;
   const height = 40 + cell * size + labelWidth;
-  const max = Math.max(1, ...stats.coOccurrence.flatMap((row, i) => row.filter((_, j) => j !== i)));
+  const max = maxOf(
+    1,
+    stats.coOccurrence.flatMap((row, i) => row.filter((_, j) => j !== i)),
+  );
   const body: string[] = [];
   stats.classes.forEach((className, i) => {
     const y = 36 + i * cell;
@@ -108,11 +130,20 @@ export function splitComparisonSvg(
   options: { title?: string } = {},
 ): string {
   const groupHeight = 8 + 12 * comparison.rows.length;
-  const labelWidth = 10 + 7 * Math.max(4, ...comparison.classes.map((name) => name.length));
+  const labelWidth =
+    10 +
+    7 *
+      maxOf(
+        4,
+        comparison.classes.map((name) => name.length),
+      );
   const barWidth = 400;
   const width = labelWidth + barWidth + 70;
   const height = 60 + groupHeight * comparison.classes.length + 20 * comparison.rows.length;
-  const max = Math.max(0.01, ...comparison.rows.flatMap((row) => row.shares));
+  const max = maxOf(
+    0.01,
+    comparison.rows.flatMap((row) => row.shares),
+  );
   const body: string[] = [];
   comparison.classes.forEach((className, label) => {
     const y = 36 + label * groupHeight;
