@@ -60,8 +60,8 @@ function linearTable(
 /** OpenCV's `v_mul_hi` of int16 lanes: the high half of the 32-bit product. */
 const mulHigh = (a: number, b: number): number => (a * b) >> 16;
 /** `v_pack`: int32 to int16 with saturation. */
-const packInt16 = (value: number): number => (value > 32767 ? 32767 : value < -32768 ? -32768 : value);
-const saturate8 = (value: number): number => (value < 0 ? 0 : value > 255 ? 255 : value);
+const packInt16 = (value: number): number => Math.min(32767, Math.max(-32768, value));
+const saturate8 = (value: number): number => Math.min(255, Math.max(0, value));
 
 /**
  * Resizes 8-bit pixels to `width × height` as `cv2.resize(image[region], (width, height),
@@ -142,7 +142,11 @@ export function cv2Resize(
         for (let channel = 0; channel < channels; channel += 1) {
           const at = top + 2 * x * channels + channel;
           output[to++] =
-            (data[at] + data[at + channels] + data[at + stride] + data[at + stride + channels] + 2) >>
+            (data[at] +
+              data[at + channels] +
+              data[at + stride] +
+              data[at + stride + channels] +
+              2) >>
             2;
         }
       }

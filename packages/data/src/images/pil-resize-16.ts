@@ -22,7 +22,7 @@ export interface PilResize16Source {
 /** Resample.c's ROUND_UP (half away from zero), then the 16-bit range. */
 function round16(sum: number): number {
   const value = Math.trunc(sum >= 0 ? sum + 0.5 : sum - 0.5);
-  return value < 0 ? 0 : value > 65535 ? 65535 : value;
+  return Math.min(65535, Math.max(0, value));
 }
 
 /**

@@ -136,7 +136,8 @@ export function pilResize(
     (inWidth + width) * inHeight + width * height + (width + height) * 64 < wasmMemoryCap;
   const wasm = options.webAssembly === false || !fitsWasm ? undefined : pilResizeWasm();
   if (wasm) {
-    if (channels === 1) return resizeInWasm(data, base, stride, inWidth, inHeight, width, height, filter);
+    if (channels === 1)
+      return resizeInWasm(data, base, stride, inWidth, inHeight, width, height, filter);
     // One channel at a time: Pillow resamples the channels independently.
     const output = new Uint8Array(width * height * channels);
     const plane = new Uint8Array(inWidth * inHeight);
