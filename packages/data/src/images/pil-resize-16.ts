@@ -1,10 +1,12 @@
 // Pillow's resampler for 16-bit images (mode "I;16", what Pillow 10 and later open a 16-bit
 // grayscale PNG as): the same coefficient tables as the 8-bit path (pil-filters.ts) but kept in
 // double precision, each output a double sum over its taps in Pillow's order, rounded half away
-// from zero (Resample.c's ROUND_UP) and clamped to 0–65535, after the horizontal pass and again
-// after the vertical one. JavaScript numbers are IEEE doubles, so the sums are Pillow's exactly.
+// from zero (Resample.c's ROUND_UP) and stored as Pillow 10-12 store it, after the horizontal
+// pass and again after the vertical one. JavaScript numbers are IEEE doubles, so the sums are
+// Pillow's exactly. Checked against Pillow 12.1 (scripts/fixtures/images/
+// make-resize-parity-fixtures.py); Pillow 13 differs, see packages/data/README.md.
 
-import { type PilFilter, pilCoefficients, pilNearestIndices } from "./pil-filters";
+import { type PilFilter, pilCoefficients } from "./pil-filters";
 import type { PilResizeRegion } from "./pil-resize";
 
 /** 16-bit interleaved pixels (HWC) read by {@link pilResize16}. */
@@ -19,10 +21,32 @@ export interface PilResize16Source {
   channels: number;
 }
 
-/** Resample.c's ROUND_UP (half away from zero), then the 16-bit range. */
+/**
+ * Resample.c's ROUND_UP (half away from zero), then the sample as Pillow 10-12 write it: the low
+ * byte `CLIP8(value % 256)` and the high byte `CLIP8(value >> 8)` clipped apart, so a negative
+ * sum gives 0 but an overshoot above 65535 (bicubic, lanczos next to a white edge) gives
+ * `0xFF00 | (value & 0xFF)`, not 65535.
+ */
 function round16(sum: number): number {
   const value = Math.trunc(sum >= 0 ? sum + 0.5 : sum - 0.5);
-  return Math.min(65535, Math.max(0, value));
+  if (value < 0) return 0;
+  if (value > 65535) return 0xff00 | (value & 0xff);
+  return value;
+}
+
+/**
+ * Source indices of Pillow's NEAREST for "I;16" images along one axis. Pillow resizes these
+ * through its generic affine transform (Geometry.c), which computes each position afresh as
+ * `trunc(scale * (out + 0.5))`; the 8-bit fast path adds `scale` step by step instead
+ * (`pilNearestIndices`), so the two pick different pixels where a position is an exact integer.
+ */
+function nearestIndices16(inSize: number, outSize: number): Int32Array {
+  const scale = inSize / outSize;
+  const indices = new Int32Array(outSize);
+  for (let out = 0; out < outSize; out += 1) {
+    indices[out] = Math.min(inSize - 1, Math.trunc(scale * (out + 0.5)));
+  }
+  return indices;
 }
 
 /**
@@ -80,8 +104,8 @@ export function pilResize16(
     return copy;
   }
   if (filter === "nearest") {
-    const columns = pilNearestIndices(inWidth, width);
-    const rows = pilNearestIndices(inHeight, height);
+    const columns = nearestIndices16(inWidth, width);
+    const rows = nearestIndices16(inHeight, height);
     const output = new Uint16Array(width * height * channels);
     let to = 0;
     for (let y = 0; y < height; y += 1) {
