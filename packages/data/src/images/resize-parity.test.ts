@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
+import { createLoader } from "../loader";
 import { cv2Resize } from "./cv2-resize";
 import type { PilFilter } from "./pil-filters";
 import { pilResize } from "./pil-resize";
@@ -34,7 +35,13 @@ interface Manifest {
     method: Method;
     output: string;
   }>;
-  shared: Array<{ image: string; box: Box; size: [number, number]; method: Method; output: string }>;
+  shared: Array<{
+    image: string;
+    box: Box;
+    size: [number, number];
+    method: Method;
+    output: string;
+  }>;
 }
 const manifest = JSON.parse(readFileSync(join(fixtures, "manifest.json"), "utf8")) as Manifest;
 
@@ -113,7 +120,9 @@ describe("resize kernels against Pillow and OpenCV", () => {
       } else {
         const filter = entry.method.slice(4) as PilFilter;
         for (const webAssembly of [true, false]) {
-          direct.push(pilResize(source as never, width, height, entry.box, { filter, webAssembly }));
+          direct.push(
+            pilResize(source as never, width, height, entry.box, { filter, webAssembly }),
+          );
         }
       }
       const path = join(fixtures, entry.input);
@@ -166,6 +175,43 @@ describe("resize kernels against Pillow and OpenCV", () => {
             maxDifference(pixels.data, expected.data),
             `${entry.image} ${entry.method} fastPng ${fastPng}`,
           ).toBe("equal");
+        }
+      }
+    },
+  );
+});
+
+describe("the loader's resize", () => {
+  it.each([0, 1])(
+    "gives Pillow's bilinear by default and cv2's INTER_LINEAR with backend cv2 (workers %i)",
+    async (workers) => {
+      for (const method of ["pil-bilinear", "cv2-linear"] as const) {
+        const entry = manifest.synthetic.find(
+          (candidate) =>
+            candidate.input === "chest-crop-96x80.png" &&
+            candidate.box.width === 96 &&
+            candidate.method === method,
+        )!;
+        const expected = await decode(join(fixtures, entry.output));
+        const [width, height] = entry.size;
+        const loader = createLoader({
+          samples: [{ name: entry.input, labels: Uint8Array.of(1) }],
+          dataRoot: fixtures,
+          imageSize: [height, width],
+          batchSize: 1,
+          channels: 1,
+          mean: [0],
+          std: [1],
+          workers,
+          resize: method === "cv2-linear" ? { backend: "cv2" } : undefined,
+        });
+        try {
+          const batches = [];
+          for await (const batch of loader.epoch(0)) batches.push(batch);
+          expect(batches).toHaveLength(1);
+          expect(maxDifference(batches[0].images, expected.data), method).toBe("equal");
+        } finally {
+          await loader.close();
         }
       }
     },
