@@ -12,7 +12,9 @@ export type ResizeMode = "exact" | "short-side-crop";
  *   as torchvision's `Resize` / `RandomResizedCrop` use them on PIL images: `"nearest"` NEAREST,
  *   `"box"` BOX, `"linear"` BILINEAR, `"hamming"` HAMMING, `"cubic"` BICUBIC, `"lanczos3"`
  *   LANCZOS. Equal to Pillow byte for byte on 8-bit images and sample for sample on 16-bit
- *   grayscale ("I;16") ones (see `pilResize` and `pilResize16`).
+ *   grayscale ("I;16") ones as Pillow 10–12.1 resize them (see `pilResize` and `pilResize16`;
+ *   Pillow 13 differs at 16 bits and in the pass order of mixed up/down resizes, as the package
+ *   README details).
  * - backend `"cv2"`: OpenCV's `cv2.resize`, not antialiased, as mmcv's `imresize` (mmpretrain's
  *   default `Resize` backend) calls it: `"nearest"` INTER_NEAREST, `"linear"` INTER_LINEAR.
  *   The other kernels are refused. See `cv2Resize`.
