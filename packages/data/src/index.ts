@@ -32,6 +32,7 @@ export {
   type AugmentOptions,
   sampleAugmentation,
 } from "./images/augmentation";
+export { type Cv2Interpolation, cv2Resize } from "./images/cv2-resize";
 export { type DecodedImage, type DecodeImageOptions, decodeImage } from "./images/decode-image";
 export {
   createImageCache,
@@ -53,12 +54,14 @@ export {
   normalizeInto,
   type PixelSource,
 } from "./images/normalize";
+export type { PilFilter } from "./images/pil-filters";
 export {
   type PilResizeOptions,
   type PilResizeRegion,
   type PilResizeSource,
   pilResize,
 } from "./images/pil-resize";
+export { type PilResize16Source, pilResize16 } from "./images/pil-resize-16";
 export {
   type RandomResizedCropOptions,
   randomResizedCropBox,
@@ -71,6 +74,7 @@ export {
 } from "./images/read-pixels";
 export type {
   CropBox,
+  ResizeBackend,
   ResizeKernel,
   ResizeMode,
   ResizeOptions,

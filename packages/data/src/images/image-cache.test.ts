@@ -1,4 +1,15 @@
-import { copyFile, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,6 +46,36 @@ describe("createImageCache", () => {
     const third = await cache.get(image);
     expect(third.data.every((value) => value === 7)).toBe(false);
     expect(await readdir(cacheDir)).toHaveLength(2);
+  });
+
+  it("does not read entries written before the downscale became Pillow's LANCZOS", async () => {
+    const cacheDir = join(directory, "cache-old");
+    await mkdir(cacheDir, { recursive: true });
+    const image = join(directory, "endo-old.jpg");
+    await copyFile(join(fixtures, "endo-upright.jpg"), image);
+    const info = await stat(image);
+    // The key and entry layout of the cache before pixel revision 2 (sharp's lanczos3).
+    const oldKey = createHash("sha256")
+      .update(JSON.stringify([image, info.size, info.mtimeMs, 60, 3]))
+      .digest("hex")
+      .slice(0, 32);
+    const header = Buffer.alloc(16);
+    header.writeUInt32LE(0x3143464d, 0);
+    header.writeUInt32LE(80, 4);
+    header.writeUInt32LE(60, 8);
+    header[12] = 3;
+    header[13] = 8;
+    await writeFile(
+      join(cacheDir, `${oldKey}.raw`),
+      Buffer.concat([header, Buffer.alloc(80 * 60 * 3, 7)]),
+    );
+    const cached = await createImageCache({ dir: cacheDir, shortSide: 60, channels: 3 }).get(image);
+    expect(cached.data.every((value) => value === 7)).toBe(false);
+    const full = await readPixels(image);
+    const expected = await readPixels(full, {
+      resize: { width: 80, height: 60, kernel: "lanczos3", backend: "pillow" },
+    });
+    expect(Array.from(cached.data)).toEqual(Array.from(expected.data));
   });
 
   it("keeps 16-bit grayscale and never enlarges", async () => {

@@ -25,6 +25,11 @@ export interface ImageCache {
 }
 
 const magic = 0x3143464d; // "MFC1" little-endian
+/**
+ * Revision of the cached pixels, part of every key: 2 since the downscale is Pillow's LANCZOS
+ * (it was sharp's lanczos3), so entries written before are not read back as if equal.
+ */
+const pixelsRevision = 2;
 const headerBytes = 16;
 
 /**
@@ -50,7 +55,14 @@ export function createImageCache(options: ImageCacheOptions): ImageCache {
       }
       const key = createHash("sha256")
         .update(
-          JSON.stringify([path, info.size, info.mtimeMs, options.shortSide, options.channels]),
+          JSON.stringify([
+            path,
+            info.size,
+            info.mtimeMs,
+            options.shortSide,
+            options.channels,
+            pixelsRevision,
+          ]),
         )
         .digest("hex")
         .slice(0, 32);

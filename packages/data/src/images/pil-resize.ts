@@ -1,11 +1,19 @@
-// Pillow's ImagingResample (libImaging/Resample.c) for 8-bit images with the BICUBIC filter,
-// reproduced operation for operation so that a crop resized here equals torchvision's
-// `img.crop(box).resize(size, Image.BICUBIC)` byte for byte: double-precision coefficients
-// normalized to sum 1, rounded to 22-bit fixed point, a horizontal pass into 8-bit rows, then a
-// vertical pass, each rounding (+2^21) and clipping to 0–255. The loops run in WebAssembly
-// (pil-resize-wasm.ts) where it is available, one channel at a time; the TypeScript loops below are
-// the fallback and the plain statement of the algorithm.
+// Pillow's ImagingResample (libImaging/Resample.c) for 8-bit images, with every filter of
+// `Image.resize`, reproduced operation for operation so that a crop resized here equals
+// torchvision's `img.crop(box).resize(size, filter)` byte for byte: double-precision coefficients
+// normalized to sum 1 (pil-filters.ts), rounded to 22-bit fixed point, a horizontal pass into 8-bit
+// rows, then a vertical pass, each rounding (+2^21) and clipping to 0–255. NEAREST is Pillow's
+// ImagingScaleAffine pixel pick instead. The loops run in WebAssembly (pil-resize-wasm.ts) where it
+// is available, one channel at a time (the filter only changes the coefficients handed to it); the
+// TypeScript loops below are the fallback and the plain statement of the algorithm.
 
+import {
+  type PilFilter,
+  pilCoefficients,
+  pilFixedPointWeights,
+  pilNearestIndices,
+  pilPrecisionBits,
+} from "./pil-filters";
 import { ensurePilResizeMemory, pilResizeWasm } from "./pil-resize-wasm";
 import { copyRows } from "./resize-options";
 
@@ -33,25 +41,15 @@ export interface PilResizeRegion {
   height: number;
 }
 
-const precisionBits = 22;
-const half = 1 << (precisionBits - 1);
-const one = 1 << precisionBits;
-const bicubicSupport = 2;
+const half = 1 << (pilPrecisionBits - 1);
 const wasmMemoryCap = 64 * 1024 * 1024;
 
 /** Options of {@link pilResize}. */
 export interface PilResizeOptions {
+  /** Pillow's resampling filter; default `"bicubic"`. */
+  filter?: PilFilter;
   /** Run the loops in WebAssembly when available (default true); the bytes are the same. */
   webAssembly?: boolean;
-}
-
-/** Pillow's bicubic kernel with a = -0.5 (Catmull-Rom), term for term as in Resample.c. */
-function bicubic(value: number): number {
-  const a = -0.5;
-  const x = value < 0 ? -value : value;
-  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
-  return 0;
 }
 
 /** Per output pixel: the first input index, the tap count and `ksize` fixed-point weights. */
@@ -62,47 +60,26 @@ interface Coefficients {
 }
 
 /** Resample.c's precompute_coeffs followed by normalize_coeffs_8bpc, for a box `[0, inSize)`. */
-function coefficients(inSize: number, outSize: number): Coefficients {
-  const scale = inSize / outSize;
-  const filterScale = Math.max(1, scale);
-  const support = bicubicSupport * filterScale;
-  const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const weights = new Int32Array(outSize * ksize);
-  const taps = new Float64Array(ksize);
-  const inverse = 1 / filterScale;
-  for (let out = 0; out < outSize; out += 1) {
-    const center = (out + 0.5) * scale;
-    const first = Math.max(0, Math.trunc(center - support + 0.5));
-    const count = Math.min(inSize, Math.trunc(center + support + 0.5)) - first;
-    let sum = 0;
-    for (let tap = 0; tap < count; tap += 1) {
-      const weight = bicubic((tap + first - center + 0.5) * inverse);
-      taps[tap] = weight;
-      sum += weight;
-    }
-    for (let tap = 0; tap < count; tap += 1) {
-      const weight = sum !== 0 ? taps[tap] / sum : taps[tap];
-      weights[out * ksize + tap] =
-        weight < 0 ? Math.trunc(-0.5 + weight * one) : Math.trunc(0.5 + weight * one);
-    }
-    bounds[out * 2] = first;
-    bounds[out * 2 + 1] = count;
-  }
-  return { bounds, weights, ksize };
+function coefficients(
+  inSize: number,
+  outSize: number,
+  filter: Exclude<PilFilter, "nearest">,
+): Coefficients {
+  const { bounds, weights, ksize } = pilCoefficients(inSize, outSize, filter);
+  return { bounds, weights: pilFixedPointWeights(weights), ksize };
 }
 
 /** Pillow's clip8: the fixed-point sum shifted down to 8 bits and clamped to 0–255. */
 function clip8(sum: number): number {
-  const value = sum >> precisionBits;
+  const value = sum >> pilPrecisionBits;
   return value < 0 ? 0 : Math.min(value, 255);
 }
 
 /**
- * Resizes 8-bit pixels to `width × height` with Pillow's BICUBIC filter (antialiased when
- * shrinking: the kernel widens by the scale factor), giving exactly the bytes of Pillow's
- * `image.crop(region).resize((width, height), Image.BICUBIC)` for mode L or RGB images, and so
- * of torchvision's `RandomResizedCrop` and `Resize` on PIL images. Filter taps stop at the
+ * Resizes 8-bit pixels to `width × height` with one of Pillow's filters (default BICUBIC;
+ * antialiased when shrinking: the kernel widens by the scale factor), giving exactly the bytes
+ * of Pillow's `image.crop(region).resize((width, height), filter)` for mode L or RGB images, and
+ * so of torchvision's `RandomResizedCrop` and `Resize` on PIL images. Filter taps stop at the
  * region's edges, as after a crop. Returns `height × width × channels` samples.
  */
 export function pilResize(
@@ -149,13 +126,18 @@ export function pilResize(
     // Pillow returns a copy when nothing changes size.
     return copyRows(data, base, stride, width * channels, height);
   }
+  const filter = options.filter ?? "bicubic";
+  if (filter === "nearest") {
+    return pilNearest(data, base, stride, channels, inWidth, inHeight, width, height);
+  }
   // Wasm memory never shrinks: regions that would need more than 64 MiB of it (over ~60
   // megapixels) take the TypeScript loops.
   const fitsWasm =
     (inWidth + width) * inHeight + width * height + (width + height) * 64 < wasmMemoryCap;
   const wasm = options.webAssembly === false || !fitsWasm ? undefined : pilResizeWasm();
   if (wasm) {
-    if (channels === 1) return resizeInWasm(data, base, stride, inWidth, inHeight, width, height);
+    if (channels === 1)
+      return resizeInWasm(data, base, stride, inWidth, inHeight, width, height, filter);
     // One channel at a time: Pillow resamples the channels independently.
     const output = new Uint8Array(width * height * channels);
     const plane = new Uint8Array(inWidth * inHeight);
@@ -165,14 +147,14 @@ export function pilResize(
           plane[to++] = data[from];
         }
       }
-      const resized = resizeInWasm(plane, 0, inWidth, inWidth, inHeight, width, height);
+      const resized = resizeInWasm(plane, 0, inWidth, inWidth, inHeight, width, height, filter);
       for (let index = 0, to = channel; index < resized.length; index += 1, to += channels) {
         output[to] = resized[index];
       }
     }
     return output;
   }
-  const vertical = coefficients(inHeight, height);
+  const vertical = coefficients(inHeight, height, filter);
   // Rows of the region that the vertical pass reads (all of them unless it is skipped).
   const firstRow = vertical.bounds[0];
   const lastRow = vertical.bounds[height * 2 - 2] + vertical.bounds[height * 2 - 1];
@@ -189,6 +171,7 @@ export function pilResize(
       rowCount,
       channels,
       width,
+      filter,
     );
     rowStride = width * channels;
     rowBase = -firstRow * rowStride;
@@ -204,6 +187,34 @@ export function pilResize(
   return verticalPass(rows, rowBase, rowStride, width * channels, height, vertical);
 }
 
+/**
+ * Pillow's NEAREST resize of the region at `base`: each output pixel copies the source pixel
+ * {@link pilNearestIndices} names, on both axes.
+ */
+function pilNearest(
+  data: Uint8Array,
+  base: number,
+  stride: number,
+  channels: number,
+  inWidth: number,
+  inHeight: number,
+  width: number,
+  height: number,
+): Uint8Array {
+  const columns = pilNearestIndices(inWidth, width);
+  const rows = pilNearestIndices(inHeight, height);
+  const output = new Uint8Array(width * height * channels);
+  let to = 0;
+  for (let y = 0; y < height; y += 1) {
+    const rowStart = base + rows[y] * stride;
+    for (let x = 0; x < width; x += 1) {
+      const from = rowStart + columns[x] * channels;
+      for (let channel = 0; channel < channels; channel += 1) output[to++] = data[from + channel];
+    }
+  }
+  return output;
+}
+
 /** ImagingResampleHorizontal_8bpc over `rowCount` rows starting at `start`. */
 function horizontalPass(
   data: Uint8Array,
@@ -213,8 +224,9 @@ function horizontalPass(
   rowCount: number,
   channels: number,
   outWidth: number,
+  filter: Exclude<PilFilter, "nearest">,
 ): Uint8Array {
-  const { bounds, weights, ksize } = coefficients(inWidth, outWidth);
+  const { bounds, weights, ksize } = coefficients(inWidth, outWidth, filter);
   const output = new Uint8Array(rowCount * outWidth * channels);
   let to = 0;
   for (let row = 0; row < rowCount; row += 1) {
@@ -277,12 +289,13 @@ function resizeInWasm(
   inHeight: number,
   width: number,
   height: number,
+  filter: Exclude<PilFilter, "nearest">,
 ): Uint8Array {
   const wasm = pilResizeWasm() as NonNullable<ReturnType<typeof pilResizeWasm>>;
-  const vertical = coefficients(inHeight, height);
+  const vertical = coefficients(inHeight, height, filter);
   const firstRow = vertical.bounds[0];
   const rowCount = vertical.bounds[height * 2 - 2] + vertical.bounds[height * 2 - 1] - firstRow;
-  const horizontal = width !== inWidth ? coefficients(inWidth, width) : undefined;
+  const horizontal = width !== inWidth ? coefficients(inWidth, width, filter) : undefined;
   const groups = horizontal ? Math.ceil(horizontal.ksize / 8) : 0;
   // Layout: the rows read, coefficients, the horizontal pass's rows, the output; each block is
   // padded for the reads and writes the kernels make past its end.

@@ -1,8 +1,11 @@
 import { readFile } from "node:fs/promises";
 import sharp from "sharp";
+import { cv2Resize } from "./cv2-resize";
 import { ImageError } from "./image-error";
 import type { PixelSource } from "./normalize";
+import type { PilFilter } from "./pil-filters";
 import { pilResize } from "./pil-resize";
+import { pilResize16 } from "./pil-resize-16";
 import { decodePngRegionWith, isPng, planPng, regionOf } from "./png-fast-path";
 import {
   assertPositiveInteger,
@@ -66,12 +69,47 @@ export interface ReadPixelsOptions {
   fastPng?: boolean;
 }
 
-const sharpKernel: Record<ResizeKernel, keyof sharp.KernelEnum> = {
+const sharpKernel: Partial<Record<ResizeKernel, keyof sharp.KernelEnum>> = {
   nearest: "nearest",
   linear: "linear",
   cubic: "cubic",
   lanczos3: "lanczos3",
 };
+
+const pillowFilter: Record<ResizeKernel, PilFilter> = {
+  nearest: "nearest",
+  box: "box",
+  linear: "bilinear",
+  hamming: "hamming",
+  cubic: "bicubic",
+  lanczos3: "lanczos",
+};
+
+const kernels = Object.keys(pillowFilter) as ResizeKernel[];
+
+/**
+ * Checks the kernel and backend of a resize and returns them with their defaults: a
+ * `RangeError` names an unknown value or a kernel the backend has no exact counterpart for.
+ */
+function resizeMethod(resize: ResizeOptions): { kernel: ResizeKernel; backend: string } {
+  const kernel = resize.kernel ?? "linear";
+  const backend = resize.backend ?? "pillow";
+  if (!kernels.includes(kernel)) {
+    throw new RangeError(`resize.kernel must be one of ${kernels.join(", ")}, got ${kernel}`);
+  }
+  if (backend !== "pillow" && backend !== "cv2" && backend !== "sharp") {
+    throw new RangeError(`resize.backend must be pillow, cv2 or sharp, got ${backend}`);
+  }
+  if (backend === "cv2" && kernel !== "nearest" && kernel !== "linear") {
+    throw new RangeError(
+      `resize.kernel ${kernel} has no exact cv2 counterpart here; the cv2 backend has nearest and linear`,
+    );
+  }
+  if (backend === "sharp" && sharpKernel[kernel] === undefined) {
+    throw new RangeError(`resize.kernel ${kernel} is not a sharp kernel; use backend pillow`);
+  }
+  return { kernel, backend };
+}
 
 /**
  * Decodes an image file or buffer with sharp (PNG, JPEG, TIFF, WebP, ...), or takes already
@@ -82,10 +120,12 @@ const sharpKernel: Record<ResizeKernel, keyof sharp.KernelEnum> = {
  * are inflated with node:zlib only down to the crop's bottom row and unfiltered in TypeScript
  * and WebAssembly. Every PNG reaches the resize as raw pixels, whichever decoder read it, so the
  * two give the same output bit for bit.
- * A `"cubic"` resize of 8-bit pixels is Pillow's: alpha dropped and color turned to luma (for
- * one channel) as Pillow's `convert` does, then {@link pilResize}, so the result equals
- * torchvision's `img.convert(mode).crop(box).resize(size, BICUBIC)` on a PIL image byte for
- * byte. 16-bit sources and the other kernels are resized by sharp (which premultiplies alpha).
+ * Resizes are Pillow's by default (backend `"pillow"`): for 8-bit pixels alpha is dropped and
+ * color turned to luma (for one channel) as Pillow's `convert` does, then {@link pilResize}
+ * with the kernel's filter, so the result equals torchvision's
+ * `img.convert(mode).crop(box).resize(size, filter)` on a PIL image byte for byte; 16-bit pixels
+ * go through {@link pilResize16} (Pillow's "I;16" resampler). Backend `"cv2"` uses
+ * {@link cv2Resize} (OpenCV's `cv2.resize`) instead; backend `"sharp"` keeps libvips' resize.
  * Every failure is an {@link ImageError} naming the file.
  */
 export async function readPixels(
@@ -314,12 +354,16 @@ async function finish(
 ): Promise<RawPixels> {
   const { croppedWidth, croppedHeight, sixteenBit } = facts;
   const channels: 1 | 3 = facts.gray || options.channels === 1 ? 1 : 3;
+  if (sixteenBit && resizesLikePillow(options)) {
+    const pixels = await finish(image, name, { ...options, resize: undefined, flip: false }, facts);
+    return resize16(pixels, options, name);
+  }
   let pipeline = image;
   if (options.resize) {
     const resize = options.resize;
     assertPositiveInteger(resize.width, "resize.width");
     assertPositiveInteger(resize.height, "resize.height");
-    const kernel = sharpKernel[resize.kernel ?? "linear"];
+    const kernel = sharpKernel[resizeMethod(resize).kernel] as keyof sharp.KernelEnum;
     if ((resize.mode ?? "exact") === "exact") {
       pipeline = pipeline.resize(resize.width, resize.height, { fit: "fill", kernel });
     } else {
@@ -372,9 +416,24 @@ async function finish(
   };
 }
 
-/** Whether the resize is Pillow's bicubic one, done by {@link pilResize} for 8-bit pixels. */
+/** Whether the resize is done here (Pillow's or cv2's) rather than by sharp. */
 function resizesLikePillow(options: ReadPixelsOptions): boolean {
-  return options.resize !== undefined && options.resize.kernel === "cubic";
+  return options.resize !== undefined && resizeMethod(options.resize).backend !== "sharp";
+}
+
+/** Resizes 8-bit pixels with the backend and kernel `resize` names. */
+function resize8(
+  source: PilSource,
+  width: number,
+  height: number,
+  region: CropBox,
+  resize: ResizeOptions,
+): Uint8Array {
+  const { kernel, backend } = resizeMethod(resize);
+  if (backend === "cv2") {
+    return cv2Resize(source, width, height, region, kernel as "nearest" | "linear");
+  }
+  return pilResize(source, width, height, region, { filter: pillowFilter[kernel] });
 }
 
 /**
@@ -413,14 +472,14 @@ function finishLikePillow(
   const width = resize.width;
   const height = resize.height;
   if ((resize.mode ?? "exact") === "exact") {
-    output = pilResize(source, width, height, region);
+    output = resize8(source, width, height, region, resize);
   } else {
     const { scaledWidth, scaledHeight, left, top } = shortSideCropGeometry(
       resize,
       croppedWidth,
       croppedHeight,
     );
-    const scaled = pilResize(source, scaledWidth, scaledHeight, region);
+    const scaled = resize8(source, scaledWidth, scaledHeight, region, resize);
     output = copyRows(
       scaled,
       (top * scaledWidth + left) * channels,
@@ -441,6 +500,72 @@ function finishLikePillow(
     sourceHeight: facts.height,
     format: facts.format,
   };
+}
+
+/**
+ * The 16-bit path of a resize done here: {@link pilResize16} on the decoded, cropped pixels (or
+ * cv2's nearest pick), then the center crop of `"short-side-crop"` and the flip.
+ */
+function resize16(pixels: RawPixels, options: ReadPixelsOptions, name: string): RawPixels {
+  const resize = options.resize as ResizeOptions;
+  assertPositiveInteger(resize.width, "resize.width");
+  assertPositiveInteger(resize.height, "resize.height");
+  const { kernel, backend } = resizeMethod(resize);
+  const { channels } = pixels;
+  const source = {
+    data: pixels.data as Uint16Array,
+    width: pixels.width,
+    height: pixels.height,
+    channels,
+  };
+  const scale = (width: number, height: number): Uint16Array => {
+    if (backend === "cv2") {
+      if (kernel !== "nearest") {
+        throw new ImageError(
+          name,
+          `the cv2 backend resizes 16-bit images with kernel nearest only (mmcv reads 16-bit files as 8-bit); got ${kernel}`,
+        );
+      }
+      return cv2Nearest16(source, width, height);
+    }
+    return pilResize16(source, width, height, undefined, pillowFilter[kernel]);
+  };
+  const width = resize.width;
+  const height = resize.height;
+  let output: Uint16Array;
+  if ((resize.mode ?? "exact") === "exact") {
+    output = scale(width, height);
+  } else {
+    const geometry = shortSideCropGeometry(resize, pixels.width, pixels.height);
+    const scaled = scale(geometry.scaledWidth, geometry.scaledHeight);
+    output = new Uint16Array(width * height * channels);
+    for (let y = 0; y < height; y += 1) {
+      const from = ((geometry.top + y) * geometry.scaledWidth + geometry.left) * channels;
+      output.set(scaled.subarray(from, from + width * channels), y * width * channels);
+    }
+  }
+  if (options.flip) flipRows(output, width, height, channels);
+  return { ...pixels, data: output, width, height };
+}
+
+/** cv2's INTER_NEAREST pick for 16-bit samples (see {@link cv2Resize}). */
+function cv2Nearest16(
+  source: { data: Uint16Array; width: number; height: number; channels: number },
+  width: number,
+  height: number,
+): Uint16Array {
+  const { data, channels } = source;
+  const output = new Uint16Array(width * height * channels);
+  const scaleX = 1 / (width / source.width);
+  const scaleY = 1 / (height / source.height);
+  for (let y = 0, to = 0; y < height; y += 1) {
+    const row = Math.min(Math.floor(y * scaleY), source.height - 1) * source.width;
+    for (let x = 0; x < width; x += 1) {
+      const from = (row + Math.min(Math.floor(x * scaleX), source.width - 1)) * channels;
+      for (let channel = 0; channel < channels; channel += 1) output[to++] = data[from + channel];
+    }
+  }
+  return output;
 }
 
 /**
@@ -475,7 +600,12 @@ function convertLikePillow(
 }
 
 /** Mirrors each row of HWC samples left to right, in place. */
-function flipRows(data: Uint8Array, width: number, height: number, channels: number): void {
+function flipRows(
+  data: Uint8Array | Uint16Array,
+  width: number,
+  height: number,
+  channels: number,
+): void {
   for (let y = 0; y < height; y += 1) {
     let left = y * width * channels;
     let right = left + (width - 1) * channels;

@@ -7,11 +7,24 @@
 export type ResizeMode = "exact" | "short-side-crop";
 
 /**
- * Interpolation kernels. `"cubic"` on 8-bit images is Pillow's BICUBIC exactly (see
- * `pilResize`: torchvision's bicubic on PIL images, byte for byte); on 16-bit images it is
- * sharp's Catmull-Rom. The others are sharp's.
+ * Interpolation kernels, each mapped to one exact implementation by the backend:
+ * - backend `"pillow"` (default): Pillow's `Image.resize` filters, antialiased when shrinking,
+ *   as torchvision's `Resize` / `RandomResizedCrop` use them on PIL images: `"nearest"` NEAREST,
+ *   `"box"` BOX, `"linear"` BILINEAR, `"hamming"` HAMMING, `"cubic"` BICUBIC, `"lanczos3"`
+ *   LANCZOS. Equal to Pillow byte for byte on 8-bit images and sample for sample on 16-bit
+ *   grayscale ("I;16") ones as Pillow 10–12.1 resize them (see `pilResize` and `pilResize16`;
+ *   Pillow 13 differs at 16 bits and in the pass order of mixed up/down resizes, as the package
+ *   README details).
+ * - backend `"cv2"`: OpenCV's `cv2.resize`, not antialiased, as mmcv's `imresize` (mmpretrain's
+ *   default `Resize` backend) calls it: `"nearest"` INTER_NEAREST, `"linear"` INTER_LINEAR.
+ *   The other kernels are refused. See `cv2Resize`.
+ * - backend `"sharp"`: libvips' resize with the kernel of that name (`"box"` and `"hamming"`
+ *   refused); the behaviour before Pillow-exact kernels, matching neither reference.
  */
-export type ResizeKernel = "nearest" | "linear" | "cubic" | "lanczos3";
+export type ResizeKernel = "nearest" | "box" | "linear" | "hamming" | "cubic" | "lanczos3";
+
+/** Which library's resize the pixels reproduce; see {@link ResizeKernel}. */
+export type ResizeBackend = "pillow" | "cv2" | "sharp";
 
 /** Target size and mode of a resize. */
 export interface ResizeOptions {
@@ -25,6 +38,11 @@ export interface ResizeOptions {
   shortSide?: number;
   /** Interpolation; default `"linear"` (mmcls `Resize` is bilinear). */
   kernel?: ResizeKernel;
+  /**
+   * Whose resize to reproduce: `"pillow"` (default; torchvision on PIL images, antialiased),
+   * `"cv2"` (mmcv / mmpretrain's default `Resize`, not antialiased) or `"sharp"` (libvips).
+   */
+  backend?: ResizeBackend;
 }
 
 /** A rectangle in source pixels (after EXIF orientation). */

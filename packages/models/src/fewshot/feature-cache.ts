@@ -86,8 +86,9 @@ export function preprocessingKey(preprocessing: FeaturePreprocessing): string {
   );
   return JSON.stringify({
     // Revision of @medfm/data's pixel pipeline: 2 since "cubic" resizes of 8-bit images are
-    // Pillow's bicubic (pilResize), which changes their pixels; features cached before miss.
-    pixels: 2,
+    // Pillow's bicubic (pilResize); 3 since every kernel (the default "linear" included) is
+    // Pillow's at 8 and 16 bits. Both change pixels, so features cached before miss.
+    pixels: 3,
     height,
     width,
     resize: sortedResize,
