@@ -1,4 +1,4 @@
-import { initRun, searchMlflowRuns } from "@medfm/track";
+import { initRun, mlflow, searchMlflowRuns } from "@medfm/track";
 import { type GridJobExecutor, type GridResultFinder, gridJobIdTag } from "./grid-job";
 
 /** The MLflow experiment grid runs go to unless told otherwise. */
@@ -14,6 +14,8 @@ export interface GridTrackingOptions {
   /** The tracking server; default `MEDFM_TRACK_URI`. */
   uri?: string;
   env?: Record<string, string | undefined>;
+  /** Where the runs' local journals go (default `MEDFM_TRACK_ROOT`, else `./.medfm/runs`). */
+  root?: string;
 }
 
 /**
@@ -31,8 +33,9 @@ export function trackedExecutor(
       project: options.experiment ?? defaultGridExperiment,
       name: `${config.task}-${config.shot}shot-exp${config.experiment}-${config.method}-${context.jobId}`,
       tags: [config.task, config.method],
-      backend: "mlflow",
+      backend: options.uri ? mlflow({ uri: options.uri }) : "mlflow",
       mode: "sync",
+      ...(options.root ? { root: options.root } : {}),
     });
     run[gridJobIdTag] = context.jobId;
     run.params = {
