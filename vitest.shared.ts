@@ -7,7 +7,7 @@ const packagesDir = fileURLToPath(new URL("./packages/", import.meta.url));
  * stale `dist/`. The pack test (packages/cli/src/pack.test.ts) covers the built output.
  */
 export const medfmSourceAliases = Object.fromEntries(
-  ["data", "models", "metrics", "track", "cli", "native-backend"].map((name) => [
+  ["data", "models", "metrics", "track", "grid", "cli", "native-backend"].map((name) => [
     `@medfm/${name}`,
     `${packagesDir}${name}/src/index.ts`,
   ]),

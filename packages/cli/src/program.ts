@@ -3,6 +3,7 @@ import { registerBackendCommand } from "./commands/backend";
 import { registerDataCommand } from "./commands/data";
 import { registerFewShotCommand } from "./commands/fewshot";
 import { registerGradcamCommand } from "./commands/gradcam";
+import { registerGridCommand } from "./commands/grid";
 import { registerMetricsCommand } from "./commands/metrics";
 import { registerModelsCommand } from "./commands/models";
 import { registerPredictCommand } from "./commands/predict";
@@ -25,5 +26,6 @@ export function createProgram(): Command {
   registerGradcamCommand(program);
   registerReportCommand(program);
   registerFewShotCommand(program);
+  registerGridCommand(program);
   return program;
 }

@@ -9,6 +9,11 @@ export {
   mlflowLimits,
   mlflowRunIdTag,
 } from "./backends/mlflow-backend";
+export {
+  type MlflowRunSummary,
+  type SearchMlflowRunsOptions,
+  searchMlflowRuns,
+} from "./backends/mlflow-search";
 export { neptune } from "./backends/neptune";
 export {
   createNeptuneBackend,
