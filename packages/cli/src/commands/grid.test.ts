@@ -47,6 +47,15 @@ describe("medfm grid plan", () => {
     expect(lines.filter((line) => /^g[0-9a-f]{24}\s/.test(line))).toHaveLength(32);
   });
 
+  it("refuses a numeric option that is not a positive integer, naming it", async () => {
+    await expect(
+      runMedfmLines(["grid", "plan", "--task", "chest", "--epochs", "abc"]),
+    ).rejects.toThrow(/--epochs.*abc/);
+    await expect(
+      runMedfmLines(["grid", "plan", "--task", "chest", "--batch-size", "0"]),
+    ).rejects.toThrow(/--batch-size.*0/);
+  });
+
   it("names an unknown task", async () => {
     await expect(runMedfmLines(["grid", "plan", "--task", "brain"])).rejects.toThrow(
       /--task brain/,

@@ -20,6 +20,7 @@ import {
 import { type BackendName, backendNames } from "@medfm/models";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { fewShotExecutor } from "../grid/fewshot-executor";
+import { integerOption } from "../parse-number";
 import { parseIntegerList } from "./fewshot";
 
 /** Parses `a,b,c` into a list of non-empty names. */
@@ -98,9 +99,9 @@ export function registerGridCommand(program: Command): void {
     .option("--anns <dir>", "folder with {task}_{K}-shot_{train|val}_exp{E}.txt files")
     .option("--test-ann <file>", "evaluate on this list instead of each experiment's val file")
     .option("--weights <path>", "pretrained .safetensors or a saved classifier folder")
-    .option("--image-size <n>", "input size", (value) => Number(value), 64)
-    .option("--batch-size <n>", "batch size", (value) => Number(value), 8)
-    .option("--epochs <n>", "epochs", (value) => Number(value), 10)
+    .option("--image-size <n>", "input size", integerOption({ min: 1 }), 64)
+    .option("--batch-size <n>", "batch size", integerOption({ min: 1 }), 8)
+    .option("--epochs <n>", "epochs", integerOption({ min: 1 }), 10)
     .option("--output <file>", "write the plan as JSON here (what grid submit reads)")
     .option("--json", "print the plan as JSON instead of the table")
     .action(async (options) => {
@@ -132,7 +133,7 @@ export function registerGridCommand(program: Command): void {
     .argument("<plan>", "plan JSON written by medfm grid plan --output")
     .addOption(redisOption())
     .requiredOption("--queue <name>", "queue name")
-    .option("--attempts <n>", "tries per job before it fails", (value) => Number(value), 3)
+    .option("--attempts <n>", "tries per job before it fails", integerOption({ min: 1 }), 3)
     .action(async (planFile: string, options) => {
       await redacted(options.redis, async () => {
         const plan = await readPlan(planFile);
@@ -155,10 +156,15 @@ export function registerGridCommand(program: Command): void {
     )
     .addOption(redisOption())
     .requiredOption("--queue <name>", "queue name")
-    .option("--concurrency <n>", "jobs at once", (value) => Number(value), 1)
+    .option("--concurrency <n>", "jobs at once", integerOption({ min: 1 }), 1)
     .option("--experiment <name>", "MLflow experiment", defaultGridExperiment)
     .option("--drain", "exit once no job is waiting, delayed or running")
-    .option("--lock-ms <n>", "job lock; a lost worker's job runs again after it", Number, 30_000)
+    .option(
+      "--lock-ms <n>",
+      "job lock; a lost worker's job runs again after it",
+      integerOption({ min: 1 }),
+      30_000,
+    )
     .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
     .action(async (options) => {
       await redacted(options.redis, async () => {
