@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = new URL("..", import.meta.url).pathname;
-const packages = ["data", "metrics", "models", "track"];
+const packages = ["data", "metrics", "models", "native-backend", "track"];
 const pnpm = ["--yes", "pnpm@10.34.8"];
 let project = "";
 
