@@ -12,6 +12,7 @@
 //   `(a + b + c + d + 2) >> 2`.
 
 import type { PilResizeRegion, PilResizeSource } from "./pil-resize";
+import { assertResizeArguments, copyRows } from "./resize-options";
 
 /** The `cv2.resize` interpolations {@link cv2Resize} reproduces. */
 export type Cv2Interpolation = "nearest" | "linear";
@@ -76,47 +77,16 @@ export function cv2Resize(
   interpolation: Cv2Interpolation = "linear",
 ): Uint8Array {
   const { data, channels } = source;
-  for (const [value, what] of [
-    [width, "width"],
-    [height, "height"],
-    [region.width, "region width"],
-    [region.height, "region height"],
-    [channels, "channels"],
-  ] as const) {
-    if (!Number.isInteger(value) || value <= 0) {
-      throw new RangeError(`cv2Resize: ${what} must be a positive integer, got ${value}`);
-    }
-  }
-  if (
-    !Number.isInteger(region.left) ||
-    !Number.isInteger(region.top) ||
-    region.left < 0 ||
-    region.top < 0 ||
-    region.left + region.width > source.width ||
-    region.top + region.height > source.height
-  ) {
-    throw new RangeError(
-      `cv2Resize: region ${JSON.stringify(region)} does not fit inside the ${source.width}x${source.height} image`,
-    );
-  }
-  if (data.length !== source.width * source.height * channels) {
-    throw new RangeError(
-      `cv2Resize: ${data.length} samples, expected ${source.width}x${source.height}x${channels}`,
-    );
-  }
+  assertResizeArguments("cv2Resize", source, width, height, region);
   const stride = source.width * channels;
   const base = region.top * stride + region.left * channels;
   const inWidth = region.width;
   const inHeight = region.height;
   const rowLength = width * channels;
-  const output = new Uint8Array(height * rowLength);
   if (width === inWidth && height === inHeight) {
-    for (let y = 0; y < height; y += 1) {
-      const from = base + y * stride;
-      output.set(data.subarray(from, from + rowLength), y * rowLength);
-    }
-    return output;
+    return copyRows(data, base, stride, rowLength, height);
   }
+  const output = new Uint8Array(height * rowLength);
   if (interpolation === "nearest") {
     const scaleX = 1 / (width / inWidth);
     const scaleY = 1 / (height / inHeight);

@@ -8,6 +8,7 @@
 
 import { type PilFilter, pilCoefficients } from "./pil-filters";
 import type { PilResizeRegion } from "./pil-resize";
+import { assertResizeArguments, copyRows } from "./resize-options";
 
 /** 16-bit interleaved pixels (HWC) read by {@link pilResize16}. */
 export interface PilResize16Source {
@@ -63,45 +64,13 @@ export function pilResize16(
   filter: PilFilter = "bicubic",
 ): Uint16Array {
   const { data, channels } = source;
-  for (const [value, what] of [
-    [width, "width"],
-    [height, "height"],
-    [region.width, "region width"],
-    [region.height, "region height"],
-    [channels, "channels"],
-  ] as const) {
-    if (!Number.isInteger(value) || value <= 0) {
-      throw new RangeError(`pilResize16: ${what} must be a positive integer, got ${value}`);
-    }
-  }
-  if (
-    !Number.isInteger(region.left) ||
-    !Number.isInteger(region.top) ||
-    region.left < 0 ||
-    region.top < 0 ||
-    region.left + region.width > source.width ||
-    region.top + region.height > source.height
-  ) {
-    throw new RangeError(
-      `pilResize16: region ${JSON.stringify(region)} does not fit inside the ${source.width}x${source.height} image`,
-    );
-  }
-  if (data.length !== source.width * source.height * channels) {
-    throw new RangeError(
-      `pilResize16: ${data.length} samples, expected ${source.width}x${source.height}x${channels}`,
-    );
-  }
+  assertResizeArguments("pilResize16", source, width, height, region);
   const stride = source.width * channels;
   const base = region.top * stride + region.left * channels;
   const inWidth = region.width;
   const inHeight = region.height;
   if (width === inWidth && height === inHeight) {
-    const copy = new Uint16Array(width * height * channels);
-    for (let y = 0; y < height; y += 1) {
-      const from = base + y * stride;
-      copy.set(data.subarray(from, from + width * channels), y * width * channels);
-    }
-    return copy;
+    return copyRows(data, base, stride, width * channels, height);
   }
   if (filter === "nearest") {
     const columns = nearestIndices16(inWidth, width);

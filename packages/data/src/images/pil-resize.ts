@@ -15,7 +15,7 @@ import {
   pilPrecisionBits,
 } from "./pil-filters";
 import { ensurePilResizeMemory, pilResizeWasm } from "./pil-resize-wasm";
-import { copyRows } from "./resize-options";
+import { assertResizeArguments, copyRows } from "./resize-options";
 
 /** 8-bit interleaved pixels (HWC) read by {@link pilResize}. */
 export interface PilResizeSource {
@@ -90,34 +90,7 @@ export function pilResize(
   options: PilResizeOptions = {},
 ): Uint8Array {
   const { data, channels } = source;
-  for (const [value, what] of [
-    [width, "width"],
-    [height, "height"],
-    [region.width, "region width"],
-    [region.height, "region height"],
-    [channels, "channels"],
-  ] as const) {
-    if (!Number.isInteger(value) || value <= 0) {
-      throw new RangeError(`pilResize: ${what} must be a positive integer, got ${value}`);
-    }
-  }
-  if (
-    !Number.isInteger(region.left) ||
-    !Number.isInteger(region.top) ||
-    region.left < 0 ||
-    region.top < 0 ||
-    region.left + region.width > source.width ||
-    region.top + region.height > source.height
-  ) {
-    throw new RangeError(
-      `pilResize: region ${JSON.stringify(region)} does not fit inside the ${source.width}x${source.height} image`,
-    );
-  }
-  if (data.length !== source.width * source.height * channels) {
-    throw new RangeError(
-      `pilResize: ${data.length} samples, expected ${source.width}x${source.height}x${channels}`,
-    );
-  }
+  assertResizeArguments("pilResize", source, width, height, region);
   const inWidth = region.width;
   const inHeight = region.height;
   const stride = source.width * channels;

@@ -87,20 +87,69 @@ export function shortSideCropGeometry(
 }
 
 /**
- * Packs `rows` runs of `rowBytes` bytes into one array: the first run starts at byte `start` of
- * `data`, each next one `stride` bytes further (a rectangle out of an image's rows).
+ * Packs `rows` runs of `rowLength` samples into one `Uint8Array` (`Uint16Array` for 16-bit
+ * samples): the first run starts at sample `start` of `data`, each next one `stride` samples
+ * further (a rectangle out of an image's rows).
  */
-export function copyRows(
-  data: Uint8Array,
+export function copyRows<T extends Uint8Array | Uint16Array>(
+  data: T,
   start: number,
   stride: number,
-  rowBytes: number,
+  rowLength: number,
   rows: number,
-): Uint8Array {
-  const output = new Uint8Array(rows * rowBytes);
+): T {
+  // A plain Uint8Array for any 8-bit input, a Node Buffer included, as before.
+  const output = (
+    data instanceof Uint16Array
+      ? new Uint16Array(rows * rowLength)
+      : new Uint8Array(rows * rowLength)
+  ) as T;
   for (let row = 0; row < rows; row += 1) {
     const from = start + row * stride;
-    output.set(data.subarray(from, from + rowBytes), row * rowBytes);
+    output.set(data.subarray(from, from + rowLength), row * rowLength);
   }
   return output;
+}
+
+/**
+ * Throws a `RangeError` naming `caller` unless the output size, the region and the channel count
+ * are positive integers, the region lies inside the image, and `data` holds exactly
+ * `width × height × channels` samples: the argument checks every resampler shares.
+ */
+export function assertResizeArguments(
+  caller: string,
+  source: { data: ArrayLike<number>; width: number; height: number; channels: number },
+  width: number,
+  height: number,
+  region: { left: number; top: number; width: number; height: number },
+): void {
+  const { data, channels } = source;
+  for (const [value, what] of [
+    [width, "width"],
+    [height, "height"],
+    [region.width, "region width"],
+    [region.height, "region height"],
+    [channels, "channels"],
+  ] as const) {
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new RangeError(`${caller}: ${what} must be a positive integer, got ${value}`);
+    }
+  }
+  if (
+    !Number.isInteger(region.left) ||
+    !Number.isInteger(region.top) ||
+    region.left < 0 ||
+    region.top < 0 ||
+    region.left + region.width > source.width ||
+    region.top + region.height > source.height
+  ) {
+    throw new RangeError(
+      `${caller}: region ${JSON.stringify(region)} does not fit inside the ${source.width}x${source.height} image`,
+    );
+  }
+  if (data.length !== source.width * source.height * channels) {
+    throw new RangeError(
+      `${caller}: ${data.length} samples, expected ${source.width}x${source.height}x${channels}`,
+    );
+  }
 }
