@@ -275,6 +275,8 @@ function runChild(kind: string, backend?: string): ChildResult {
 interface TorchConfig {
   /** Shown in the output, e.g. `Debian torch NCHW`. */
   label: string;
+  /** Where the torch comes from. */
+  source: "Debian" | "PyPI";
   python: string;
   channelsLast: boolean;
 }
@@ -285,13 +287,14 @@ interface TorchConfig {
  * each in NCHW and in channels_last. The ratio is taken against the best of them.
  */
 function torchConfigs(): TorchConfig[] {
-  const pythons: Array<{ name: string; python: string }> = [];
-  if (existsSync("/usr/bin/python3")) pythons.push({ name: "Debian", python: "/usr/bin/python3" });
+  const pythons: Array<{ source: TorchConfig["source"]; python: string }> = [];
+  if (existsSync("/usr/bin/python3"))
+    pythons.push({ source: "Debian", python: "/usr/bin/python3" });
   const venv = process.env.MEDFM_BENCH_TORCH_PYTHON ?? `${root}.venv-bench/bin/python`;
-  if (existsSync(venv)) pythons.push({ name: "PyPI", python: venv });
-  return pythons.flatMap(({ name, python }) => [
-    { label: `${name} torch NCHW`, python, channelsLast: false },
-    { label: `${name} torch channels_last`, python, channelsLast: true },
+  if (existsSync(venv)) pythons.push({ source: "PyPI", python: venv });
+  return pythons.flatMap(({ source, python }) => [
+    { label: `${source} torch NCHW`, source, python, channelsLast: false },
+    { label: `${source} torch channels_last`, source, python, channelsLast: true },
   ]);
 }
 
@@ -345,7 +348,7 @@ async function main(): Promise<void> {
   const configs = args["no-torch"] ? [] : torchConfigs();
   if (!args["no-torch"] && configs.length === 0)
     console.log("no PyTorch found (/usr/bin/python3 with python3-torch, or .venv-bench)");
-  if (!args["no-torch"] && !configs.some((config) => config.label.startsWith("PyPI")))
+  if (!args["no-torch"] && !configs.some((config) => config.source === "PyPI"))
     console.log(
       "PyPI torch not installed: run `bash scripts/bench/install-torch.sh` to compare with it too",
     );

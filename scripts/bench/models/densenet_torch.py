@@ -4,7 +4,8 @@
 Measures torchvision's densenet121 (random weights, nothing downloaded) on the CPU: eval-mode
 forward images/s and training images/s (BCE with logits over 19 classes, SGD with momentum 0.9 and
 no weight decay, the same update as the tfjs side), with the number of threads asked for, and prints one JSON line:
-{"forward": {...}, "train": {...}, "peakRssBytes": N, "threads": N, "torch": "x.y"}.
+{"forward": {...}, "train": {...}, "peakRssBytes": N, "threads": N, "torch": "x.y",
+"layout": "NCHW" | "channels_last"}.
 
 Usage: densenet_torch.py --size 224 --forward-batch 8 --train-batch 4 --iterations 3 --threads 2
        [--phase forward|train|both] [--memory-efficient] [--channels-last]
