@@ -142,7 +142,15 @@ function backward(
     const dFilter2 = filterGradient(y2, fresh, filter2.shape, "same");
     const [dBottleneck, dWeight2, dBias2] = runMedfmKernel(
       MedfmBatchNormTrainingGrad,
-      { dy: dy2, x: bottleneck, scale: weight2, mean: mean2, variance: variance2, reserve: reserve2, y: y2 },
+      {
+        dy: dy2,
+        x: bottleneck,
+        scale: weight2,
+        mean: mean2,
+        variance: variance2,
+        reserve: reserve2,
+        y: y2,
+      },
       { epsilon: layer.norm2.eps, relu: true },
     ) as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
     // 1×1 convolution, then norm1 with its ReLU plus the gradient through the concatenation.

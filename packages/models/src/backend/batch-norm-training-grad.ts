@@ -16,13 +16,10 @@ export const batchNormTrainingGradConfig: tf.GradConfig = {
     const [x, scale, y, mean, variance, reserve] = saved as tf.Tensor[];
     const { epsilon, relu } = attrs as unknown as { epsilon: number; relu: boolean };
     // One kernel gives all three gradients; the tape asks for them one by one.
-    const [dx, dscale, doffset] = tf
-      .engine()
-      .runKernel(
-        MedfmBatchNormTrainingGrad,
-        { dy: dy as tf.Tensor, x: x as tf.Tensor, scale: scale as tf.Tensor, mean: mean as tf.Tensor, variance: variance as tf.Tensor, reserve: reserve as tf.Tensor, y: y as tf.Tensor },
-        { epsilon, relu },
-      ) as tf.Tensor[];
+    const inputs = { dy, x, scale, mean, variance, reserve, y } as tf.NamedTensorMap;
+    const kernelAttrs = { epsilon, relu };
+    const gradients = tf.engine().runKernel(MedfmBatchNormTrainingGrad, inputs, kernelAttrs);
+    const [dx, dscale, doffset] = gradients as tf.Tensor[];
     return {
       x: () => dx as tf.Tensor,
       scale: () => dscale as tf.Tensor,

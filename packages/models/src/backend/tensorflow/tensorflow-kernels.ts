@@ -1,11 +1,11 @@
 import type * as tf from "@tensorflow/tfjs";
-import { portableKernelConfigs } from "../portable/portable-kernels";
 import {
   hasMedfmKernels,
   hasOneDnnBatchNormRelu,
   hasOneDnnMaxPoolGrad,
   type NativeBackend,
 } from "../native-ops";
+import { portableKernelConfigs } from "../portable/portable-kernels";
 import {
   tensorflowBatchNormReluGradAdd,
   tensorflowBatchNormTraining,
