@@ -47,7 +47,9 @@ function trainingStep(): { kernels: string[]; nativeOps: string[] } {
   const backend = tf.backend() as unknown as Record<string, unknown>;
   const nativeSpies = ["executeSingleOutput", "executeMultipleOutputs"]
     .filter((method) => typeof backend[method] === "function")
-    .map((method) => vi.spyOn(backend as Record<string, () => unknown>, method));
+    .map((method) =>
+      vi.spyOn(backend as Record<string, (name: string, ...rest: unknown[]) => unknown>, method),
+    );
   try {
     const variables = [...backbone.namedTrainableVariables().values()];
     const { grads } = tf.variableGrads(
