@@ -23,6 +23,7 @@ export {
   type RunningStatistics,
 } from "./backend/batch-norm-training";
 export { registerFusedBatchNormGrad } from "./backend/fused-batch-norm-grad";
+export { registerMedfmKernels } from "./backend/kernel-registry";
 export { registerWasmKernels } from "./backend/register-wasm-kernels";
 export { registerReluGrad, reluGradConfig } from "./backend/relu-grad";
 export {

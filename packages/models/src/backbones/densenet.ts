@@ -1,9 +1,8 @@
 import { createRandom, hashSeed, type Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
-import { activeNativeBackend, hasMedfmKernels } from "../backend/native-ops";
 import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbone";
 import { BatchNorm2d, batchMoments } from "./batch-norm";
-import { denseBlockNative } from "./dense-block-native";
+import { denseBlockTraining } from "./dense-block-native";
 import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "./initializers";
 
 /** A DenseNet configuration, with torchvision's `DenseNet.__init__` parameter meanings. */
@@ -232,20 +231,18 @@ export class DenseNet implements Backbone {
     // one growing concatenation (same tensor, same channel order); the memory-efficient path
     // keeps the pieces and concatenates inside the recomputed bottleneck, so the tape holds
     // O(layers) small tensors instead of O(layers²) channels of concatenations.
-    // On the native backend with @medfm/models' kernels, a block whose layers all train (no
-    // dropout, nothing frozen, statistics updated) runs as one op with a written-out backward.
-    const backend = options.training && !recompute ? activeNativeBackend() : undefined;
+    // A block whose layers all train (no dropout, nothing frozen, statistics updated) runs as
+    // one op with a written-out backward, on every backend (each registers its kernels).
     if (
-      backend !== undefined &&
-      hasMedfmKernels(backend) &&
-      input.dtype === "float32" &&
+      options.training &&
+      !recompute &&
       this.config.dropRate === 0 &&
       options.updateStatistics !== false &&
       block.every((layer) =>
         [layer.norm1, layer.conv1, layer.norm2, layer.conv2].every((module) => !module.frozen),
       )
     ) {
-      return denseBlockNative(backend, block, input);
+      return denseBlockTraining(block, input);
     }
     let features = input;
     const pieces: tf.Tensor4D[] = [input];
