@@ -19,7 +19,7 @@ import {
 } from "@medfm/grid";
 import { type BackendName, backendNames } from "@medfm/models";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { fewShotExecutor } from "../grid/fewshot-executor";
+import { fewShotExecutor, fewShotJobOptions } from "../grid/fewshot-executor";
 import { integerOption } from "../parse-number";
 import { parseIntegerList } from "./fewshot";
 
@@ -94,7 +94,12 @@ export function registerGridCommand(program: Command): void {
     .option("--exps <list>", "experiments", parseIntegerList, [1, 2, 3, 4, 5])
     .option("--method <list>", "adaptation methods", parseNames, ["linear-probe"])
     .option("--seeds <list>", "seeds", parseSeedList, [0])
-    .option("--set <key=values>", "sweep a further setting (repeatable)", collectSetting, {})
+    .option(
+      "--set <key=values>",
+      "sweep a setting (repeatable): lr, weight-decay, probe-c, or the job fields epochs, batch-size, image-size",
+      collectSetting,
+      {},
+    )
     .option("--data-root <dir>", "folder the annotation names are relative to (omit: synthetic)")
     .option("--anns <dir>", "folder with {task}_{K}-shot_{train|val}_exp{E}.txt files")
     .option("--test-ann <file>", "evaluate on this list instead of each experiment's val file")
@@ -120,6 +125,16 @@ export function registerGridCommand(program: Command): void {
         batchSize: options.batchSize,
         epochs: options.epochs,
       });
+      // A setting a job cannot take is refused now, not by the worker that takes the job.
+      for (const job of plan.jobs) {
+        try {
+          fewShotJobOptions(job.config.method, job.config.settings);
+        } catch (error) {
+          throw new InvalidArgumentError(
+            `--method ${job.config.method}: ${(error as Error).message.replace(/^invalid job configuration: /, "")}`,
+          );
+        }
+      }
       const json = `${JSON.stringify(plan, null, 2)}\n`;
       if (options.output) await writeFile(options.output, json);
       if (options.json) console.log(json.trimEnd());
