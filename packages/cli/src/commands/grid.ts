@@ -21,6 +21,7 @@ import { type BackendName, backendNames } from "@medfm/models";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { fewShotExecutor, fewShotJobOptions } from "../grid/fewshot-executor";
 import { integerOption } from "../parse-number";
+import { renderGridReport } from "../report/render-grid-report";
 import { parseIntegerList } from "./fewshot";
 
 /** Parses `a,b,c` into a list of non-empty names. */
@@ -264,14 +265,8 @@ export function registerGridCommand(program: Command): void {
         const text = formatGridReport(report);
         if (options.json) console.log(JSON.stringify(report, null, 2));
         else console.log(text);
-        if (options.html) {
-          const escapeHtml = (value: string) =>
-            value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-          await writeFile(
-            options.html,
-            `<!doctype html><meta charset="utf-8"><title>MedFM grid ${escapeHtml(options.queue)}</title><pre>${escapeHtml(text)}</pre>\n`,
-          );
-        }
+        if (options.html)
+          await writeFile(options.html, renderGridReport(report, `MedFM grid ${options.queue}`));
       });
     });
 }
