@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import {
   redisConnectionOptions,
   submitPlan,
 } from "@medfm/grid";
+import { listRuns, readRun } from "@medfm/track";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMedfm } from "../testing/run-medfm";
 import { type MedfmChild, spawnMedfm } from "../testing/spawn-medfm";
@@ -155,6 +156,46 @@ describe.skipIf(!hasRedisServer)("medfm grid worker (child processes, real few-s
     expect(startedJobs(survived.output).sort()).toEqual(plan.jobs.map((job) => job.id).sort());
   }, 600_000);
 
+  it("runs train jobs through medfm train on the K-shot file, each --set lr reaching the training", async () => {
+    const queue = nextQueue();
+    const cwd = mkdtempSync(join(tmpdir(), "medfm-cli-grid-train-"));
+    const plan = planGrid({
+      tasks: ["colon"],
+      shots: [1],
+      experiments: [1],
+      methods: ["train"],
+      seeds: [0],
+      sets: { lr: [0.01, 0.001] },
+      imageSize: 32,
+      batchSize: 8,
+      epochs: 1,
+    });
+    await submitPlan({ connection: connection(), queue, plan });
+    const exit = await worker(cwd, queue).exited;
+    expect(exit.code).toBe(0);
+    const status = await settled(queue, 2);
+    expect(status.counts).toMatchObject({ completed: 2, failed: 0 });
+    for (const result of status.results) {
+      expect(Object.keys(result.metrics).sort()).toEqual(["AUC", "accuracy"]);
+      // One checkpoint folder per job.
+      expect(existsSync(join(cwd, ".medfm", "grid", result.jobId, "last"))).toBe(true);
+    }
+    const trained = listRuns(join(cwd, ".medfm", "runs")).map((folder) => readRun(folder).params);
+    expect(trained.map((params) => params.lr).sort()).toEqual([0.001, 0.01]);
+    for (const params of trained) {
+      expect(params.train).toBe(
+        join(
+          ".medfm",
+          "datasets",
+          "synthetic-colon-32px-seed0",
+          "fewshot",
+          "colon_1-shot_train_exp1.txt",
+        ),
+      );
+      expect(params.epochs).toBe(1);
+    }
+  }, 600_000);
+
   it("refuses a --set key few-shot jobs do not take, naming it and the allowed ones", async () => {
     await expect(
       runMedfm(["grid", "plan", "--task", "colon", "--shots", "1", "--set", "momentum=0.9"]),
@@ -165,5 +206,10 @@ describe.skipIf(!hasRedisServer)("medfm grid worker (child processes, real few-s
     await expect(
       runMedfm(["grid", "plan", "--task", "colon", "--set", "shots=1,5"]),
     ).rejects.toThrow(/--set shots: sweep it with --shots/);
+    await expect(
+      runMedfm(["grid", "plan", "--task", "colon", "--method", "train", "--set", "probe-c=1"]),
+    ).rejects.toThrow(
+      /medfm train has no setting "probe-c"; the settings are lr, optimizer, backbone, head/,
+    );
   });
 });

@@ -4,6 +4,7 @@ import {
   formatGridReport,
   formatGridStatus,
   formatPlanTable,
+  type GridJobExecutor,
   gridReport,
   gridStatus,
   mlflowResultFinder,
@@ -20,6 +21,7 @@ import {
 import { type BackendName, backendNames } from "@medfm/models";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { fewShotExecutor, fewShotJobOptions } from "../grid/fewshot-executor";
+import { trainExecutor, trainJobOptions, trainMethod } from "../grid/train-executor";
 import { integerOption } from "../parse-number";
 import { renderGridReport } from "../report/render-grid-report";
 import { parseIntegerList } from "./fewshot";
@@ -93,11 +95,16 @@ export function registerGridCommand(program: Command): void {
     .requiredOption("--task <list>", "tasks: chest,colon,endo", parseNames)
     .option("--shots <list>", "shot counts", parseIntegerList, [1, 5, 10])
     .option("--exps <list>", "experiments", parseIntegerList, [1, 2, 3, 4, 5])
-    .option("--method <list>", "adaptation methods", parseNames, ["linear-probe"])
+    .option(
+      "--method <list>",
+      "adaptation methods of medfm fewshot, or train (medfm train on the K-shot file)",
+      parseNames,
+      ["linear-probe"],
+    )
     .option("--seeds <list>", "seeds", parseSeedList, [0])
     .option(
       "--set <key=values>",
-      "sweep a setting (repeatable): lr, weight-decay, probe-c, or the job fields epochs, batch-size, image-size",
+      "sweep a setting (repeatable): few-shot lr, weight-decay, probe-c; train lr, optimizer, backbone, head; or the job fields epochs, batch-size, image-size",
       collectSetting,
       {},
     )
@@ -129,7 +136,8 @@ export function registerGridCommand(program: Command): void {
       // A setting a job cannot take is refused now, not by the worker that takes the job.
       for (const job of plan.jobs) {
         try {
-          fewShotJobOptions(job.config.method, job.config.settings);
+          if (job.config.method === trainMethod) trainJobOptions(job.config.settings);
+          else fewShotJobOptions(job.config.method, job.config.settings);
         } catch (error) {
           throw new InvalidArgumentError(
             `--method ${job.config.method}: ${(error as Error).message.replace(/^invalid job configuration: /, "")}`,
@@ -168,7 +176,7 @@ export function registerGridCommand(program: Command): void {
   grid
     .command("worker")
     .description(
-      "Take jobs and run them as medfm fewshot does; results to MLflow (MEDFM_TRACK_URI) tagged with the job id",
+      "Take jobs and run them as medfm fewshot (or medfm train, method train) does; results to MLflow (MEDFM_TRACK_URI) tagged with the job id",
     )
     .addOption(redisOption())
     .requiredOption("--queue <name>", "queue name")
@@ -186,7 +194,11 @@ export function registerGridCommand(program: Command): void {
       await redacted(options.redis, async () => {
         const connection = redisConnectionOptions({ url: options.redis });
         const tracking = { experiment: options.experiment };
-        const execute = fewShotExecutor({ backend: options.backend as BackendName | undefined });
+        const backend = options.backend as BackendName | undefined;
+        const fewShot = fewShotExecutor({ backend });
+        const train = trainExecutor({ backend });
+        const execute: GridJobExecutor = (config, context) =>
+          (config.method === trainMethod ? train : fewShot)(config, context);
         const tracked = Boolean(process.env.MEDFM_TRACK_URI);
         if (!tracked)
           console.warn(

@@ -49,8 +49,8 @@ describe("prepareSyntheticDataset", () => {
         ]);
       }
     }
-    expect(
-      readFileSync(join(prepared[0].anns, "colon_1-shot_train_exp1.txt"), "utf8"),
-    ).not.toBe(readFileSync(join(prepared[1].anns, "colon_1-shot_train_exp1.txt"), "utf8"));
+    expect(readFileSync(join(prepared[0].anns, "colon_1-shot_train_exp1.txt"), "utf8")).not.toBe(
+      readFileSync(join(prepared[1].anns, "colon_1-shot_train_exp1.txt"), "utf8"),
+    );
   });
 });
