@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { readRun, type StoredRun } from "@medfm/track";
+import { journalFileName, readRun, type StoredRun } from "@medfm/track";
 
 /** A model to show, and the run it came from when known. */
 export interface ViewerSource {
@@ -35,7 +35,7 @@ export function resolveViewerSource(
       : resolve(root, name);
   const readRunAt = (name: string): StoredRun | undefined => {
     const folder = asRunFolder(name);
-    return existsSync(folder) ? readRun(folder) : undefined;
+    return existsSync(join(folder, journalFileName)) ? readRun(folder) : undefined;
   };
   const direct = existsSync(source) ? modelDirectoryIn(resolve(source)) : undefined;
   if (direct) {
