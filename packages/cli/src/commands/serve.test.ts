@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * `medfm serve` and `medfm export-web` end to end: trains a small colon model, builds the viewer
  * with Vite, serves it with `medfm serve` in a child process and drives it in headless Chromium
@@ -20,9 +21,11 @@ import {
   selectBackend,
 } from "@medfm/models";
 import * as tf from "@tensorflow/tfjs";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMedfmLines as medfm } from "../testing/run-medfm";
 import { type MedfmChild, spawnMedfm } from "../testing/spawn-medfm";
+import type { ModelCard } from "../viewer/model-card";
 
 const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find(existsSync);
 const cliDir = fileURLToPath(new URL("../../", import.meta.url));
@@ -69,6 +72,23 @@ async function nodeReference(classifier: Classifier): Promise<NodeReference> {
   );
   image.dispose();
   return { scores, cams };
+}
+
+/** Headless Chromium with WebGL on SwiftShader (no GPU needed). */
+async function launchChromium() {
+  const { chromium: browserType } = await import("playwright-core");
+  return browserType.launch({
+    executablePath: chromium,
+    args: [
+      "--no-sandbox",
+      "--use-angle=swiftshader",
+      "--enable-unsafe-swiftshader",
+      "--ignore-gpu-blocklist",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--no-first-run",
+    ],
+  });
 }
 
 describe("medfm serve and export-web", () => {
@@ -127,7 +147,7 @@ describe("medfm serve and export-web", () => {
   });
 
   it("serves the viewer, the model and a model card drawn from the run", async () => {
-    const card = await (await fetch(`${url}model/card.json`)).json();
+    const card = (await (await fetch(`${url}model/card.json`)).json()) as ModelCard;
     expect(card).toMatchObject({
       task: "colon",
       kind: "multi-class",
@@ -182,22 +202,46 @@ describe("medfm serve and export-web", () => {
   });
 
   describe.skipIf(!chromium)("in Chromium", () => {
+    it("decodes PNGs (RGB, gray) and a JPEG to the bytes sharp decodes in Node", async () => {
+      const samples = fileURLToPath(new URL("../../../../../shared/samples/", import.meta.url));
+      const endo = join(samples, "endo", "images");
+      const files = [
+        sample,
+        join(samples, "chest", "images", "00000129_000.png"),
+        join(endo, readdirSync(endo).filter((name) => name.endsWith(".jpg"))[0]),
+      ];
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        for (const file of files) {
+          // The decode the viewer uses: createImageBitmap without colour conversion.
+          const decoded = await page.evaluate(async (bytes) => {
+            const data = Uint8Array.from(atob(bytes), (char) => char.charCodeAt(0));
+            const bitmap = await createImageBitmap(new Blob([data]), {
+              colorSpaceConversion: "none",
+              premultiplyAlpha: "none",
+            });
+            const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+            const context = canvas.getContext("2d") as OffscreenCanvasRenderingContext2D;
+            context.drawImage(bitmap, 0, 0);
+            return btoa(
+              Array.from(context.getImageData(0, 0, bitmap.width, bitmap.height).data, (value) =>
+                String.fromCharCode(value),
+              ).join(""),
+            );
+          }, readFileSync(file).toString("base64"));
+          const expected = await sharp(file).toColourspace("srgb").ensureAlpha().raw().toBuffer();
+          expect(Buffer.from(decoded, "base64").equals(expected), file).toBe(true);
+        }
+      } finally {
+        await browser.close();
+      }
+    });
+
     it.each(["wasm", "webgl"])(
       "on %s: a dropped image gets Node's scores and Grad-CAM peak",
       async (backend) => {
-        const { chromium: browserType } = await import("playwright-core");
-        const browser = await browserType.launch({
-          executablePath: chromium,
-          args: [
-            "--no-sandbox",
-            "--use-angle=swiftshader",
-            "--enable-unsafe-swiftshader",
-            "--ignore-gpu-blocklist",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-          ],
-        });
+        const browser = await launchChromium();
         try {
           const page = await browser.newPage({ viewport: { width: 1100, height: 820 } });
           const errors: string[] = [];
