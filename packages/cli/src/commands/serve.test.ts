@@ -194,6 +194,24 @@ describe("medfm serve and export-web", () => {
     }
   });
 
+  it("export-web of a bare model directory has a card without training data, and --run adds it", async () => {
+    const bare = join(workDir, "bare-site");
+    await medfm(["export-web", join(workDir, "ck-colon", "best"), "--out", bare]);
+    const card = JSON.parse(readFileSync(join(bare, "model", "card.json"), "utf8")) as ModelCard;
+    expect(card).toMatchObject({
+      task: "colon",
+      imageSize,
+      trainingData: null,
+      metrics: {},
+      run: null,
+    });
+    const withRun = join(workDir, "run-site");
+    await medfm(["export-web", join(workDir, "ck-colon"), "--run", runPath, "--out", withRun]);
+    const full = JSON.parse(readFileSync(join(withRun, "model", "card.json"), "utf8")) as ModelCard;
+    expect(full.run?.id).toBe(runPath.split("/").at(-1));
+    expect(full.trainingData?.train).toMatch(/synthetic-colon\/train\.txt$/);
+  });
+
   it("refuses a folder with neither a model nor a run, saying what it looked for", async () => {
     mkdirSync(join(workDir, "empty"), { recursive: true });
     await expect(medfm(["export-web", join(workDir, "empty"), "--out", "x"])).rejects.toThrow(
