@@ -106,6 +106,22 @@ export {
 export { headFromMetadata } from "./heads/head-from-metadata";
 export { type LinearHeadOptions, linearHead } from "./heads/linear-head";
 export { type MlpHeadOptions, mlpHead } from "./heads/mlp-head";
+// Reading saved classifiers through io handlers (src/io/): files, URLs, File objects.
+export {
+  browserFilesClassifier,
+  type ClassifierFile,
+} from "./io/browser-files-classifier";
+export {
+  type ClassifierArtifacts,
+  ClassifierFileError,
+  type ClassifierFromArtifactsOptions,
+  type ClassifierIOHandler,
+  classifierFromArtifacts,
+  loadClassifierFrom,
+  parseClassifierModelJson,
+} from "./io/classifier-artifacts";
+export { fileSystemClassifier } from "./io/file-system-classifier";
+export { type HttpClassifierOptions, httpClassifier } from "./io/http-classifier";
 // Inference (src/predict/).
 export { formatSubmission, writeSubmission } from "./predict/format-submission";
 export { IMAGE_EXTENSIONS, type ListImagesOptions, listImages } from "./predict/list-images";

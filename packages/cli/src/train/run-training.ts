@@ -1,5 +1,5 @@
 import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { type AnnotationSet, createLoader, getTask, type MedfmTask } from "@medfm/data";
 import {
   adamw,
@@ -267,6 +267,8 @@ async function trainInto(
     seed: options.seed,
     train: trainAnn,
     val: valAnn,
+    // Where best/ and last/ go: medfm serve and export-web find the model of a run from it.
+    checkpoints: resolve(options.output),
   };
   const optimizer =
     options.optimizer === "sgd"
