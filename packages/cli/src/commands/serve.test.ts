@@ -209,7 +209,7 @@ describe("medfm serve and export-web", () => {
     await medfm(["export-web", join(workDir, "ck-colon"), "--run", runPath, "--out", withRun]);
     const full = JSON.parse(readFileSync(join(withRun, "model", "card.json"), "utf8")) as ModelCard;
     expect(full.run?.id).toBe(runPath.split("/").at(-1));
-    expect(full.trainingData?.train).toMatch(/synthetic-colon\/train\.txt$/);
+    expect(full.trainingData?.train).toMatch(/synthetic-colon-128px-seed0\/train\.txt$/);
   });
 
   it("refuses a folder with neither a model nor a run, saying what it looked for", async () => {
