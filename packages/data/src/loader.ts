@@ -7,7 +7,7 @@ import { loadSample, type SampleRecipe } from "./images/load-sample";
 import { IMAGENET_MEAN, IMAGENET_STD } from "./images/normalize";
 import { readPixels } from "./images/read-pixels";
 import type { ResizeOptions } from "./images/resize-options";
-import { assertPositiveInteger } from "./images/resize-options";
+import { assertPositiveInteger, inputDimensions } from "./images/resize-options";
 import { createSampleWorkerPool, type SampleWorkerPool } from "./images/sample-worker-pool";
 import { createRandom, hashSeed } from "./random";
 import type { Batch, Sample } from "./types";
@@ -139,12 +139,7 @@ export interface Loader {
  */
 export function createLoader(options: LoaderOptions): Loader {
   const { samples, dataRoot } = options;
-  const [height, width] =
-    typeof options.imageSize === "number"
-      ? [options.imageSize, options.imageSize]
-      : options.imageSize;
-  assertPositiveInteger(height, "imageSize height");
-  assertPositiveInteger(width, "imageSize width");
+  const [height, width] = inputDimensions(options.imageSize);
   assertPositiveInteger(options.batchSize, "batchSize");
   const channels = options.channels ?? 3;
   const prefetch = options.prefetch ?? 2;

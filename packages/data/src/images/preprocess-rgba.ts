@@ -12,6 +12,7 @@ import {
   assertPositiveInteger,
   type CropBox,
   copyRows,
+  inputDimensions,
   type ResizeKernel,
   type ResizeOptions,
   shortSideCropGeometry,
@@ -82,12 +83,7 @@ function rgbaTo(image: RgbaImage, channels: 1 | 3): Uint8Array {
  * The sharp backend is refused: it needs libvips, which a browser does not have.
  */
 export function preprocessRgba(image: RgbaImage, options: PreprocessRgbaOptions): Float32Array {
-  const [height, width] =
-    typeof options.imageSize === "number"
-      ? [options.imageSize, options.imageSize]
-      : options.imageSize;
-  assertPositiveInteger(width, "imageSize width");
-  assertPositiveInteger(height, "imageSize height");
+  const [height, width] = inputDimensions(options.imageSize);
   assertPositiveInteger(image.width, "image width");
   assertPositiveInteger(image.height, "image height");
   if (image.data.length !== image.width * image.height * 4) {

@@ -65,6 +65,20 @@ export function assertPositiveInteger(value: number, what: string): void {
 }
 
 /**
+ * `[height, width]` of a model input size given as one number (square) or `[height, width]`,
+ * each checked to be a positive integer (the error names `what`).
+ */
+export function inputDimensions(
+  imageSize: number | readonly [number, number],
+  what = "imageSize",
+): [height: number, width: number] {
+  const [height, width] = typeof imageSize === "number" ? [imageSize, imageSize] : imageSize;
+  assertPositiveInteger(height, `${what} height`);
+  assertPositiveInteger(width, `${what} width`);
+  return [height, width];
+}
+
+/**
  * The geometry of a `"short-side-crop"` resize of a `width × height` image: the size the short
  * side scaling gives (rounded, never below the output) and the top-left corner of the centered
  * output crop (floored), as mmcls `ResizeEdge` + `CenterCrop` place it.

@@ -1,5 +1,6 @@
 import { MEDFM_OPS } from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
+import type { BatchNormTrainingResult } from "./batch-norm-training";
 
 /** The parts of tfjs-node's `NodeJSKernelBackend` used to run TensorFlow ops it has no kernel for. */
 export interface NativeBackend {
@@ -84,21 +85,11 @@ function batchNormAttrs(
   ];
 }
 
-/** What TensorFlow's training-mode `FusedBatchNormV3` gives. */
-export interface NativeBatchNormResult {
-  /** The normalised, scaled and offset input. */
-  y: tf.Tensor4D;
-  /** Per-channel batch mean. */
-  mean: tf.Tensor1D;
-  /** Per-channel biased batch variance (what normalises `y`). */
-  variance: tf.Tensor1D;
-  /** TensorFlow's third reserve space (empty on CPU), an input of the gradient op. */
-  reserve: tf.Tensor;
-  /** With `running`: `(1 − momentum)·running mean + momentum·batch mean`. */
-  runningMean?: tf.Tensor1D;
-  /** With `running`: `(1 − momentum)·running variance + momentum·unbiased batch variance`. */
-  runningVariance?: tf.Tensor1D;
-}
+/**
+ * What TensorFlow's training-mode `FusedBatchNormV3` gives: the `MedfmBatchNormTraining`
+ * kernel's outputs, with `reserve` TensorFlow's third reserve space (empty on CPU).
+ */
+export type NativeBatchNormResult = BatchNormTrainingResult;
 
 /** Running estimates to fold the batch statistics into, inside the same op. */
 export interface NativeRunningInput {
