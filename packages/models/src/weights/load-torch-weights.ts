@@ -87,7 +87,7 @@ export function loadTorchStateDict(
     for (const [key, [, tensor]] of selected) state.set(key, torchTensorToNative(key, tensor));
     // Checkpoints older than PyTorch 0.4.1 have no num_batches_tracked; torch's BatchNorm
     // loader fills 0 for them, and so do we.
-    for (const key of model.backbone.batchCounters().keys()) {
+    for (const key of model.backbone.nonTensorState?.().keys() ?? []) {
       if (!state.has(key)) state.set(key, tf.scalar(0, "int32"));
     }
     if (options.backboneOnly && strict) {
