@@ -1,6 +1,6 @@
 // Backbones (src/backbones/).
 export type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbones/backbone";
-export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/batch-norm";
+export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/densenet/batch-norm";
 export {
   DENSENET121_CONFIG,
   DENSENET169_CONFIG,
@@ -12,8 +12,14 @@ export {
   densenet121,
   densenet169,
   densenet201,
-} from "./backbones/densenet";
-
+} from "./backbones/densenet/densenet";
+export {
+  type InferredDenseNet,
+  inferDenseNetConfig,
+  nativeTensorToTorch,
+  normaliseTorchDenseNetKey,
+  torchTensorToNative,
+} from "./backbones/densenet/torchvision-densenet-keys";
 // Backends and kernels (src/backend/).
 export { BackendUnavailableError } from "./backend/backend-unavailable-error";
 export {
@@ -35,7 +41,6 @@ export {
   type SkippedBackend,
   selectBackend,
 } from "./backend/select-backend";
-
 // The classifier and its heads (src/classifier.ts, src/heads/).
 export {
   type Classifier,
@@ -214,10 +219,3 @@ export {
   saveClassifier,
 } from "./weights/save-load";
 export { StateDictError, type StateDictErrorDetails } from "./weights/state-dict-error";
-export {
-  type InferredDenseNet,
-  inferDenseNetConfig,
-  nativeTensorToTorch,
-  normaliseTorchDenseNetKey,
-  torchTensorToNative,
-} from "./weights/torchvision-densenet-keys";

@@ -1,9 +1,9 @@
 import { createRandom, hashSeed, type Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
-import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbone";
+import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "../backbone";
+import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "../initializers";
 import { BatchNorm2d, batchMoments } from "./batch-norm";
 import { denseBlockTraining } from "./dense-block-native";
-import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "./initializers";
 
 /** A DenseNet configuration, with torchvision's `DenseNet.__init__` parameter meanings. */
 export interface DenseNetConfig {
