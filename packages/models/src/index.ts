@@ -20,6 +20,29 @@ export {
   normaliseTorchDenseNetKey,
   torchTensorToNative,
 } from "./backbones/densenet/torchvision-densenet-keys";
+// Swin Transformer (src/backbones/swin/).
+export {
+  type ResolvedSwinConfig,
+  Swin,
+  type SwinConfig,
+  SwinInputError,
+  swin,
+} from "./backbones/swin/swin";
+export {
+  inferSwinConfig,
+  normaliseSwinKey,
+  remapOriginalSwinKeys,
+  SwinStateDictError,
+  swinTensorToNative,
+  swinTensorToTorch,
+} from "./backbones/swin/swin-keys";
+export {
+  SWIN_BASE_CONFIG,
+  SWIN_PREPROCESSING,
+  SWIN_SMALL_CONFIG,
+  SWIN_TINY_CONFIG,
+  swinSpec,
+} from "./backbones/swin/swin-spec";
 // Backends and kernels (src/backend/).
 export { BackendUnavailableError } from "./backend/backend-unavailable-error";
 export {

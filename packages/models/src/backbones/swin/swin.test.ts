@@ -1,7 +1,11 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../../backend/select-backend";
+import { createClassifier } from "../../classifier";
+import { linearHead } from "../../heads/linear-head";
 import { provisionedNativePackage } from "../../native/provisioned-native-backend";
 import { readSafetensors, type SafetensorsFile } from "../../weights/safetensors";
 import { Swin } from "./swin";
@@ -19,6 +23,21 @@ import { relativePositionIndex, shiftedWindowMask } from "./swin-windows";
 // Fixtures: scripts/fixtures/models/swin/make-swin-fixtures.py small (timm 1.0.31, torch 2.15).
 const fixtures = fileURLToPath(new URL("./__fixtures__/", import.meta.url));
 const TOLERANCE = 1e-4;
+const repoRoot = fileURLToPath(new URL("../../../../../", import.meta.url));
+const script = `${repoRoot}scripts/fixtures/models/swin/make-swin-fixtures.py`;
+const generated = `${repoRoot}packages/models/fixtures-generated/swin/`;
+/** A Python with torch, timm and safetensors (scripts/fixtures/models/swin/install-timm.sh). */
+const timmPython = process.env.MEDFM_TIMM_PYTHON || `${repoRoot}.venv-timm/bin/python`;
+
+function timmAvailable(): boolean {
+  if (!existsSync(timmPython)) return false;
+  try {
+    execFileSync(timmPython, ["-c", "import torch, timm, safetensors"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const nativePackage = provisionedNativePackage();
 const backends = (nativePackage ? ["cpu", "wasm", "tensorflow"] : ["cpu", "wasm"]) as Array<
@@ -39,9 +58,9 @@ interface Fixture {
   imgSize: number;
 }
 
-async function readFixture(name: string): Promise<Fixture> {
-  const weights = await readSafetensors(`${fixtures}${name}.weights.safetensors`);
-  const io = await readSafetensors(`${fixtures}${name}.io.safetensors`);
+async function readFixture(name: string, folder = fixtures): Promise<Fixture> {
+  const weights = await readSafetensors(`${folder}${name}.weights.safetensors`);
+  const io = await readSafetensors(`${folder}${name}.io.safetensors`);
   const config = JSON.parse(weights.metadata.config) as { img_size: number };
   return { weights, io, imgSize: config.img_size };
 }
@@ -136,6 +155,36 @@ describe.each(backends)("timm Swin parity on %s", (backend) => {
       expect(difference / scale, key).toBeLessThan(TOLERANCE);
     }
     tf.dispose([input, lossWeights, value, ...Object.values(grads)]);
+    backbone.dispose();
+  });
+});
+
+describe("timm swin_tiny_patch4_window7_224 parity", () => {
+  if (!timmAvailable()) {
+    it.skip(`needs ${timmPython} (or MEDFM_TIMM_PYTHON) with torch, timm and safetensors to build the reference; see scripts/fixtures/models/swin/install-timm.sh`, () => {});
+    return;
+  }
+  it.each(backends)("reproduces Swin-T's pooled features at 224 px on %s", async (backend) => {
+    const reference = `${generated}swin-tiny-patch4-window7.io.safetensors`;
+    // Rebuild when missing or older than the script that makes it.
+    if (!existsSync(reference) || statSync(reference).mtimeMs < statSync(script).mtimeMs) {
+      execFileSync(timmPython, [script, "full", generated], { stdio: "inherit" });
+    }
+    await selectBackend({ backend, env: backendEnv, log: () => {} });
+    const fixture = await readFixture("swin-tiny-patch4-window7", generated);
+    const backbone = loadFixture(fixture);
+    expect(backbone.config).toMatchObject({
+      embedDim: 96,
+      depths: [2, 2, 6, 2],
+      numHeads: [3, 6, 12, 24],
+      windowSize: [7, 7, 7, 7],
+    });
+    const input = ioTensor(fixture.io, "input") as tf.Tensor4D;
+    const expected = ioTensor(fixture.io, "pooled");
+    const pooled = backbone.forward(input, { training: false });
+    expect(pooled.shape).toEqual([2, 768]);
+    expect(maxAbsDifference(pooled, expected)).toBeLessThan(TOLERANCE);
+    tf.dispose([input, expected, pooled]);
     backbone.dispose();
   });
 });
@@ -295,6 +344,68 @@ describe("swin backbone", () => {
     backbone.unfreezeAll();
     expect(backbone.namedTrainableVariables().size).toBe(backbone.namedVariables().size);
     expect(() => backbone.freezeStages(3)).toThrow("has 2 stages, cannot unfreeze 3");
+    backbone.dispose();
+  });
+
+  it("trains under a classifier: the loss falls, frozen stages stay as loaded", async () => {
+    await selectBackend({ backend: "cpu", log: () => {} });
+    const fixture = await readFixture("swin-w4-pad");
+    const model = createClassifier({
+      backbone: loadFixture(fixture),
+      head: linearHead({ numClasses: 2, kind: "multi-class" }),
+    });
+    model.unfreezeLastBlocks(1);
+    const before = new Map(
+      [...model.backbone.namedVariables()].map(([key, v]) => [key, tf.clone(v)]),
+    );
+    const input = ioTensor(fixture.io, "input") as tf.Tensor4D;
+    const labels = tf.oneHot([0, 1], 2);
+    const optimizer = tf.train.adam(0.01);
+    const losses: number[] = [];
+    for (let step = 0; step < 8; step += 1) {
+      const loss = optimizer.minimize(
+        () =>
+          tf.losses.softmaxCrossEntropy(
+            labels,
+            model.forward(input, { training: true }),
+          ) as tf.Scalar,
+        true,
+        model.trainableVariables(),
+      ) as tf.Scalar;
+      losses.push(loss.dataSync()[0]);
+      loss.dispose();
+    }
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0] * 0.5);
+    for (const [key, variable] of model.backbone.namedVariables()) {
+      const moved = maxAbsDifference(variable, before.get(key) as tf.Tensor) > 0;
+      const trains = key.startsWith("layers.1.") || key.startsWith("norm.");
+      expect(moved, key).toBe(trains);
+    }
+    tf.dispose([input, labels, ...before.values()]);
+    optimizer.dispose();
+    model.dispose();
+  });
+
+  it("drops residual branches per sample in training only, and never in frozen stages", async () => {
+    await selectBackend({ backend: "cpu", log: () => {} });
+    const backbone = new Swin({
+      embedDim: 8,
+      depths: [2, 2],
+      numHeads: [2, 2],
+      imgSize: 16,
+      windowSize: 2,
+      dropPathRate: 0.5,
+    });
+    const images = tf.randomNormal([4, 16, 16, 3], 0, 1, "float32", 1) as tf.Tensor4D;
+    const evaluation = backbone.forward(images, { training: false });
+    const again = backbone.forward(images, { training: false });
+    const training = backbone.forward(images, { training: true });
+    expect(maxAbsDifference(evaluation, again)).toBe(0);
+    expect(maxAbsDifference(evaluation, training)).toBeGreaterThan(1e-3);
+    backbone.freezeStages(0);
+    const frozen = backbone.forward(images, { training: true });
+    expect(maxAbsDifference(evaluation, frozen)).toBe(0);
+    tf.dispose([images, evaluation, again, training, frozen]);
     backbone.dispose();
   });
 
