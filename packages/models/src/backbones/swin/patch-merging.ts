@@ -1,11 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import {
-  applyLayerNorm,
-  applyLinear,
-  type LayerNorm,
-  type Linear,
-  type SwinParameterStore,
-} from "./swin-layers";
+import { applyLayerNorm, type LayerNorm } from "../transformer/layer-norm";
+import { applyLinear, type Linear } from "../transformer/linear";
+import type { ParameterStore } from "../transformer/parameter-store";
 
 /**
  * timm's `PatchMerging`: pads the map to even sides (zeros at the bottom and right), concatenates
@@ -19,7 +15,7 @@ export class PatchMerging {
   /** Linear `4C → outDim`, no bias. */
   readonly reduction: Linear;
 
-  constructor(store: SwinParameterStore, key: string, dim: number, outDim: number, stage: number) {
+  constructor(store: ParameterStore, key: string, dim: number, outDim: number, stage: number) {
     this.norm = store.layerNorm(`${key}.norm`, 4 * dim, stage);
     this.reduction = store.linear(`${key}.reduction`, 4 * dim, outDim, stage, false);
   }

@@ -2,16 +2,13 @@ import { createRandom, hashSeed, type Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "../backbone";
 import { uniqueVariableScope } from "../initializers";
+import { gelu } from "../transformer/activations";
+import { dropPath, dropPathRateOfBlock } from "../transformer/drop-path";
+import { applyLayerNorm, type LayerNorm } from "../transformer/layer-norm";
+import { applyLinear, type Linear } from "../transformer/linear";
+import { fanInUniform } from "../transformer/parameter-initialisers";
+import { ParameterStore } from "../transformer/parameter-store";
 import { PatchMerging } from "./patch-merging";
-import {
-  applyLayerNorm,
-  applyLinear,
-  fanInUniform,
-  gelu,
-  type LayerNorm,
-  type Linear,
-  SwinParameterStore,
-} from "./swin-layers";
 import {
   blockWindowAndShift,
   relativePositionOneHot,
@@ -184,7 +181,7 @@ export class Swin implements Backbone {
   /** The configuration the backbone was built with (defaults filled in). */
   readonly config: Readonly<ResolvedSwinConfig>;
 
-  private readonly store: SwinParameterStore;
+  private readonly store: ParameterStore;
   private readonly patchEmbed: { weight: tf.Variable<tf.Rank.R4>; bias: tf.Variable<tf.Rank.R1> };
   private readonly patchNorm: LayerNorm;
   private readonly stages: SwinStage[] = [];
@@ -201,7 +198,7 @@ export class Swin implements Backbone {
     this.config = resolveConfig(config);
     const { embedDim, patchSize, imgSize } = this.config;
     this.name = this.config.name;
-    this.store = new SwinParameterStore(
+    this.store = new ParameterStore(
       uniqueVariableScope(this.name),
       createRandom(hashSeed(this.config.seed, "swin-init")),
     );
@@ -262,9 +259,7 @@ export class Swin implements Backbone {
         const norm2 = store.layerNorm(`${key}.norm2`, dim, stage);
         const fc1 = store.linear(`${key}.mlp.fc1`, dim, hidden, stage);
         const fc2 = store.linear(`${key}.mlp.fc2`, hidden, dim, stage);
-        // torch.linspace(0, rate, total): block i of all blocks gets rate·i/(total − 1).
-        const dropPath =
-          totalBlocks > 1 ? (this.config.dropPathRate * blockIndex) / (totalBlocks - 1) : 0;
+        const dropPath = dropPathRateOfBlock(this.config.dropPathRate, blockIndex, totalBlocks);
         blocks.push({ stage, norm1, attention, norm2, fc1, fc2, window, shift, dropPath });
         blockIndex += 1;
       }
@@ -335,7 +330,7 @@ export class Swin implements Backbone {
     const frozen = this.frozenStages.has(block.stage);
     const residual = (branch: tf.Tensor4D) =>
       options.training && !frozen && block.dropPath > 0
-        ? this.dropPath(branch, block.dropPath)
+        ? dropPath(branch, block.dropPath, this.dropPathRandom)
         : branch;
     let out = tf.add(x, residual(y)) as tf.Tensor4D;
     const mlp = applyLinear(
@@ -344,17 +339,6 @@ export class Swin implements Backbone {
     );
     out = tf.add(out, residual(mlp)) as tf.Tensor4D;
     return out;
-  }
-
-  /** timm's `DropPath` (scale_by_keep): each sample's branch kept with 1 − rate, scaled by 1/(1 − rate). */
-  private dropPath(branch: tf.Tensor4D, rate: number): tf.Tensor4D {
-    const keep = 1 - rate;
-    const batch = branch.shape[0];
-    const scales = new Float32Array(batch);
-    for (let index = 0; index < batch; index += 1) {
-      scales[index] = this.dropPathRandom.next() < keep ? 1 / keep : 0;
-    }
-    return tf.mul(branch, tf.tensor4d(scales, [batch, 1, 1, 1])) as tf.Tensor4D;
   }
 
   private oneHot(window: Size2): tf.Tensor2D {

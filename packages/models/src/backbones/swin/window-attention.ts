@@ -1,5 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { applyLinear, type Linear, type SwinParameterStore, truncatedNormal } from "./swin-layers";
+import { applyLinear, type Linear } from "../transformer/linear";
+import { truncatedNormal } from "../transformer/parameter-initialisers";
+import type { ParameterStore } from "../transformer/parameter-store";
 import type { Size2 } from "./swin-windows";
 
 /** Arguments of {@link WindowAttention}, as timm's `WindowAttention.__init__`. */
@@ -40,7 +42,7 @@ export class WindowAttention {
   readonly proj: Linear;
   private readonly scale: number;
 
-  constructor(store: SwinParameterStore, args: WindowAttentionArgs) {
+  constructor(store: ParameterStore, args: WindowAttentionArgs) {
     this.numHeads = args.numHeads;
     this.headDim = args.headDim ?? Math.floor(args.dim / args.numHeads);
     this.window = args.window;
