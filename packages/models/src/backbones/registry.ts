@@ -1,4 +1,6 @@
 import type { BackbonePreset, BackboneSpec } from "./backbone-spec";
+import { swinSpec } from "./swin/swin-spec";
+import { vitSpec } from "./vit/vit-spec";
 
 /** Thrown when a backbone type is not registered; the message lists the registered types. */
 export class UnknownBackboneError extends Error {
@@ -112,3 +114,6 @@ export function requirePreset(name: string): FoundPreset {
   if (found === undefined) throw new UnknownPresetError(name, listPresetNames());
   return found;
 }
+
+registerBackbone(swinSpec);
+registerBackbone(vitSpec);
