@@ -26,7 +26,7 @@ const TOLERANCE = 1e-4;
 const repoRoot = fileURLToPath(new URL("../../../../../", import.meta.url));
 const script = `${repoRoot}scripts/fixtures/models/swin/make-swin-fixtures.py`;
 const generated = `${repoRoot}packages/models/fixtures-generated/swin/`;
-/** A Python with torch, timm and safetensors (scripts/fixtures/models/swin/install-timm.sh). */
+/** A Python with torch, timm and safetensors (scripts/fixtures/models/install-timm.sh). */
 const timmPython = process.env.MEDFM_TIMM_PYTHON || `${repoRoot}.venv-timm/bin/python`;
 
 function timmAvailable(): boolean {
@@ -161,7 +161,7 @@ describe.each(backends)("timm Swin parity on %s", (backend) => {
 
 describe("timm swin_tiny_patch4_window7_224 parity", () => {
   if (!timmAvailable()) {
-    it.skip(`needs ${timmPython} (or MEDFM_TIMM_PYTHON) with torch, timm and safetensors to build the reference; see scripts/fixtures/models/swin/install-timm.sh`, () => {});
+    it.skip(`needs ${timmPython} (or MEDFM_TIMM_PYTHON) with torch, timm and safetensors to build the reference; see scripts/fixtures/models/install-timm.sh`, () => {});
     return;
   }
   it.each(backends)("reproduces Swin-T's pooled features at 224 px on %s", async (backend) => {
