@@ -43,6 +43,39 @@ export {
   SWIN_TINY_CONFIG,
   swinSpec,
 } from "./backbones/swin/swin-spec";
+// Vision Transformer (src/backbones/vit/).
+export {
+  bicubicAntialiasMatrix,
+  resamplePositionEmbedding,
+} from "./backbones/vit/resample-position-embedding";
+export {
+  type ResolvedVitConfig,
+  Vit,
+  type VitConfig,
+  type VitGlobalPool,
+  VitInputError,
+  vit,
+} from "./backbones/vit/vit";
+export {
+  convertVitStateDict,
+  detectVitLayout,
+  fuseSplitQkv,
+  type InferVitConfigOptions,
+  inferVitConfig,
+  normaliseVitKey,
+  type TorchTensor,
+  VIT_LAYOUT_DEFAULTS,
+  type VitCheckpointLayout,
+  VitStateDictError,
+  vitTensorToNative,
+  vitTensorToTorch,
+} from "./backbones/vit/vit-keys";
+export {
+  DINOV2_PREPROCESSING,
+  VIT_PREPROCESSING,
+  VIT_PRESETS,
+  vitSpec,
+} from "./backbones/vit/vit-spec";
 // Backends and kernels (src/backend/).
 export { BackendUnavailableError } from "./backend/backend-unavailable-error";
 export {
