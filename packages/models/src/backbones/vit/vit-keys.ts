@@ -88,7 +88,7 @@ const SPLIT_QKV =
   /^(.*\.(?:attention\.attention|self_attn|attention))\.(query|key|value|q_proj|k_proj|v_proj)\.(weight|bias)$/;
 
 function isTimmKey(key: string): boolean {
-  return /^(?:cls_token|reg_token|pos_embed|patch_embed\.|norm_pre\.|blocks\.|norm\.|fc_norm\.|head\.)/.test(
+  return /^(?:cls_token|reg_token|pos_embed|prompt_embeddings|deep_prompt_embeddings|patch_embed\.|norm_pre\.|blocks\.|norm\.|fc_norm\.|head\.)/.test(
     key,
   );
 }
@@ -366,5 +366,10 @@ export function inferVitConfig(
     activation: layout.activation,
   };
   if (shapes.has("blocks.0.ls1.gamma")) config.initValues = 1;
+  const prompts = shapes.get("prompt_embeddings");
+  if (prompts !== undefined) {
+    config.promptTokens = prompts[prompts.length - 2];
+    if (shapes.has("deep_prompt_embeddings")) config.deepPrompts = true;
+  }
   return config;
 }

@@ -451,6 +451,79 @@ describe("vit backbone", () => {
     rebuilt.dispose();
   });
 
+  it.each([false, true])(
+    "visual prompt tuning (deep %s): only prompts and head change, the loss falls",
+    async (deep) => {
+      await selectBackend({ backend: "cpu", log: () => {} });
+      const fixture = await readFixture("vit-avg-reg");
+      const plain = loadFixture(fixture);
+      const prompted = vitSpec.create({
+        ...(plain.metadata().config as unknown as VitConfig),
+        promptTokens: 3,
+        deepPrompts: deep,
+      }) as Vit;
+      const promptKeys = deep
+        ? ["prompt_embeddings", "deep_prompt_embeddings"]
+        : ["prompt_embeddings"];
+      const promptedVariables = prompted.namedVariables();
+      for (const [key, variable] of plain.namedVariables()) {
+        (promptedVariables.get(key) as tf.Variable).assign(variable);
+      }
+      expect([...promptedVariables.keys()].filter((key) => key.includes("prompt"))).toEqual(
+        promptKeys,
+      );
+      expect(promptedVariables.get("deep_prompt_embeddings")?.shape).toEqual(
+        deep ? [1, 3, 16] : undefined,
+      );
+      const input = ioTensor(fixture.io, "input") as tf.Tensor4D;
+      // The prompts change the features (they attend), and the patch mean leaves them out.
+      const tokens = prompted.forwardTokens(input, { training: false });
+      expect(tokens.shape).toEqual([2, 3 + 3 + 16, 16]);
+      const base = plain.forward(input, { training: false });
+      const withPrompts = prompted.forward(input, { training: false });
+      expect(maxAbsDifference(base, withPrompts)).toBeGreaterThan(1e-3);
+      const model = createClassifier({
+        backbone: prompted,
+        head: linearHead({ numClasses: 2, kind: "multi-class" }),
+      });
+      model.unfreezeLastBlocks(0);
+      expect([...prompted.namedTrainableVariables().keys()]).toEqual(promptKeys);
+      const before = new Map([...prompted.namedVariables()].map(([key, v]) => [key, tf.clone(v)]));
+      const labels = tf.oneHot([1, 0], 2);
+      const optimizer = tf.train.adam(0.05);
+      const losses: number[] = [];
+      for (let step = 0; step < 10; step += 1) {
+        const loss = optimizer.minimize(
+          () =>
+            tf.losses.softmaxCrossEntropy(
+              labels,
+              model.forward(input, { training: true }),
+            ) as tf.Scalar,
+          true,
+          model.trainableVariables(),
+        ) as tf.Scalar;
+        losses.push(loss.dataSync()[0]);
+        loss.dispose();
+      }
+      expect(losses[losses.length - 1]).toBeLessThan(losses[0] * 0.5);
+      for (const [key, variable] of prompted.namedVariables()) {
+        const moved = maxAbsDifference(variable, before.get(key) as tf.Tensor) > 0;
+        expect(moved, key).toBe(promptKeys.includes(key));
+      }
+      // The state dict's shapes rebuild the prompted configuration.
+      const shapes = new Map([...prompted.namedVariables()].map(([key, v]) => [key, v.shape]));
+      shapes.set("patch_embed.proj.weight", [16, 3, 4, 4]);
+      expect(inferVitConfig(shapes, { numHeads: 2 })).toMatchObject({
+        promptTokens: 3,
+        ...(deep ? { deepPrompts: true } : {}),
+      });
+      tf.dispose([input, tokens, base, withPrompts, labels, ...before.values()]);
+      optimizer.dispose();
+      model.dispose();
+      plain.dispose();
+    },
+  );
+
   it("refuses images whose sides are not multiples of the patch size", () => {
     const backbone = new Vit({ embedDim: 16, depth: 1, numHeads: 2, imgSize: 16, patchSize: 4 });
     const images = tf.zeros([1, 18, 16, 3]) as tf.Tensor4D;

@@ -53,6 +53,16 @@ export interface VitConfig {
   activation?: TransformerActivation;
   /** Stochastic depth in training mode (timm `drop_path_rate`, default 0), linear over blocks. */
   dropPathRate?: number;
+  /**
+   * Visual prompt tuning (Jia et al. 2022): learnable prompt tokens inserted after the prefix
+   * tokens, without position embedding (default 0, none). Keys `prompt_embeddings` `[1, N, D]`
+   * and, for {@link deepPrompts}, `deep_prompt_embeddings` `[depth − 1, N, D]`, as the VPT code
+   * names them. {@link Vit.freezeStages} never freezes them: freeze every stage and train the
+   * prompts and the head.
+   */
+  promptTokens?: number;
+  /** VPT-deep: every block after the first replaces the prompt tokens by its own (default false, VPT-shallow). */
+  deepPrompts?: boolean;
   /** Seed of the deterministic initialisation and of the drop-path draws (default 0). */
   seed?: number;
   /** Architecture name reported by the backbone (default `"vit"`). */
@@ -78,6 +88,8 @@ export interface ResolvedVitConfig {
   layerNormEps: number;
   activation: TransformerActivation;
   dropPathRate: number;
+  promptTokens: number;
+  deepPrompts: boolean;
   seed: number;
   name: string;
 }
@@ -100,6 +112,9 @@ interface VitBlock {
   layerScale2: tf.Variable<tf.Rank.R1> | undefined;
   dropPath: number;
 }
+
+/** The stage of prompt tokens: none, so that freezing stages never freezes them. */
+const PROMPT_STAGE = -1;
 
 function checkPositiveInteger(name: string, value: number): void {
   if (!Number.isInteger(value) || value <= 0) {
@@ -127,6 +142,8 @@ function resolveConfig(config: VitConfig): ResolvedVitConfig {
     layerNormEps: config.layerNormEps ?? 1e-6,
     activation: config.activation ?? "gelu",
     dropPathRate: config.dropPathRate ?? 0,
+    promptTokens: config.promptTokens ?? 0,
+    deepPrompts: config.deepPrompts ?? false,
     seed: config.seed ?? 0,
     name: config.name ?? "vit",
   };
@@ -142,6 +159,14 @@ function resolveConfig(config: VitConfig): ResolvedVitConfig {
   }
   if (!Number.isInteger(resolved.regTokens) || resolved.regTokens < 0) {
     throw new RangeError(`vit: regTokens must be a non-negative integer, got ${config.regTokens}`);
+  }
+  if (!Number.isInteger(resolved.promptTokens) || resolved.promptTokens < 0) {
+    throw new RangeError(
+      `vit: promptTokens must be a non-negative integer, got ${config.promptTokens}`,
+    );
+  }
+  if (resolved.deepPrompts && resolved.promptTokens === 0) {
+    throw new RangeError("vit: deepPrompts needs promptTokens > 0");
   }
   if (!(resolved.mlpRatio > 0)) {
     throw new RangeError(`vit: mlpRatio must be positive, got ${config.mlpRatio}`);
@@ -185,6 +210,8 @@ export class Vit implements Backbone {
   private readonly blocks: VitBlock[] = [];
   private readonly norm: LayerNorm | undefined;
   private readonly fcNorm: LayerNorm | undefined;
+  private readonly prompts: tf.Variable<tf.Rank.R3> | undefined;
+  private readonly deepPrompts: tf.Variable<tf.Rank.R3> | undefined;
   private readonly dropPathRandom: Random;
   private readonly frozenStages = new Set<number>();
   private disposed = false;
@@ -295,6 +322,27 @@ export class Vit implements Backbone {
     this.norm = this.config.fcNorm ? undefined : store.layerNorm("norm", embedDim, depth);
     this.fcNorm = this.config.fcNorm ? store.layerNorm("fc_norm", embedDim, depth) : undefined;
     this.numFeatures = embedDim;
+    const { promptTokens } = this.config;
+    if (promptTokens > 0) {
+      // VPT's init: uniform in ±sqrt(6 / (3·patch² + D)); stage −1: freezeStages leaves them.
+      const bound = Math.sqrt(6 / (3 * patchSize * patchSize + embedDim));
+      const uniform = (random: Random, size: number) =>
+        Float32Array.from({ length: size }, () => random.uniform(-bound, bound));
+      this.prompts = store.add(
+        "prompt_embeddings",
+        [1, promptTokens, embedDim],
+        PROMPT_STAGE,
+        uniform,
+      ) as tf.Variable<tf.Rank.R3>;
+      if (this.config.deepPrompts && depth > 1) {
+        this.deepPrompts = store.add(
+          "deep_prompt_embeddings",
+          [depth - 1, promptTokens, embedDim],
+          PROMPT_STAGE,
+          uniform,
+        ) as tf.Variable<tf.Rank.R3>;
+      }
+    }
     this.stageNames = this.blocks.map((_, index) => `blocks.${index}`);
     if (this.config.globalPool === "avg") {
       this.featureMap = (images, options) => this.patchTokenMap(images, options);
@@ -322,7 +370,14 @@ export class Vit implements Backbone {
     return tf.tidy(() => {
       let x = this.embed(images);
       if (this.normPre !== undefined) x = applyLayerNorm(x, this.normPre, this.config.layerNormEps);
-      for (const block of this.blocks) x = this.block(block, x, options);
+      if (this.prompts !== undefined) x = this.insertPrompts(x, this.prompts, false);
+      this.blocks.forEach((block, index) => {
+        if (this.deepPrompts !== undefined && index > 0) {
+          const layer = tf.slice(this.deepPrompts, [index - 1, 0, 0], [1, -1, -1]);
+          x = this.insertPrompts(x, layer, true);
+        }
+        x = this.block(block, x, options);
+      });
       return this.norm === undefined ? x : applyLayerNorm(x, this.norm, this.config.layerNormEps);
     });
   }
@@ -340,7 +395,7 @@ export class Vit implements Backbone {
           this.numFeatures,
         ]) as tf.Tensor2D;
       }
-      const patches = tf.slice(tokens, [0, this.numPrefixTokens, 0], [-1, -1, -1]);
+      const patches = tf.slice(tokens, [0, this.numLeadingTokens, 0], [-1, -1, -1]);
       const pooled = tf.mean(patches, 1) as tf.Tensor2D;
       return this.fcNorm === undefined
         ? pooled
@@ -348,11 +403,28 @@ export class Vit implements Backbone {
     });
   }
 
+  /** Tokens before the patches in {@link forwardTokens}' output: prefix, then prompts. */
+  get numLeadingTokens(): number {
+    return this.numPrefixTokens + this.config.promptTokens;
+  }
+
+  /** Puts the prompts after the prefix tokens, replacing the previous layer's when `replace`. */
+  private insertPrompts(x: tf.Tensor3D, prompts: tf.Tensor3D, replace: boolean): tf.Tensor3D {
+    const batch = x.shape[0];
+    const prefix = tf.slice(x, [0, 0, 0], [-1, this.numPrefixTokens, -1]);
+    const rest = tf.slice(
+      x,
+      [0, this.numPrefixTokens + (replace ? this.config.promptTokens : 0), 0],
+      [-1, -1, -1],
+    );
+    return tf.concat([prefix, tf.tile(prompts, [batch, 1, 1]), rest], 1);
+  }
+
   private patchTokenMap(images: tf.Tensor4D, options: BackboneForwardOptions): tf.Tensor4D {
     return tf.tidy(() => {
       const [rows, columns] = this.gridSize(images);
       const tokens = this.forwardTokens(images, options);
-      const patches = tf.slice(tokens, [0, this.numPrefixTokens, 0], [-1, -1, -1]);
+      const patches = tf.slice(tokens, [0, this.numLeadingTokens, 0], [-1, -1, -1]);
       return tf.reshape(patches, [-1, rows, columns, this.numFeatures]) as tf.Tensor4D;
     });
   }
@@ -454,7 +526,8 @@ export class Vit implements Backbone {
   /**
    * Freezes the stem (patch embedding, tokens, position embedding, `norm_pre`) and every block
    * but the last `trainableStages` (0 freezes everything, final norm included; the final norm
-   * trains with the last block). Frozen blocks skip drop path.
+   * trains with the last block). Frozen blocks skip drop path. Prompt tokens stay trainable, so
+   * `freezeStages(0)` is visual prompt tuning.
    */
   freezeStages(trainableStages: number): void {
     const stages = this.blocks.length;
@@ -474,7 +547,7 @@ export class Vit implements Backbone {
       if (trainableStages === 0 || stage < firstTrainable) this.frozenStages.add(stage);
     }
     for (const { variable, stage } of this.store.parameters) {
-      variable.trainable = !this.frozenStages.has(stage);
+      variable.trainable = stage === PROMPT_STAGE || !this.frozenStages.has(stage);
     }
   }
 
