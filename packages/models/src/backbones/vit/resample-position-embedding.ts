@@ -38,8 +38,37 @@ export function bicubicAntialiasMatrix(inSize: number, outSize: number): Float32
 }
 
 /**
+ * The `[outSize, inSize]` matrix of one axis of `F.interpolate(mode="bicubic", antialias=False,
+ * align_corners=False)` (torch's `upsample_bicubic2d`, as transformers' `interpolate_pos_encoding`
+ * calls it): source `(i + 0.5)·in/out − 0.5`, Keys' kernel with a = −0.75 over four neighbours,
+ * indices clamped at the borders.
+ */
+export function bicubicMatrix(inSize: number, outSize: number): Float32Array {
+  const a = -0.75;
+  const near = (t: number) => ((a + 2) * t - (a + 3)) * t * t + 1;
+  const far = (t: number) => ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+  const matrix = new Float32Array(outSize * inSize);
+  const scale = inSize / outSize;
+  for (let row = 0; row < outSize; row += 1) {
+    const source = scale * (row + 0.5) - 0.5;
+    const base = Math.floor(source);
+    const t = source - base;
+    const weights = [far(t + 1), near(t), near(1 - t), far(2 - t)];
+    weights.forEach((weight, offset) => {
+      const index = Math.min(Math.max(base - 1 + offset, 0), inSize - 1);
+      matrix[row * inSize + index] += weight;
+    });
+  }
+  return matrix;
+}
+
+/** Which of torch's bicubic filters resamples a position embedding. */
+export type PositionInterpolation = "bicubic-antialias" | "bicubic";
+
+/**
  * timm's `resample_abs_pos_embed` on the patch part of a position embedding: the `[1, oldH·oldW, D]`
- * grid resized to `[1, newH·newW, D]` by antialiased bicubic interpolation (timm's default), as
+ * grid resized to `[1, newH·newW, D]` by antialiased bicubic interpolation (timm's default; plain
+ * `"bicubic"` is transformers' `interpolate_pos_encoding`), as
  * two matrix products so that gradients reach the embedding. Returns the input when the sizes
  * agree, as timm does.
  */
@@ -47,14 +76,16 @@ export function resamplePositionEmbedding(
   patchEmbedding: tf.Tensor3D,
   oldSize: readonly [number, number],
   newSize: readonly [number, number],
+  interpolation: PositionInterpolation = "bicubic-antialias",
 ): tf.Tensor3D {
   const [oldHeight, oldWidth] = oldSize;
   const [newHeight, newWidth] = newSize;
   if (oldHeight === newHeight && oldWidth === newWidth) return patchEmbedding;
   const dim = patchEmbedding.shape[2];
   return tf.tidy(() => {
-    const rows = tf.tensor2d(bicubicAntialiasMatrix(oldHeight, newHeight), [newHeight, oldHeight]);
-    const columns = tf.tensor2d(bicubicAntialiasMatrix(oldWidth, newWidth), [newWidth, oldWidth]);
+    const matrix = interpolation === "bicubic" ? bicubicMatrix : bicubicAntialiasMatrix;
+    const rows = tf.tensor2d(matrix(oldHeight, newHeight), [newHeight, oldHeight]);
+    const columns = tf.tensor2d(matrix(oldWidth, newWidth), [newWidth, oldWidth]);
     // [oldH, oldW·D] → rows → [newH, oldW, D] → [oldW, newH·D] → columns → [newW, newH, D].
     const byRows = tf.matMul(rows, tf.reshape(patchEmbedding, [oldHeight, oldWidth * dim]));
     const swapped = tf.reshape(

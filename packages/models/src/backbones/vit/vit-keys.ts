@@ -1,4 +1,5 @@
 import type { TransformerActivation } from "../transformer/activations";
+import type { PositionInterpolation } from "./resample-position-embedding";
 import type { VitConfig } from "./vit";
 
 /** Thrown when a state dict does not describe a ViT this backbone builds; names the key at fault. */
@@ -21,14 +22,21 @@ export class VitStateDictError extends RangeError {
  */
 export type VitCheckpointLayout = "timm" | "hf-vit" | "hf-dinov2" | "hf-clip";
 
-/** LayerNorm epsilon and MLP activation of each layout's reference implementation. */
+/** LayerNorm epsilon, MLP activation and position resampling of each layout's reference implementation. */
 export const VIT_LAYOUT_DEFAULTS: Readonly<
-  Record<VitCheckpointLayout, { layerNormEps: number; activation: TransformerActivation }>
+  Record<
+    VitCheckpointLayout,
+    {
+      layerNormEps: number;
+      activation: TransformerActivation;
+      positionInterpolation: PositionInterpolation;
+    }
+  >
 > = Object.freeze({
-  timm: { layerNormEps: 1e-6, activation: "gelu" },
-  "hf-vit": { layerNormEps: 1e-12, activation: "gelu" },
-  "hf-dinov2": { layerNormEps: 1e-6, activation: "gelu" },
-  "hf-clip": { layerNormEps: 1e-5, activation: "quick_gelu" },
+  timm: { layerNormEps: 1e-6, activation: "gelu", positionInterpolation: "bicubic-antialias" },
+  "hf-vit": { layerNormEps: 1e-12, activation: "gelu", positionInterpolation: "bicubic" },
+  "hf-dinov2": { layerNormEps: 1e-6, activation: "gelu", positionInterpolation: "bicubic" },
+  "hf-clip": { layerNormEps: 1e-5, activation: "quick_gelu", positionInterpolation: "bicubic" },
 });
 
 /** Tensors that no ViT forward here reads: masks for masked-image modelling, poolers, ids. */
@@ -364,6 +372,7 @@ export function inferVitConfig(
     globalPool: shapes.has("fc_norm.weight") ? "avg" : "token",
     layerNormEps: layout.layerNormEps,
     activation: layout.activation,
+    positionInterpolation: layout.positionInterpolation,
   };
   if (shapes.has("blocks.0.ls1.gamma")) config.initValues = 1;
   const prompts = shapes.get("prompt_embeddings");

@@ -9,7 +9,7 @@ import { linearHead } from "../../heads/linear-head";
 import { provisionedNativePackage } from "../../native/provisioned-native-backend";
 import { readSafetensors, type SafetensorsFile } from "../../weights/safetensors";
 import { findPreset, getBackboneSpec } from "../registry";
-import { bicubicAntialiasMatrix } from "./resample-position-embedding";
+import { bicubicAntialiasMatrix, bicubicMatrix } from "./resample-position-embedding";
 import { Vit, type VitConfig } from "./vit";
 import {
   convertVitStateDict,
@@ -301,6 +301,7 @@ describe("vit keys and configuration", () => {
       globalPool: "avg",
       layerNormEps: 1e-6,
       activation: "gelu",
+      positionInterpolation: "bicubic-antialias",
       initValues: 1,
     });
     const clip = await readFixture("hf-clip");
@@ -325,20 +326,26 @@ describe("vit keys and configuration", () => {
     );
   });
 
-  it("interpolates as torch's antialiased bicubic: identity at equal sizes, rows summing to one", () => {
-    const same = bicubicAntialiasMatrix(4, 4);
-    expect([...same]).toEqual([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
-    for (const [from, to] of [
-      [4, 6],
-      [6, 3],
-    ]) {
-      const matrix = bicubicAntialiasMatrix(from, to);
-      for (let row = 0; row < to; row += 1) {
-        const sum = matrix.slice(row * from, (row + 1) * from).reduce((a, b) => a + b, 0);
-        expect(sum).toBeCloseTo(1, 6);
+  it.each([
+    ["antialiased", bicubicAntialiasMatrix],
+    ["plain", bicubicMatrix],
+  ] as const)(
+    "interpolates as torch's %s bicubic: identity at equal sizes, rows summing to one",
+    (_, resample) => {
+      const same = resample(4, 4);
+      expect([...same]).toEqual([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+      for (const [from, to] of [
+        [4, 6],
+        [6, 3],
+      ]) {
+        const matrix = resample(from, to);
+        for (let row = 0; row < to; row += 1) {
+          const sum = matrix.slice(row * from, (row + 1) * from).reduce((a, b) => a + b, 0);
+          expect(sum).toBeCloseTo(1, 6);
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 describe("vit backbone", () => {

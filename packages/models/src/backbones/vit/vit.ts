@@ -8,7 +8,10 @@ import { applyLayerNorm, type LayerNorm } from "../transformer/layer-norm";
 import { applyMlp, type Mlp } from "../transformer/mlp";
 import { constant, fanInUniform, truncatedNormal } from "../transformer/parameter-initialisers";
 import { ParameterStore } from "../transformer/parameter-store";
-import { resamplePositionEmbedding } from "./resample-position-embedding";
+import {
+  type PositionInterpolation,
+  resamplePositionEmbedding,
+} from "./resample-position-embedding";
 import { VitAttention } from "./vit-attention";
 
 /** How the token sequence becomes the feature vector (timm `global_pool`). */
@@ -51,6 +54,12 @@ export interface VitConfig {
   layerNormEps?: number;
   /** MLP activation (timm `act_layer`: `gelu`, or `quick_gelu` for OpenAI CLIP). */
   activation?: TransformerActivation;
+  /**
+   * How the position grid is resampled for inputs of another size: `"bicubic-antialias"` (timm's
+   * `resample_abs_pos_embed`, default) or `"bicubic"` (transformers' `interpolate_pos_encoding`,
+   * which `Dinov2Model` always applies).
+   */
+  positionInterpolation?: PositionInterpolation;
   /** Stochastic depth in training mode (timm `drop_path_rate`, default 0), linear over blocks. */
   dropPathRate?: number;
   /**
@@ -87,6 +96,7 @@ export interface ResolvedVitConfig {
   fcNorm: boolean;
   layerNormEps: number;
   activation: TransformerActivation;
+  positionInterpolation: PositionInterpolation;
   dropPathRate: number;
   promptTokens: number;
   deepPrompts: boolean;
@@ -141,6 +151,7 @@ function resolveConfig(config: VitConfig): ResolvedVitConfig {
     fcNorm: config.fcNorm ?? globalPool === "avg",
     layerNormEps: config.layerNormEps ?? 1e-6,
     activation: config.activation ?? "gelu",
+    positionInterpolation: config.positionInterpolation ?? "bicubic-antialias",
     dropPathRate: config.dropPathRate ?? 0,
     promptTokens: config.promptTokens ?? 0,
     deepPrompts: config.deepPrompts ?? false,
@@ -451,7 +462,12 @@ export class Vit implements Backbone {
     let position: tf.Tensor3D = this.posEmbed;
     if (rows !== grid || columns !== grid) {
       const patchPart = tf.slice(this.posEmbed, [0, positionPrefix, 0], [-1, -1, -1]);
-      const resampled = resamplePositionEmbedding(patchPart, [grid, grid], [rows, columns]);
+      const resampled = resamplePositionEmbedding(
+        patchPart,
+        [grid, grid],
+        [rows, columns],
+        this.config.positionInterpolation,
+      );
       position =
         positionPrefix > 0
           ? tf.concat([tf.slice(this.posEmbed, [0, 0, 0], [-1, positionPrefix, -1]), resampled], 1)
