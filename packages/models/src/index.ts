@@ -46,6 +46,8 @@ export {
 // Vision Transformer (src/backbones/vit/).
 export {
   bicubicAntialiasMatrix,
+  bicubicMatrix,
+  type PositionInterpolation,
   resamplePositionEmbedding,
 } from "./backbones/vit/resample-position-embedding";
 export {
