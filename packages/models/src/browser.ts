@@ -14,7 +14,7 @@ export {
   densenet121,
   densenet169,
   densenet201,
-} from "./backbones/densenet";
+} from "./backbones/densenet/densenet";
 export { BackendUnavailableError } from "./backend/backend-unavailable-error";
 export {
   type BrowserBackendName,

@@ -1,6 +1,6 @@
 // Backbones (src/backbones/).
 export type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbones/backbone";
-export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/batch-norm";
+export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/densenet/batch-norm";
 export {
   DENSENET121_CONFIG,
   DENSENET169_CONFIG,
@@ -12,8 +12,72 @@ export {
   densenet121,
   densenet169,
   densenet201,
-} from "./backbones/densenet";
-
+} from "./backbones/densenet/densenet";
+export {
+  type InferredDenseNet,
+  inferDenseNetConfig,
+  nativeTensorToTorch,
+  normaliseTorchDenseNetKey,
+  torchTensorToNative,
+} from "./backbones/densenet/torchvision-densenet-keys";
+// Swin Transformer (src/backbones/swin/).
+export {
+  type ResolvedSwinConfig,
+  Swin,
+  type SwinConfig,
+  SwinInputError,
+  swin,
+} from "./backbones/swin/swin";
+export {
+  inferSwinConfig,
+  normaliseSwinKey,
+  remapOriginalSwinKeys,
+  SwinStateDictError,
+  swinTensorToNative,
+  swinTensorToTorch,
+} from "./backbones/swin/swin-keys";
+export {
+  SWIN_BASE_CONFIG,
+  SWIN_PREPROCESSING,
+  SWIN_SMALL_CONFIG,
+  SWIN_TINY_CONFIG,
+  swinSpec,
+} from "./backbones/swin/swin-spec";
+// Vision Transformer (src/backbones/vit/).
+export {
+  bicubicAntialiasMatrix,
+  bicubicMatrix,
+  type PositionInterpolation,
+  resamplePositionEmbedding,
+} from "./backbones/vit/resample-position-embedding";
+export {
+  type ResolvedVitConfig,
+  Vit,
+  type VitConfig,
+  type VitGlobalPool,
+  VitInputError,
+  vit,
+} from "./backbones/vit/vit";
+export {
+  convertVitStateDict,
+  detectVitLayout,
+  fuseSplitQkv,
+  type InferVitConfigOptions,
+  inferVitConfig,
+  normaliseVitKey,
+  type TorchTensor,
+  VIT_LAYOUT_DEFAULTS,
+  type VitCheckpointLayout,
+  VitStateDictError,
+  vitTensorToNative,
+  vitTensorToTorch,
+} from "./backbones/vit/vit-keys";
+export {
+  DINOV2_PREPROCESSING,
+  VIT_PREPROCESSING,
+  VIT_PRESETS,
+  vitSpec,
+} from "./backbones/vit/vit-spec";
 // Backends and kernels (src/backend/).
 export { BackendUnavailableError } from "./backend/backend-unavailable-error";
 export {
@@ -35,7 +99,6 @@ export {
   type SkippedBackend,
   selectBackend,
 } from "./backend/select-backend";
-
 // The classifier and its heads (src/classifier.ts, src/heads/).
 export {
   type Classifier,
@@ -214,10 +277,3 @@ export {
   saveClassifier,
 } from "./weights/save-load";
 export { StateDictError, type StateDictErrorDetails } from "./weights/state-dict-error";
-export {
-  type InferredDenseNet,
-  inferDenseNetConfig,
-  nativeTensorToTorch,
-  normaliseTorchDenseNetKey,
-  torchTensorToNative,
-} from "./weights/torchvision-densenet-keys";

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { sgd } from "../train/optimizers";
 import {

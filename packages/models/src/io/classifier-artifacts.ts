@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { type DenseNetConfig, densenet } from "../backbones/densenet";
+import { type DenseNetConfig, densenet } from "../backbones/densenet/densenet";
 import { type Classifier, createClassifier } from "../classifier";
 import { headFromMetadata } from "../heads/head-from-metadata";
 import type { ClassifierModelJson } from "../weights/save-load";

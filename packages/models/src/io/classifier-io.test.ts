@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
 import { type Classifier, createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
 import { loadClassifier, saveClassifier } from "../weights/save-load";

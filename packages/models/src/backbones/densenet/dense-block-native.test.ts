@@ -1,10 +1,10 @@
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it, vi } from "vitest";
-import { activeNativeBackend, nativeBatchNormReluGradAdd } from "../backend/native-ops";
-import { selectBackend } from "../backend/select-backend";
-import { provisionedNativePackage } from "../native/provisioned-native-backend";
-import { useNativeBackend } from "../native/use-native-backend";
+import { activeNativeBackend, nativeBatchNormReluGradAdd } from "../../backend/native-ops";
+import { selectBackend } from "../../backend/select-backend";
+import { provisionedNativePackage } from "../../native/provisioned-native-backend";
+import { useNativeBackend } from "../../native/use-native-backend";
 import { BatchNorm2d } from "./batch-norm";
 import {
   denseBlockTraining,

@@ -1,9 +1,9 @@
 import { createRandom, hashSeed, type Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
-import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbone";
+import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "../backbone";
+import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "../initializers";
 import { BatchNorm2d, batchMoments } from "./batch-norm";
 import { denseBlockTraining } from "./dense-block-native";
-import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "./initializers";
 
 /** A DenseNet configuration, with torchvision's `DenseNet.__init__` parameter meanings. */
 export interface DenseNetConfig {
@@ -214,7 +214,12 @@ export class DenseNet implements Backbone {
   }
 
   forward(images: tf.Tensor4D, options: BackboneForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => tf.mean(this.featureMap(images, options), [1, 2]) as tf.Tensor2D);
+    return tf.tidy(() => this.poolFeatureMap(this.featureMap(images, options)));
+  }
+
+  /** Global average pooling, as torchvision's `adaptive_avg_pool2d(…, (1, 1))`. */
+  poolFeatureMap(featureMap: tf.Tensor4D): tf.Tensor2D {
+    return tf.mean(featureMap, [1, 2]) as tf.Tensor2D;
   }
 
   private denseBlock(
@@ -418,7 +423,7 @@ export class DenseNet implements Backbone {
     return result;
   }
 
-  batchCounters(): Map<string, number> {
+  nonTensorState(): Map<string, number> {
     const result = new Map<string, number>();
     for (const norm of this.norms()) {
       result.set(`${norm.key}.num_batches_tracked`, norm.numBatchesTracked);
@@ -426,7 +431,7 @@ export class DenseNet implements Backbone {
     return result;
   }
 
-  setBatchCounters(counters: Map<string, number>): void {
+  setNonTensorState(counters: Map<string, number>): void {
     const norms = new Map<string, BatchNorm2d>();
     for (const norm of this.norms()) norms.set(`${norm.key}.num_batches_tracked`, norm);
     for (const [key, value] of counters) {

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { batchNormTrainingKernel } from "../backend/batch-norm-training";
-import { MedfmBatchNormReluGradAdd, MedfmBatchNormTrainingGrad } from "../backend/kernel-names";
-import { runMedfmKernel } from "../backend/kernel-registry";
+import { batchNormTrainingKernel } from "../../backend/batch-norm-training";
+import { MedfmBatchNormReluGradAdd, MedfmBatchNormTrainingGrad } from "../../backend/kernel-names";
+import { runMedfmKernel } from "../../backend/kernel-registry";
 import type { BatchNorm2d } from "./batch-norm";
 
 /** The parts of a dense layer the training block reads (see `densenet.ts`). */

@@ -1,0 +1,19 @@
+import * as tf from "@tensorflow/tfjs";
+
+/** The MLP activations of the transformers here: `gelu` (timm, DINOv2) and `quick_gelu` (CLIP). */
+export type TransformerActivation = "gelu" | "quick_gelu";
+
+/** Exact GELU, `x·Φ(x) = x/2·(1 + erf(x/√2))`, as `nn.GELU()` with its default. */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T);
+}
+
+/** OpenAI CLIP's `quick_gelu`, `x·σ(1.702·x)`, as transformers' `QuickGELUActivation`. */
+export function quickGelu<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as T);
+}
+
+/** Applies an activation by name. */
+export function applyActivation<T extends tf.Tensor>(x: T, activation: TransformerActivation): T {
+  return activation === "quick_gelu" ? quickGelu(x) : gelu(x);
+}

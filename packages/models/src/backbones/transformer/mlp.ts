@@ -1,0 +1,20 @@
+import type * as tf from "@tensorflow/tfjs";
+import { applyActivation, type TransformerActivation } from "./activations";
+import { applyLinear, type Linear } from "./linear";
+
+/** timm's `Mlp` (`fc1`, activation, `fc2`; dropout 0), the feed-forward of a transformer block. */
+export interface Mlp {
+  /** Expansion, `[dim, hidden]`. */
+  fc1: Linear;
+  /** Projection back, `[hidden, dim]`. */
+  fc2: Linear;
+}
+
+/** `fc2(activation(fc1(x)))` on the last axis. */
+export function applyMlp<T extends tf.Tensor>(
+  x: T,
+  mlp: Mlp,
+  activation: TransformerActivation = "gelu",
+): T {
+  return applyLinear(applyActivation(applyLinear(x, mlp.fc1), activation), mlp.fc2);
+}

@@ -1,0 +1,51 @@
+import * as tf from "@tensorflow/tfjs";
+import { applyLinear, type Linear } from "../transformer/linear";
+import type { ParameterStore } from "../transformer/parameter-store";
+
+/**
+ * Multi-head self-attention as timm's `Attention` (fused `qkv`, `softmax(q·scale @ kᵀ) @ v`,
+ * `proj`; no q/k norm). Keys `{key}.qkv.*`, `{key}.proj.*`.
+ */
+export class VitAttention {
+  /** Heads. */
+  readonly numHeads: number;
+  /** Channels per head. */
+  readonly headDim: number;
+  /** Fused query/key/value projection, `[dim, 3·dim]`. */
+  readonly qkv: Linear;
+  /** Output projection, `[dim, dim]`. */
+  readonly proj: Linear;
+  private readonly scale: number;
+
+  constructor(
+    store: ParameterStore,
+    key: string,
+    dim: number,
+    numHeads: number,
+    qkvBias: boolean,
+    stage: number,
+  ) {
+    this.numHeads = numHeads;
+    this.headDim = dim / numHeads;
+    this.scale = this.headDim ** -0.5;
+    this.qkv = store.linear(`${key}.qkv`, dim, 3 * dim, stage, qkvBias);
+    this.proj = store.linear(`${key}.proj`, dim, dim, stage);
+  }
+
+  /** Attention over the tokens of `x`, `[B, T, dim]`. */
+  apply(x: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, tokens, dim] = x.shape;
+      const qkv = tf.transpose(
+        tf.reshape(applyLinear(x, this.qkv), [batch, tokens, 3, this.numHeads, this.headDim]),
+        [2, 0, 3, 1, 4],
+      );
+      const [query, key, value] = tf
+        .split(qkv, 3, 0)
+        .map((part) => tf.reshape(part, [batch, this.numHeads, tokens, this.headDim]));
+      const attention = tf.softmax(tf.matMul(tf.mul(query, this.scale), key, false, true));
+      const context = tf.transpose(tf.matMul(attention, value), [0, 2, 1, 3]);
+      return applyLinear(tf.reshape(context, [batch, tokens, dim]) as tf.Tensor3D, this.proj);
+    });
+  }
+}
