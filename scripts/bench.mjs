@@ -17,7 +17,9 @@ const files = readdirSync(join(root, "packages"))
           .map((file) => join(dir, file))
       : [];
   })
-  .filter((file) => file.includes(filter));
+  // Matched against the path inside the repo, so a checkout folder whose name holds the filter
+  // (e.g. /work/wt-vitbench for `vit`) does not select every benchmark.
+  .filter((file) => file.slice(root.length).includes(filter));
 if (files.length === 0) {
   console.error(`no benchmark matches "${filter}"`);
   process.exit(1);

@@ -26,6 +26,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { densenet121, selectBackend, sgd } from "../src/index";
+import { type BenchResult, type Measurement, medianRound, mib, rate, timed } from "./bench-harness";
 
 // `node scripts/bench.mjs densenet -- --flag` (and some pnpm versions) pass a literal `--`.
 const argv = process.argv.slice(2).filter((arg) => arg !== "--");
@@ -56,18 +57,7 @@ const trainBatch = Number(args["train-batch"]);
 const classes = 19;
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
-interface Measurement {
-  batch: number;
-  secondsPerBatch: number;
-  imagesPerSecond: number;
-  /** Process CPU seconds per batch (all threads): steadier than wall time on a loaded machine. */
-  cpuSecondsPerBatch: number;
-}
-
-interface ChildResult {
-  backend?: string;
-  forward?: Measurement;
-  train?: Measurement;
+interface ChildResult extends BenchResult {
   profile?: Array<{ kernel: string; ms: number; calls: number }>;
   /** Native TensorFlow op time of one training step, on the tensorflow backend (--profile). */
   nativeOps?: Array<{ op: string; ms: number; cpuMs: number; calls: number }>;
@@ -75,38 +65,6 @@ interface ChildResult {
   nativeStepMs?: number;
   /** Wall and process CPU seconds of one training step's phases (--profile). */
   phases?: Array<{ phase: string; seconds: number; cpuSeconds: number }>;
-  peakRssBytes?: number;
-  error?: string;
-}
-
-async function timed(
-  step: () => Promise<void>,
-  count: number,
-  batch: number,
-): Promise<Measurement> {
-  await step(); // warm-up: XNNPACK operator creation, first allocations
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  for (let i = 0; i < count; i++) await step();
-  const seconds = (performance.now() - start) / 1000 / count;
-  const used = process.cpuUsage(cpu);
-  return {
-    batch,
-    secondsPerBatch: seconds,
-    imagesPerSecond: batch / seconds,
-    cpuSecondsPerBatch: (used.user + used.system) / 1e6 / count,
-  };
-}
-
-/** The round with the median images/s (an error only when every round failed). */
-function medianRound<T extends ChildResult>(
-  results: T[],
-  pick: (result?: ChildResult) => Measurement | undefined,
-): T {
-  const measured = results.filter((result) => pick(result) !== undefined);
-  if (measured.length === 0) return results[0];
-  measured.sort((a, b) => pick(a)!.imagesPerSecond - pick(b)!.imagesPerSecond);
-  return measured[Math.floor(measured.length / 2)];
 }
 
 /** One measurement in this process; prints `RESULT {json}`. */
@@ -322,12 +280,6 @@ function runTorch(
     return { error: `${config.python}: ${run.stderr.trim().split("\n").slice(-1)[0]}` };
   return JSON.parse(run.stdout.trim().split("\n").at(-1) as string);
 }
-
-const mib = (bytes?: number) => (bytes === undefined ? "?" : `${Math.round(bytes / 2 ** 20)} MiB`);
-const rate = (m?: Measurement) =>
-  m === undefined
-    ? "-"
-    : `${m.imagesPerSecond.toFixed(2)} img/s, ${(m.cpuSecondsPerBatch / m.batch).toFixed(2)} CPU-s/img`;
 
 async function main(): Promise<void> {
   if (args.child !== undefined) {
