@@ -7,8 +7,8 @@ import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Dispatcher, request } from "undici";
 import {
-  hubRepoCache,
   type HubRepoCache,
+  hubRepoCache,
   linkSnapshotFile,
   markKnownMissing,
   readCachedRef,
@@ -139,7 +139,8 @@ function hubHttpError(
       headerOf(headers, "x-repo-commit") ?? undefined,
     );
   }
-  if (code === "GatedRepo") return new GatedRepoError(location, shownUrl, status, settings.endpoint);
+  if (code === "GatedRepo")
+    return new GatedRepoError(location, shownUrl, status, settings.endpoint);
   if (
     code === "RepoNotFound" ||
     (status === 401 && message !== "Invalid credentials in Authorization header")
@@ -230,11 +231,14 @@ async function fetchMetadata(
       headerOf(headers, "x-linked-size") ??
         (isRedirect ? undefined : headerOf(headers, "content-length")),
     );
+    // Content not redirected is fetched at the resolved commit, so a branch moving between the
+    // HEAD and the GET cannot hand over other bytes than the ones the ETag and commit describe.
+    const pinned = resolveUrl(settings.endpoint, location.repo, commit, location.filename ?? "");
     return {
       commit,
       etag,
       size,
-      location: isRedirect && target !== undefined ? new URL(target, current).toString() : current,
+      location: isRedirect && target !== undefined ? new URL(target, current).toString() : pinned,
     };
   }
 }

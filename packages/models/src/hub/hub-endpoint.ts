@@ -73,7 +73,10 @@ export function hubSettings(
   env: Environment = process.env,
 ): HubSettings {
   const home = hubHome(env);
-  const endpoint = (options.endpoint ?? env.HF_ENDPOINT ?? DEFAULT_HUB_ENDPOINT).replace(/\/+$/, "");
+  const endpoint = (options.endpoint ?? env.HF_ENDPOINT ?? DEFAULT_HUB_ENDPOINT).replace(
+    /\/+$/,
+    "",
+  );
   const cacheDir =
     options.cacheDir ??
     expandPath(env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE ?? join(home, "hub"), env);
@@ -89,7 +92,8 @@ export function hubSettings(
       }
     }
   }
-  const offline = options.offline ?? (isTrue(env.HF_HUB_OFFLINE) || isTrue(env.TRANSFORMERS_OFFLINE));
+  const offline =
+    options.offline ?? (isTrue(env.HF_HUB_OFFLINE) || isTrue(env.TRANSFORMERS_OFFLINE));
   return { endpoint, token, cacheDir, offline };
 }
 

@@ -77,7 +77,10 @@ function triple(location: HubLocation, key: string, value: unknown): [number, nu
 
 function positive(location: HubLocation, key: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-    throw new HubFormatError(location, `${key} is ${JSON.stringify(value)}; expected a positive number`);
+    throw new HubFormatError(
+      location,
+      `${key} is ${JSON.stringify(value)}; expected a positive number`,
+    );
   }
   return value;
 }
@@ -120,7 +123,11 @@ export function preprocessingFromPretrainedCfg(
     std: triple(location, "pretrained_cfg.std", pretrainedCfg.std),
     inputSize: inputSize[1],
     interpolation,
-    crop: positive(location, "pretrained_cfg.crop_pct", pretrainedCfg.crop_pct ?? TIMM_DEFAULT_CROP_PCT),
+    crop: positive(
+      location,
+      "pretrained_cfg.crop_pct",
+      pretrainedCfg.crop_pct ?? TIMM_DEFAULT_CROP_PCT,
+    ),
   };
 }
 
@@ -222,10 +229,7 @@ export function preprocessingFromImageProcessor(
   return { mean, std, inputSize, interpolation, crop };
 }
 
-async function readJson(
-  location: HubLocation,
-  path: string,
-): Promise<Record<string, unknown>> {
+async function readJson(location: HubLocation, path: string): Promise<Record<string, unknown>> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(path, "utf8"));
@@ -250,7 +254,11 @@ export async function readHubConfig(snapshot: HubSnapshot): Promise<HubConfig> {
     const onDisk = join(snapshot.snapshotDir, filename);
     return existsSync(onDisk) ? onDisk : undefined;
   };
-  const configLocation = { repo: snapshot.repo, revision: snapshot.revision, filename: CONFIG_NAME };
+  const configLocation = {
+    repo: snapshot.repo,
+    revision: snapshot.revision,
+    filename: CONFIG_NAME,
+  };
   const configPath = pathOf(CONFIG_NAME);
   if (configPath === undefined) {
     throw new HubFormatError(configLocation, `not in the snapshot ${snapshot.snapshotDir}`);

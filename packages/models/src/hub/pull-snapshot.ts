@@ -115,7 +115,10 @@ export async function pullSnapshot(
   /** Fetches a file the repository may lack; false when the hub or the cache says it is absent. */
   const fetchOptional = async (filename: string): Promise<boolean> => {
     const settings = hubSettings(options);
-    if (commit !== undefined && isKnownMissing(hubRepoCache(settings.cacheDir, repo), commit, filename)) {
+    if (
+      commit !== undefined &&
+      isKnownMissing(hubRepoCache(settings.cacheDir, repo), commit, filename)
+    ) {
       return false;
     }
     try {

@@ -217,7 +217,13 @@ export async function startFakeHub(repos: readonly FakeRepo[]): Promise<FakeHub>
     }
     const interruptAfter = request.method === "GET" ? interruptions.get(sha) : undefined;
     interruptions.delete(sha);
-    sendRanged(request, response, served, { "content-type": "binary/octet-stream" }, interruptAfter);
+    sendRanged(
+      request,
+      response,
+      served,
+      { "content-type": "binary/octet-stream" },
+      interruptAfter,
+    );
   });
 
   const endpoint = await listen(hubServer);
