@@ -105,6 +105,58 @@ export {
 export { headFromMetadata } from "./heads/head-from-metadata";
 export { type LinearHeadOptions, linearHead } from "./heads/linear-head";
 export { type MlpHeadOptions, mlpHead } from "./heads/mlp-head";
+// Pretrained weights from the Hugging Face hub (src/hub/); no tfjs in these files.
+export {
+  type DownloadHubFileOptions,
+  downloadHubFile,
+  type HubFile,
+  type HubProgressEvent,
+} from "./hub/download-file";
+export {
+  type HubRepoCache,
+  hubRepoCache,
+  readCachedRef,
+  repoFolderName,
+} from "./hub/hub-cache";
+export {
+  DEFAULT_HUB_ENDPOINT,
+  type HubSettings,
+  type HubSettingsOptions,
+  hubSettings,
+  resolveUrl,
+} from "./hub/hub-endpoint";
+export {
+  EntryNotFoundError,
+  GatedRepoError,
+  HubConnectionError,
+  HubError,
+  HubFormatError,
+  HubHttpError,
+  HubIntegrityError,
+  type HubLocation,
+  HubOfflineError,
+  RepoNotFoundError,
+  RevisionNotFoundError,
+} from "./hub/hub-errors";
+export {
+  type HubConfig,
+  type HubInterpolation,
+  type HubPreprocessing,
+  preprocessingFromImageProcessor,
+  preprocessingFromPretrainedCfg,
+  readHubConfig,
+} from "./hub/hub-preprocessing";
+export {
+  CONFIG_NAME,
+  type HubSnapshot,
+  type HubWeightFiles,
+  PREPROCESSOR_CONFIG_NAME,
+  type PullSnapshotOptions,
+  pullSnapshot,
+  resolveWeightFiles,
+  SAFETENSORS_INDEX_NAME,
+  SAFETENSORS_WEIGHTS_NAME,
+} from "./hub/pull-snapshot";
 // Inference (src/predict/).
 export { formatSubmission, writeSubmission } from "./predict/format-submission";
 export { IMAGE_EXTENSIONS, type ListImagesOptions, listImages } from "./predict/list-images";

@@ -22,7 +22,7 @@ const weights = new Uint8Array(
   ),
 );
 const weightsSha = sha256Hex(weights);
-const config = new TextEncoder().encode(
+const config = new Uint8Array(
   readFileSync(
     fileURLToPath(
       new URL("./__fixtures__/timm-vit_small_patch16_224.config.json", import.meta.url),
