@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createDownloadProgress } from "../download-progress";
 import { runMedfm } from "../testing/run-medfm";
 import { parseRepoReference } from "./models-pull";
@@ -39,7 +39,6 @@ const tagged = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 let hub: FakeHub;
 let cacheDir: string;
-let savedEnv: NodeJS.ProcessEnv;
 
 beforeEach(async () => {
   hub = await startFakeHub([
@@ -59,16 +58,15 @@ beforeEach(async () => {
     },
   ]);
   cacheDir = mkdtempSync(join(tmpdir(), "medfm-pull-cli-"));
-  savedEnv = { ...process.env };
-  process.env.HF_ENDPOINT = hub.endpoint;
-  process.env.HF_HUB_CACHE = cacheDir;
-  delete process.env.HF_TOKEN;
-  delete process.env.HF_HUB_OFFLINE;
-  process.env.HF_TOKEN_PATH = join(cacheDir, "no-token");
+  vi.stubEnv("HF_ENDPOINT", hub.endpoint);
+  vi.stubEnv("HF_HUB_CACHE", cacheDir);
+  vi.stubEnv("HF_TOKEN", undefined);
+  vi.stubEnv("HF_HUB_OFFLINE", undefined);
+  vi.stubEnv("HF_TOKEN_PATH", join(cacheDir, "no-token"));
 });
 
 afterEach(async () => {
-  process.env = savedEnv;
+  vi.unstubAllEnvs();
   await hub.close();
 });
 
@@ -111,11 +109,11 @@ describe("medfm models pull", () => {
         gatedTokens: ["hf_ok"],
       },
     ]);
-    process.env.HF_ENDPOINT = hub.endpoint;
+    vi.stubEnv("HF_ENDPOINT", hub.endpoint);
     await expect(runMedfm(["models", "pull", "org/gated"])).rejects.toThrow(
       /org\/gated@main file config\.json: .*gated.*HF_TOKEN/,
     );
-    process.env.HF_TOKEN = "hf_ok";
+    vi.stubEnv("HF_TOKEN", "hf_ok");
     await expect(
       runMedfm(["models", "pull", "org/gated", "--file", "config.json"]),
     ).resolves.toContain("config.json ->");

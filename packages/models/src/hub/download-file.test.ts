@@ -1,8 +1,19 @@
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { type FakeHub, sha256Hex, startFakeHub } from "./__fixtures__/fake-hub";
 import { downloadHubFile, type HubProgressEvent } from "./download-file";
 import {
@@ -176,6 +187,43 @@ describe("downloadHubFile", () => {
     expect(sha256Hex(readFileSync(file.path))).toBe(weightsSha);
   });
 
+  it("downloads a blob once when two pulls race, the second waiting for the first's lock", async () => {
+    const options = { endpoint: hub.endpoint, cacheDir, token: false as const };
+    const [first, second] = await Promise.all([
+      downloadHubFile(repo, "model.safetensors", options),
+      downloadHubFile(repo, "model.safetensors", options),
+    ]);
+    expect(first.path).toBe(second.path);
+    expect([first.fromCache, second.fromCache].sort()).toEqual([false, true]);
+    expect(hub.requests.filter((request) => request.server === "cdn")).toHaveLength(1);
+    expect(sha256Hex(readFileSync(first.path))).toBe(weightsSha);
+  });
+
+  it("waits while a live process holds the blob's lock and takes over the lock of a dead one", async () => {
+    const options = { endpoint: hub.endpoint, cacheDir, token: false as const };
+    const locks = join(cacheDir, ".locks", "models--medfm-test--densenet-small");
+    const lock = join(locks, `${weightsSha}.medfm.lock`);
+    mkdirSync(locks, { recursive: true });
+    writeFileSync(lock, String(process.pid));
+    const pending = downloadHubFile(repo, "model.safetensors", options);
+    while (!hub.requests.some((request) => request.method === "HEAD")) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(hub.requests.filter((request) => request.server === "cdn")).toHaveLength(0);
+    rmSync(lock);
+    expect(sha256Hex(readFileSync((await pending).path))).toBe(weightsSha);
+    expect(existsSync(lock)).toBe(false);
+
+    // A lock left by a process that no longer runs does not block.
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid as number;
+    writeFileSync(lock, String(dead));
+    rmSync(join(storage(), "blobs", weightsSha));
+    const file = await downloadHubFile(repo, "model.safetensors", options);
+    expect(file.fromCache).toBe(false);
+    expect(existsSync(lock)).toBe(false);
+  });
+
   it("deletes a download whose sha256 does not match the LFS ETag and names both hashes", async () => {
     hub.corrupt(weightsSha);
     const failure = await downloadHubFile(repo, "model.safetensors", {
@@ -214,15 +262,14 @@ describe("downloadHubFile", () => {
   });
 
   it("reads HF_TOKEN and HF_ENDPOINT from the environment", async () => {
-    const saved = { ...process.env };
+    vi.stubEnv("HF_ENDPOINT", `${hub.endpoint}/`);
+    vi.stubEnv("HF_TOKEN", "hf_accepted");
+    vi.stubEnv("HF_HUB_CACHE", cacheDir);
     try {
-      process.env.HF_ENDPOINT = `${hub.endpoint}/`;
-      process.env.HF_TOKEN = "hf_accepted";
-      process.env.HF_HUB_CACHE = cacheDir;
       const file = await downloadHubFile("medfm-test/gated", "config.json");
       expect(file.path.startsWith(cacheDir)).toBe(true);
     } finally {
-      process.env = saved;
+      vi.unstubAllEnvs();
     }
   });
 

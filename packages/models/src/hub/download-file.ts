@@ -36,6 +36,7 @@ import {
   RepoNotFoundError,
   RevisionNotFoundError,
 } from "./hub-errors";
+import { lockBlob } from "./hub-lock";
 
 /** Progress of one file, reported while it downloads and once when it is done. */
 export interface HubProgressEvent {
@@ -478,9 +479,18 @@ export async function downloadHubFile(
   await writeCachedRef(cache, revision, metadata.commit);
   const pointer = cache.pointerPath(metadata.commit, filename);
   const blob = cache.blobPath(metadata.etag);
-  const blobExisted = existsSync(blob);
+  let blobExisted = existsSync(blob);
   if (!blobExisted) {
-    await downloadBlob(location, cache, metadata, settings, options);
+    const lock = await lockBlob(settings.cacheDir, repo, metadata.etag, {
+      signal: options.signal,
+    });
+    try {
+      // Another process may have finished the blob while this one waited for the lock.
+      blobExisted = existsSync(blob);
+      if (!blobExisted) await downloadBlob(location, cache, metadata, settings, options);
+    } finally {
+      await lock.release();
+    }
   }
   await linkSnapshotFile(cache, metadata.commit, filename, metadata.etag);
   const size = await sizeOnDisk(blob);

@@ -298,7 +298,7 @@ for f in sys.argv[2:]:
       const { stdout } = await run(
         hubPython.python as string,
         ["-c", script, cacheDir, "config.json", "model.safetensors"],
-        { env: { ...process.env, HF_ENDPOINT: hub.endpoint, HF_HUB_DISABLE_TELEMETRY: "1" } },
+        { env: { ...process.env, HF_ENDPOINT: hub.endpoint, HF_HUB_OFFLINE: "0", HF_TOKEN: "" } },
       );
       const pythonPaths = stdout.trim().split("\n");
       await hub.close();
