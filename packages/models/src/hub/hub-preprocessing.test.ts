@@ -10,7 +10,7 @@ import {
   readHubConfig,
 } from "./hub-preprocessing";
 
-// Written by __fixtures__/make-hub-configs.py from timm's registry and transformers' processors.
+// Written by scripts/fixtures/models/make-hub-configs.py from timm's registry and transformers' processors.
 const fixtures = fileURLToPath(new URL("./__fixtures__/", import.meta.url));
 const fixture = (name: string) => JSON.parse(readFileSync(join(fixtures, name), "utf8"));
 const location = { repo: "org/model", revision: "main", filename: "config.json" };

@@ -221,9 +221,13 @@ describe("pullSnapshot", () => {
   });
 });
 
-/** A Python with huggingface_hub, for the cross-checks (MEDFM_TEST_HF_PYTHON, else python3). */
+/**
+ * A Python with huggingface_hub for the cross-checks: MEDFM_TEST_HF_PYTHON, else the venv
+ * scripts/hub/install.sh makes (.venv-hub), else python3.
+ */
 function findHubPython(): { python?: string; reason: string } {
-  const candidates = [process.env.MEDFM_TEST_HF_PYTHON, "python3"].filter(
+  const venv = fileURLToPath(new URL("../../../../.venv-hub/bin/python", import.meta.url));
+  const candidates = [process.env.MEDFM_TEST_HF_PYTHON, venv, "python3"].filter(
     (candidate): candidate is string => Boolean(candidate),
   );
   for (const python of candidates) {
@@ -243,7 +247,7 @@ function findHubPython(): { python?: string; reason: string } {
     }
   }
   return {
-    reason: `no Python with huggingface_hub among ${candidates.join(", ")}; set MEDFM_TEST_HF_PYTHON to one (pip install huggingface_hub)`,
+    reason: `no Python with huggingface_hub among ${candidates.join(", ")}; run scripts/hub/install.sh or set MEDFM_TEST_HF_PYTHON to one`,
   };
 }
 
