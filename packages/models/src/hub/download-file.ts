@@ -373,8 +373,7 @@ async function downloadBlob(
         );
       } catch (error) {
         if (isAbort(error, options.signal)) throw error;
-        const retryable = HubError.isInstance(error) ? error.isRetryable : true;
-        if (!retryable) throw error;
+        if (!isNetworkFailure(error)) throw error;
         if (attempt >= maxRetries) {
           if (HubError.isInstance(error)) throw error;
           throw new HubConnectionError(location, withoutQuery(metadata.location), error);
@@ -402,9 +401,28 @@ async function downloadBlob(
   }
 }
 
+/** System and undici error codes of a failed or cut connection (worth a retry or the cache). */
+const TRANSPORT_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+]);
+
+function isTransportError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && (code.startsWith("UND_ERR_") || TRANSPORT_CODES.has(code));
+}
+
+/** Whether a failure means the hub could not be used (so a retry or the cache may help). */
 function isNetworkFailure(error: unknown): boolean {
   if (HubError.isInstance(error)) return error.isRetryable;
-  return true;
+  return isTransportError(error);
 }
 
 /**
