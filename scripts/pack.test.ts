@@ -6,6 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -84,6 +85,27 @@ describe("packed packages installed with npm", () => {
       expect(result).toEqual({ backend: "cpu", shape: [2, 3], finite: true });
     });
   }
+
+  it("bundles the installed @medfm/models and @medfm/data for the browser with no Node module", async () => {
+    // A web app's bundler: esbuild for the browser platform picks the packages' `browser` export
+    // condition and fails on any Node built-in (or sharp) left reachable from it.
+    const workspace = createRequire(join(root, "packages", "models", "package.json"));
+    const esbuild = (await import(workspace.resolve("esbuild"))) as typeof import("esbuild");
+    const result = await esbuild.build({
+      stdin: {
+        contents: `import { httpClassifier, loadClassifierFrom, gradCam } from "@medfm/models";
+import { preprocessRgba } from "@medfm/data";
+console.log(httpClassifier, loadClassifierFrom, gradCam, preprocessRgba);`,
+        resolveDir: project,
+      },
+      bundle: true,
+      write: false,
+      platform: "browser",
+      format: "esm",
+      logLevel: "silent",
+    });
+    expect(result.outputFiles[0].text).toContain("medfm-classifier");
+  });
 
   it("installs @medfm/data with sharp and parses a chest annotation line", () => {
     const file = join(project, "data.mjs");

@@ -1,9 +1,9 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts", "src/bin.ts"],
+  entry: ["src/index.ts", "src/bin.ts", "src/browser.ts"],
   format: ["esm", "cjs"],
-  dts: { entry: "src/index.ts" },
+  dts: { entry: ["src/index.ts", "src/browser.ts"] },
   sourcemap: true,
   clean: true,
   target: "node20",

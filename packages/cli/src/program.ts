@@ -8,6 +8,7 @@ import { registerMetricsCommand } from "./commands/metrics";
 import { registerModelsCommand } from "./commands/models";
 import { registerPredictCommand } from "./commands/predict";
 import { registerReportCommand } from "./commands/report";
+import { registerServeCommands } from "./commands/serve";
 import { registerTrackCommand } from "./commands/track";
 import { registerTrainCommand } from "./commands/train";
 
@@ -27,5 +28,6 @@ export function createProgram(): Command {
   registerReportCommand(program);
   registerFewShotCommand(program);
   registerGridCommand(program);
+  registerServeCommands(program);
   return program;
 }

@@ -63,6 +63,11 @@ export {
 } from "./images/pil-resize";
 export { type PilResize16Source, pilResize16 } from "./images/pil-resize-16";
 export {
+  type PreprocessRgbaOptions,
+  preprocessRgba,
+  type RgbaImage,
+} from "./images/preprocess-rgba";
+export {
   type RandomResizedCropOptions,
   randomResizedCropBox,
 } from "./images/random-resized-crop";

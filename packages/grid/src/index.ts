@@ -40,6 +40,7 @@ export {
 export {
   type GridPlan,
   type GridPlanJob,
+  gridFieldSettings,
   type PlanGridOptions,
   parsePlan,
   planGrid,

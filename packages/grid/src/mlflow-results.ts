@@ -16,6 +16,11 @@ export interface GridTrackingOptions {
   env?: Record<string, string | undefined>;
   /** Where the runs' local journals go (default `MEDFM_TRACK_ROOT`, else `./.medfm/runs`). */
   root?: string;
+  /**
+   * `sync` (default) sends each run to MLflow as it goes; `offline` only journals it locally,
+   * for `medfm track sync` later (a worker without a reachable server, or a test).
+   */
+  mode?: "sync" | "offline";
 }
 
 /**
@@ -34,7 +39,7 @@ export function trackedExecutor(
       name: `${config.task}-${config.shot}shot-exp${config.experiment}-${config.method}-${context.jobId}`,
       tags: [config.task, config.method],
       backend: options.uri ? mlflow({ uri: options.uri }) : "mlflow",
-      mode: "sync",
+      mode: options.mode ?? "sync",
       ...(options.root ? { root: options.root } : {}),
     });
     run[gridJobIdTag] = context.jobId;

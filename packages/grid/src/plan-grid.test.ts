@@ -48,6 +48,29 @@ describe("planGrid", () => {
     expect(ids.size).toBe(5);
   });
 
+  it("sweeps the job fields epochs, batch-size and image-size with --set, and refuses keys a flag sweeps", () => {
+    const plan = planGrid({
+      ...base,
+      tasks: ["colon"],
+      shots: [1],
+      experiments: [1],
+      methods: ["finetune"],
+      seeds: [0],
+      sets: { epochs: [5, 10], "batch-size": [8], lr: [0.01] },
+    });
+    expect(plan.jobs.map((job) => [job.config.epochs, job.config.batchSize])).toEqual([
+      [5, 8],
+      [10, 8],
+    ]);
+    expect(plan.jobs.map((job) => job.config.settings)).toEqual([{ lr: 0.01 }, { lr: 0.01 }]);
+    expect(() => planGrid({ ...base, sets: { shots: [1, 5] } })).toThrow(
+      "--set shots: sweep it with --shots",
+    );
+    expect(() => planGrid({ ...base, sets: { epochs: [0] } })).toThrow(
+      "--set epochs: expected positive integers, got 0",
+    );
+  });
+
   it("lists a repeated value once", () => {
     expect(
       planGrid({ ...base, tasks: ["chest", "chest"], shots: [1], methods: ["vpt"] }).jobs,

@@ -35,6 +35,55 @@ export interface GridPlan {
   jobs: GridPlanJob[];
 }
 
+/** `--set` keys that sweep a job field instead of a setting, and the field each sweeps. */
+export const gridFieldSettings = Object.freeze({
+  epochs: "epochs",
+  "batch-size": "batchSize",
+  "image-size": "imageSize",
+} as const);
+
+/** `--set` keys refused because a `medfm grid plan` flag sweeps them. */
+const flagKeys: Readonly<Record<string, string>> = {
+  shot: "--shots",
+  shots: "--shots",
+  exp: "--exps",
+  exps: "--exps",
+  experiment: "--exps",
+  method: "--method",
+  seed: "--seeds",
+  seeds: "--seeds",
+  task: "--task",
+};
+
+/** Splits `sets` into swept job fields (epochs, batch size, image size) and other settings. */
+function splitFieldSettings(options: PlanGridOptions): {
+  fields: Record<(typeof gridFieldSettings)[keyof typeof gridFieldSettings], readonly number[]>;
+  sets: Record<string, readonly (string | number)[]>;
+} {
+  const fields = {
+    epochs: [options.epochs] as readonly number[],
+    batchSize: [options.batchSize] as readonly number[],
+    imageSize: [options.imageSize] as readonly number[],
+  };
+  const sets: Record<string, readonly (string | number)[]> = {};
+  for (const [key, values] of Object.entries(options.sets ?? {})) {
+    if (flagKeys[key]) throw new GridPlanError(`--set ${key}: sweep it with ${flagKeys[key]}`);
+    const field = gridFieldSettings[key as keyof typeof gridFieldSettings];
+    if (!field) {
+      sets[key] = values;
+      continue;
+    }
+    for (const value of values)
+      if (typeof value !== "number" || !Number.isInteger(value) || value < 1)
+        throw new GridPlanError(
+          `--set ${key}: expected positive integers, got ${JSON.stringify(value)}`,
+        );
+    if (values.length === 0) throw new GridPlanError(`--set ${key}: no values`);
+    fields[field] = [...new Set(values as number[])];
+  }
+  return { fields, sets };
+}
+
 /** Every combination of the swept settings, in key order, then value order. */
 function settingCombinations(
   sets: Readonly<Record<string, readonly (string | number)[]>>,
@@ -54,8 +103,9 @@ function settingCombinations(
 
 /**
  * Expands a grid into jobs: tasks × shots × experiments × methods × seeds × every `sets`
- * combination, each with the id of its full configuration. Duplicate combinations (a value
- * listed twice) appear once.
+ * combination, each with the id of its full configuration. `sets` keys `epochs`, `batch-size`
+ * and `image-size` sweep those job fields ({@link gridFieldSettings}); a key a flag sweeps
+ * (`shots`, `seed`, ...) is refused. Duplicate combinations (a value listed twice) appear once.
  */
 export function planGrid(options: PlanGridOptions): GridPlan {
   for (const task of options.tasks) {
@@ -72,32 +122,39 @@ export function planGrid(options: PlanGridOptions): GridPlan {
   for (const [flag, list] of Object.entries(lists)) {
     if (list.length === 0) throw new GridPlanError(`${flag}: no values`);
   }
+  const { fields, sets } = splitFieldSettings(options);
+  const fieldCombinations = fields.epochs.flatMap((epochs) =>
+    fields.batchSize.flatMap((batchSize) =>
+      fields.imageSize.map((imageSize) => ({ epochs, batchSize, imageSize })),
+    ),
+  );
   const jobs = new Map<string, GridPlanJob>();
   for (const task of options.tasks)
     for (const shot of options.shots)
       for (const experiment of options.experiments)
         for (const method of options.methods)
           for (const seed of options.seeds)
-            for (const settings of settingCombinations(options.sets ?? {})) {
-              const config: GridJobConfig = {
-                version: 1,
-                task: task as GridJobConfig["task"],
-                shot,
-                experiment,
-                method,
-                seed,
-                ...(options.dataRoot ? { dataRoot: options.dataRoot } : {}),
-                ...(options.anns ? { anns: options.anns } : {}),
-                ...(options.testAnn ? { testAnn: options.testAnn } : {}),
-                ...(options.weights ? { weights: options.weights } : {}),
-                imageSize: options.imageSize,
-                batchSize: options.batchSize,
-                epochs: options.epochs,
-                settings,
-              };
-              const id = jobIdOf(config);
-              if (!jobs.has(id)) jobs.set(id, { id, config });
-            }
+            for (const field of fieldCombinations)
+              for (const settings of settingCombinations(sets)) {
+                const config: GridJobConfig = {
+                  version: 1,
+                  task: task as GridJobConfig["task"],
+                  shot,
+                  experiment,
+                  method,
+                  seed,
+                  ...(options.dataRoot ? { dataRoot: options.dataRoot } : {}),
+                  ...(options.anns ? { anns: options.anns } : {}),
+                  ...(options.testAnn ? { testAnn: options.testAnn } : {}),
+                  ...(options.weights ? { weights: options.weights } : {}),
+                  imageSize: field.imageSize,
+                  batchSize: field.batchSize,
+                  epochs: field.epochs,
+                  settings,
+                };
+                const id = jobIdOf(config);
+                if (!jobs.has(id)) jobs.set(id, { id, config });
+              }
   return { planVersion: 1, jobs: [...jobs.values()] };
 }
 

@@ -1,5 +1,7 @@
 // DenseNet-121 speed on the best tfjs backend here against torchvision's densenet121 in PyTorch
-// (Debian python3-torch, 2 threads), measured in the same run: eval-mode forward images/s
+// (2 threads; Debian python3-torch and, when installed by scripts/bench/install-torch.sh, PyPI's
+// torch in .venv-bench, each in NCHW and channels_last; the ratio is taken against the best of
+// the four), measured in the same run: eval-mode forward images/s
 // (batch 8 at 224) and training images/s (batch 4 at 224: BCE over 19 classes, SGD with
 // momentum), with ratios and the peak resident memory of each process. Without --backend it
 // measures the best backend here (see selectBackend: it finds the native one that `pnpm medfm
@@ -269,12 +271,40 @@ function runChild(kind: string, backend?: string): ChildResult {
   return { error: `exit ${run.status ?? run.signal}: ${tail.slice(0, 400)}` };
 }
 
-function runTorch(phase: string): ChildResult & { threads?: number; torch?: string } {
-  const python = "/usr/bin/python3";
+/** One PyTorch configuration the bench compares with: an interpreter and a memory layout. */
+interface TorchConfig {
+  /** Shown in the output, e.g. `Debian torch NCHW`. */
+  label: string;
+  /** Where the torch comes from. */
+  source: "Debian" | "PyPI";
+  python: string;
+  channelsLast: boolean;
+}
+
+/**
+ * The PyTorch configurations measured: Debian's python3-torch and, when installed (see
+ * scripts/bench/install-torch.sh, or MEDFM_BENCH_TORCH_PYTHON), PyPI's torch in `.venv-bench`,
+ * each in NCHW and in channels_last. The ratio is taken against the best of them.
+ */
+function torchConfigs(): TorchConfig[] {
+  const pythons: Array<{ source: TorchConfig["source"]; python: string }> = [];
+  if (existsSync("/usr/bin/python3"))
+    pythons.push({ source: "Debian", python: "/usr/bin/python3" });
+  const venv = process.env.MEDFM_BENCH_TORCH_PYTHON ?? `${root}.venv-bench/bin/python`;
+  if (existsSync(venv)) pythons.push({ source: "PyPI", python: venv });
+  return pythons.flatMap(({ source, python }) => [
+    { label: `${source} torch NCHW`, source, python, channelsLast: false },
+    { label: `${source} torch channels_last`, source, python, channelsLast: true },
+  ]);
+}
+
+function runTorch(
+  phase: string,
+  config: TorchConfig,
+): ChildResult & { threads?: number; torch?: string } {
   const script = `${root}scripts/bench/models/densenet_torch.py`;
-  if (!existsSync(python)) return { error: "no /usr/bin/python3 (Debian python3-torch)" };
   const run = spawnSync(
-    python,
+    config.python,
     [
       script,
       `--size=${size}`,
@@ -283,11 +313,13 @@ function runTorch(phase: string): ChildResult & { threads?: number; torch?: stri
       `--iterations=${iterations}`,
       "--threads=2",
       `--phase=${phase}`,
+      ...(config.channelsLast ? ["--channels-last"] : []),
       ...(args["memory-efficient"] ? ["--memory-efficient"] : []),
     ],
-    { encoding: "utf8" },
+    { encoding: "utf8", maxBuffer: 1 << 24 },
   );
-  if (run.status !== 0) return { error: `${run.stderr.trim().split("\n").slice(-1)[0]}` };
+  if (run.status !== 0)
+    return { error: `${config.python}: ${run.stderr.trim().split("\n").slice(-1)[0]}` };
   return JSON.parse(run.stdout.trim().split("\n").at(-1) as string);
 }
 
@@ -313,42 +345,78 @@ async function main(): Promise<void> {
   const phases = args.phase === "both" ? ["forward", "train"] : [args.phase as string];
   // Without --backend: the best backend here, and wasm beside it when the best is native.
   const backends: Array<string | undefined> = args.backend ? [args.backend] : [undefined, "wasm"];
-  const torch: Record<string, ChildResult> = {};
+  const configs = args["no-torch"] ? [] : torchConfigs();
+  if (!args["no-torch"] && configs.length === 0)
+    console.log("no PyTorch found (/usr/bin/python3 with python3-torch, or .venv-bench)");
+  if (!args["no-torch"] && !configs.some((config) => config.source === "PyPI"))
+    console.log(
+      "PyPI torch not installed: run `bash scripts/bench/install-torch.sh` to compare with it too",
+    );
+  // torch[phase][label]: each PyTorch configuration is measured once per phase, in rounds
+  // alternating with ours.
+  const torch: Record<string, Record<string, ChildResult>> = {};
   let best: string | undefined;
   for (const backend of backends) {
     if (backend === "wasm" && best?.startsWith("wasm")) break; // the best was wasm: measured
     for (const phase of phases) {
-      // Rounds alternate the two sides, so that a slow spell of a shared machine does not fall
-      // on one side only; each side's median round is reported. PyTorch runs once per phase.
+      // Rounds alternate the sides, so that a slow spell of a shared machine does not fall
+      // on one side only; each side's median round is reported.
       const pick = (result?: ChildResult) =>
         (phase === "forward" ? result?.forward : result?.train) as Measurement | undefined;
       const mineRounds: ChildResult[] = [];
-      const torchRounds: ChildResult[] = [];
+      const measureTorch = torch[phase] === undefined;
+      const torchRounds = new Map<string, ChildResult[]>(configs.map((c) => [c.label, []]));
       for (let round = 0; round < rounds; round += 1) {
         mineRounds.push(runChild(phase, backend));
-        if (!args["no-torch"] && torch[phase] === undefined) torchRounds.push(runTorch(phase));
+        if (measureTorch)
+          for (const config of configs)
+            torchRounds.get(config.label)?.push(runTorch(phase, config));
       }
-      if (torchRounds.length > 0) torch[phase] = medianRound(torchRounds, pick);
+      if (measureTorch)
+        torch[phase] = Object.fromEntries(
+          [...torchRounds].map(([label, results]) => [label, medianRound(results, pick)]),
+        );
       const mine = medianRound(mineRounds, pick);
       best ??= mine.backend;
-      const reference = torch[phase];
       const measurement = pick(mine);
-      const referenceMeasurement = pick(reference);
-      const ratio =
-        measurement && referenceMeasurement
-          ? `${(measurement.imagesPerSecond / referenceMeasurement.imagesPerSecond).toFixed(2)}x` +
-            ` (per CPU-second ${(referenceMeasurement.cpuSecondsPerBatch / measurement.cpuSecondsPerBatch).toFixed(2)}x)`
-          : "-";
       console.log(
-        `${phase.padEnd(7)} tfjs ${mine.backend ?? backend ?? "?"}: ${mine.error ?? rate(measurement)} (peak RSS ${mib(mine.peakRssBytes)}) | ` +
-          `PyTorch 2 threads: ${reference?.error ?? rate(referenceMeasurement)} (peak RSS ${mib(reference?.peakRssBytes)}) | ratio ${ratio}`,
+        `${phase.padEnd(7)} tfjs ${mine.backend ?? backend ?? "?"}: ${mine.error ?? rate(measurement)} (peak RSS ${mib(mine.peakRssBytes)})`,
       );
+      let bestLabel: string | undefined;
+      let bestReference: Measurement | undefined;
+      for (const [label, reference] of Object.entries(torch[phase] ?? {})) {
+        const referenceMeasurement = pick(reference);
+        const ratio =
+          measurement && referenceMeasurement
+            ? `${(measurement.imagesPerSecond / referenceMeasurement.imagesPerSecond).toFixed(2)}x`
+            : "-";
+        console.log(
+          `        ${label.padEnd(26)} ${reference.error ?? rate(referenceMeasurement)} (peak RSS ${mib(reference.peakRssBytes)}) | ours ${ratio}`,
+        );
+        if (
+          referenceMeasurement &&
+          (bestReference === undefined ||
+            referenceMeasurement.imagesPerSecond > bestReference.imagesPerSecond)
+        ) {
+          bestReference = referenceMeasurement;
+          bestLabel = label;
+        }
+      }
+      if (measurement && bestReference) {
+        console.log(
+          `        ratio to the best PyTorch (${bestLabel}): ${(measurement.imagesPerSecond / bestReference.imagesPerSecond).toFixed(2)}x` +
+            ` (per CPU-second ${(bestReference.cpuSecondsPerBatch / measurement.cpuSecondsPerBatch).toFixed(2)}x)`,
+        );
+      }
       if (rounds > 1) {
         const each = (results: ChildResult[]) =>
           results.map((result) => pick(result)?.imagesPerSecond.toFixed(2) ?? "-").join(", ");
         console.log(
           `        rounds (img/s): tfjs [${each(mineRounds)}]` +
-            (torchRounds.length > 0 ? `, PyTorch [${each(torchRounds)}]` : ""),
+            [...torchRounds]
+              .filter(([, results]) => results.length > 0)
+              .map(([label, results]) => `, ${label} [${each(results)}]`)
+              .join(""),
         );
       }
     }

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { densenet } from "./backbones/densenet";
+import { densenet } from "./backbones/densenet/densenet";
 import { createClassifier } from "./classifier";
 import { cosinePrototypeHead } from "./heads/cosine-prototype-head";
 import { linearHead } from "./heads/linear-head";

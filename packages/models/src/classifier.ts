@@ -53,7 +53,7 @@ export interface Classifier {
   features(images: tf.Tensor4D, options?: ClassifierForwardOptions): tf.Tensor2D;
   /** The backbone's final feature map `[batch, h, w, numFeatures]` (eval mode unless told). */
   featureMap(images: tf.Tensor4D, options?: ClassifierForwardOptions): tf.Tensor4D;
-  /** Logits from a feature map as {@link featureMap} returns it (global average pool, head). */
+  /** Logits from a feature map as {@link featureMap} returns it (the backbone's pooling, head). */
   forwardFromFeatureMap(featureMap: tf.Tensor4D, options: ClassifierForwardOptions): tf.Tensor2D;
   /** Variables an optimizer should update: the head's and the unfrozen backbone's. */
   trainableVariables(): tf.Variable[];
@@ -93,8 +93,6 @@ export interface CreateClassifierOptions {
   head: Head;
 }
 
-const COUNTER_SUFFIX = ".num_batches_tracked";
-
 class BackboneClassifier implements Classifier {
   readonly backbone: Backbone;
   head: Head;
@@ -132,12 +130,21 @@ class BackboneClassifier implements Classifier {
     options: ClassifierForwardOptions = { training: false },
   ): tf.Tensor4D {
     this.checkAlive();
-    return this.backbone.featureMap(images, options);
+    const { backbone } = this;
+    if (backbone.featureMap === undefined || backbone.poolFeatureMap === undefined) {
+      throw new Error(`${backbone.name}: this backbone provides no spatial feature map`);
+    }
+    return backbone.featureMap(images, options);
   }
 
   forwardFromFeatureMap(featureMap: tf.Tensor4D, options: ClassifierForwardOptions): tf.Tensor2D {
     this.checkAlive();
-    return tf.tidy(() => this.head.forward(tf.mean(featureMap, [1, 2]) as tf.Tensor2D, options));
+    const { backbone } = this;
+    if (backbone.poolFeatureMap === undefined) {
+      throw new Error(`${backbone.name}: this backbone provides no spatial feature map`);
+    }
+    const pool = backbone.poolFeatureMap.bind(backbone);
+    return tf.tidy(() => this.head.forward(pool(featureMap), options));
   }
 
   trainableVariables(): tf.Variable[] {
@@ -174,6 +181,10 @@ class BackboneClassifier implements Classifier {
     else backbone.freezeStages(backbone.stageNames.length);
   }
 
+  private nonTensorState(): Map<string, number> {
+    return this.backbone.nonTensorState?.() ?? new Map();
+  }
+
   private namedVariables(): Map<string, tf.Variable> {
     return new Map([...this.backbone.namedVariables(), ...this.head.namedVariables()]);
   }
@@ -181,15 +192,28 @@ class BackboneClassifier implements Classifier {
   stateDict(): Map<string, tf.Tensor> {
     this.checkAlive();
     const result = new Map<string, tf.Tensor>();
-    const counters = this.backbone.batchCounters();
-    for (const [key, variable] of this.namedVariables()) {
+    const variables = this.namedVariables();
+    // Each integer state entry follows the last tensor of its module (torch lists a batch
+    // norm's num_batches_tracked right after its running_var); orphans go last.
+    const after = new Map<string, string[]>();
+    const orphans: string[] = [];
+    const keys = [...variables.keys()];
+    for (const stateKey of this.nonTensorState().keys()) {
+      const module = stateKey.slice(0, stateKey.lastIndexOf(".") + 1);
+      let anchor: string | undefined;
+      for (const key of keys) if (module !== "" && key.startsWith(module)) anchor = key;
+      if (anchor === undefined) orphans.push(stateKey);
+      else after.set(anchor, [...(after.get(anchor) ?? []), stateKey]);
+    }
+    const state = this.nonTensorState();
+    for (const [key, variable] of variables) {
       result.set(key, tf.clone(variable));
-      // torchvision lists num_batches_tracked right after each norm's running_var.
-      if (key.endsWith(".running_var")) {
-        const counterKey = `${key.slice(0, -".running_var".length)}${COUNTER_SUFFIX}`;
-        const counter = counters.get(counterKey);
-        if (counter !== undefined) result.set(counterKey, tf.scalar(counter, "int32"));
+      for (const stateKey of after.get(key) ?? []) {
+        result.set(stateKey, tf.scalar(state.get(stateKey) ?? 0, "int32"));
       }
+    }
+    for (const stateKey of orphans) {
+      result.set(stateKey, tf.scalar(state.get(stateKey) ?? 0, "int32"));
     }
     return result;
   }
@@ -202,7 +226,7 @@ class BackboneClassifier implements Classifier {
     const strict = options.strict ?? true;
     const source = options.source ?? "state dict";
     const variables = this.namedVariables();
-    const counters = this.backbone.batchCounters();
+    const counters = this.nonTensorState();
     const missing = [...variables.keys(), ...counters.keys()].filter((key) => !state.has(key));
     const unexpected = [...state.keys()].filter((key) => !variables.has(key) && !counters.has(key));
     const mismatched: string[] = [];
@@ -242,7 +266,7 @@ class BackboneClassifier implements Classifier {
       newCounters.set(key, Number(tensor.dataSync()[0]));
       loaded.push(key);
     }
-    this.backbone.setBatchCounters(newCounters);
+    if (newCounters.size > 0) this.backbone.setNonTensorState?.(newCounters);
     return { loaded, missing, unexpected };
   }
 

@@ -1,6 +1,6 @@
 // Backbones (src/backbones/).
 export type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbones/backbone";
-export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/batch-norm";
+export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/densenet/batch-norm";
 export {
   DENSENET121_CONFIG,
   DENSENET169_CONFIG,
@@ -12,8 +12,14 @@ export {
   densenet121,
   densenet169,
   densenet201,
-} from "./backbones/densenet";
-
+} from "./backbones/densenet/densenet";
+export {
+  type InferredDenseNet,
+  inferDenseNetConfig,
+  nativeTensorToTorch,
+  normaliseTorchDenseNetKey,
+  torchTensorToNative,
+} from "./backbones/densenet/torchvision-densenet-keys";
 // Backends and kernels (src/backend/).
 export { BackendUnavailableError } from "./backend/backend-unavailable-error";
 export {
@@ -23,6 +29,7 @@ export {
   type RunningStatistics,
 } from "./backend/batch-norm-training";
 export { registerFusedBatchNormGrad } from "./backend/fused-batch-norm-grad";
+export { registerMedfmKernels } from "./backend/kernel-registry";
 export { registerWasmKernels } from "./backend/register-wasm-kernels";
 export { registerReluGrad, reluGradConfig } from "./backend/relu-grad";
 export {
@@ -34,7 +41,6 @@ export {
   type SkippedBackend,
   selectBackend,
 } from "./backend/select-backend";
-
 // The classifier and its heads (src/classifier.ts, src/heads/).
 export {
   type Classifier,
@@ -157,6 +163,22 @@ export {
   SAFETENSORS_INDEX_NAME,
   SAFETENSORS_WEIGHTS_NAME,
 } from "./hub/pull-snapshot";
+// Reading saved classifiers through io handlers (src/io/): files, URLs, File objects.
+export {
+  browserFilesClassifier,
+  type ClassifierFile,
+} from "./io/browser-files-classifier";
+export {
+  type ClassifierArtifacts,
+  ClassifierFileError,
+  type ClassifierFromArtifactsOptions,
+  type ClassifierIOHandler,
+  classifierFromArtifacts,
+  loadClassifierFrom,
+  parseClassifierModelJson,
+} from "./io/classifier-artifacts";
+export { fileSystemClassifier } from "./io/file-system-classifier";
+export { type HttpClassifierOptions, httpClassifier } from "./io/http-classifier";
 // Inference (src/predict/).
 export { formatSubmission, writeSubmission } from "./predict/format-submission";
 export { IMAGE_EXTENSIONS, type ListImagesOptions, listImages } from "./predict/list-images";
@@ -249,10 +271,3 @@ export {
   saveClassifier,
 } from "./weights/save-load";
 export { StateDictError, type StateDictErrorDetails } from "./weights/state-dict-error";
-export {
-  type InferredDenseNet,
-  inferDenseNetConfig,
-  nativeTensorToTorch,
-  normaliseTorchDenseNetKey,
-  torchTensorToNative,
-} from "./weights/torchvision-densenet-keys";

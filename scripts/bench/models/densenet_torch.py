@@ -4,10 +4,14 @@
 Measures torchvision's densenet121 (random weights, nothing downloaded) on the CPU: eval-mode
 forward images/s and training images/s (BCE with logits over 19 classes, SGD with momentum 0.9 and
 no weight decay, the same update as the tfjs side), with the number of threads asked for, and prints one JSON line:
-{"forward": {...}, "train": {...}, "peakRssBytes": N, "threads": N, "torch": "x.y"}.
+{"forward": {...}, "train": {...}, "peakRssBytes": N, "threads": N, "torch": "x.y",
+"layout": "NCHW" | "channels_last"}.
 
 Usage: densenet_torch.py --size 224 --forward-batch 8 --train-batch 4 --iterations 3 --threads 2
-       [--phase forward|train|both] [--memory-efficient]
+       [--phase forward|train|both] [--memory-efficient] [--channels-last]
+
+--channels-last puts the model and its inputs in torch.channels_last (NHWC in memory, the layout
+tfjs uses), the configuration a performance-aware PyTorch user picks on CPU (oneDNN).
 """
 
 import argparse
@@ -44,6 +48,7 @@ def main():
     parser.add_argument("--classes", type=int, default=19)
     parser.add_argument("--phase", choices=["forward", "train", "both"], default="both")
     parser.add_argument("--memory-efficient", action="store_true")
+    parser.add_argument("--channels-last", action="store_true")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -51,11 +56,17 @@ def main():
     model = torchvision.models.densenet121(
         num_classes=args.classes, memory_efficient=args.memory_efficient
     )
-    result = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)
+    result = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "layout": "channels_last" if args.channels_last else "NCHW",
+    }
 
     if args.phase in ("forward", "both"):
         model.eval()
-        images = torch.randn(args.forward_batch, 3, args.size, args.size)
+        images = torch.randn(args.forward_batch, 3, args.size, args.size).to(memory_format=layout)
 
         def forward():
             with torch.inference_mode():
@@ -65,7 +76,7 @@ def main():
 
     if args.phase in ("train", "both"):
         model.train()
-        images = torch.randn(args.train_batch, 3, args.size, args.size)
+        images = torch.randn(args.train_batch, 3, args.size, args.size).to(memory_format=layout)
         targets = (torch.rand(args.train_batch, args.classes) < 0.2).float()
         # No weight decay: the tfjs side (@medfm/models sgd) has none, so both do the same work.
         optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)

@@ -1,7 +1,7 @@
 import { adaptationMethods, type BackendName, backendNames } from "@medfm/models";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { runFewShot } from "../fewshot/run-fewshot";
-import { integerOption, seedOption } from "../parse-number";
+import { integerOption, numberOption, seedOption } from "../parse-number";
 
 /** Parses `1,5,10` or `1-5` (or a mix, `1-3,5`) into sorted unique positive integers. */
 export function parseIntegerList(value: string): number[] {
@@ -51,6 +51,21 @@ export function registerFewShotCommand(program: Command): void {
     .option("--image-size <n>", "input size", integerOption({ min: 1 }), 64)
     .option("--batch-size <n>", "batch size", integerOption({ min: 1 }), 8)
     .option("--epochs <n>", "epochs for visual-prompt and finetune", integerOption({ min: 1 }), 10)
+    .option(
+      "--lr <x>",
+      "visual-prompt, finetune: base learning rate (cosine to 0; default 1e-3)",
+      numberOption({ above: 0 }),
+    )
+    .option(
+      "--weight-decay <x>",
+      "visual-prompt, finetune: AdamW weight decay (default 1e-4)",
+      numberOption({ min: 0 }),
+    )
+    .option(
+      "--probe-c <x>",
+      "linear-probe: inverse regularisation strength, as scikit-learn's C (default 1)",
+      numberOption({ above: 0 }),
+    )
     .option("--seed <n>", "seed", seedOption, 0)
     .option("--json", "print the results as JSON at the end")
     .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
@@ -58,6 +73,7 @@ export function registerFewShotCommand(program: Command): void {
       const results = await runFewShot({
         ...options,
         experiments: options.exps,
+        learningRate: options.lr,
         backend: options.backend as BackendName | undefined,
         print: options.json ? () => {} : undefined,
       });

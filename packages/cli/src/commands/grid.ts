@@ -4,6 +4,7 @@ import {
   formatGridReport,
   formatGridStatus,
   formatPlanTable,
+  type GridJobExecutor,
   gridReport,
   gridStatus,
   mlflowResultFinder,
@@ -19,8 +20,10 @@ import {
 } from "@medfm/grid";
 import { type BackendName, backendNames } from "@medfm/models";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { fewShotExecutor } from "../grid/fewshot-executor";
+import { fewShotExecutor, fewShotJobOptions } from "../grid/fewshot-executor";
+import { trainExecutor, trainJobOptions, trainMethod } from "../grid/train-executor";
 import { integerOption } from "../parse-number";
+import { renderGridReport } from "../report/render-grid-report";
 import { parseIntegerList } from "./fewshot";
 
 /** Parses `a,b,c` into a list of non-empty names. */
@@ -92,9 +95,19 @@ export function registerGridCommand(program: Command): void {
     .requiredOption("--task <list>", "tasks: chest,colon,endo", parseNames)
     .option("--shots <list>", "shot counts", parseIntegerList, [1, 5, 10])
     .option("--exps <list>", "experiments", parseIntegerList, [1, 2, 3, 4, 5])
-    .option("--method <list>", "adaptation methods", parseNames, ["linear-probe"])
+    .option(
+      "--method <list>",
+      "adaptation methods of medfm fewshot, or train (medfm train on the K-shot file)",
+      parseNames,
+      ["linear-probe"],
+    )
     .option("--seeds <list>", "seeds", parseSeedList, [0])
-    .option("--set <key=values>", "sweep a further setting (repeatable)", collectSetting, {})
+    .option(
+      "--set <key=values>",
+      "sweep a setting (repeatable): few-shot lr, weight-decay, probe-c; train lr, optimizer, backbone, head; or the job fields epochs, batch-size, image-size",
+      collectSetting,
+      {},
+    )
     .option("--data-root <dir>", "folder the annotation names are relative to (omit: synthetic)")
     .option("--anns <dir>", "folder with {task}_{K}-shot_{train|val}_exp{E}.txt files")
     .option("--test-ann <file>", "evaluate on this list instead of each experiment's val file")
@@ -120,6 +133,17 @@ export function registerGridCommand(program: Command): void {
         batchSize: options.batchSize,
         epochs: options.epochs,
       });
+      // A setting a job cannot take is refused now, not by the worker that takes the job.
+      for (const job of plan.jobs) {
+        try {
+          if (job.config.method === trainMethod) trainJobOptions(job.config.settings);
+          else fewShotJobOptions(job.config.method, job.config.settings);
+        } catch (error) {
+          throw new InvalidArgumentError(
+            `--method ${job.config.method}: ${(error as Error).message.replace(/^invalid job configuration: /, "")}`,
+          );
+        }
+      }
       const json = `${JSON.stringify(plan, null, 2)}\n`;
       if (options.output) await writeFile(options.output, json);
       if (options.json) console.log(json.trimEnd());
@@ -152,7 +176,7 @@ export function registerGridCommand(program: Command): void {
   grid
     .command("worker")
     .description(
-      "Take jobs and run them as medfm fewshot does; results to MLflow (MEDFM_TRACK_URI) tagged with the job id",
+      "Take jobs and run them as medfm fewshot (or medfm train, method train) does; results to MLflow (MEDFM_TRACK_URI) tagged with the job id",
     )
     .addOption(redisOption())
     .requiredOption("--queue <name>", "queue name")
@@ -170,7 +194,11 @@ export function registerGridCommand(program: Command): void {
       await redacted(options.redis, async () => {
         const connection = redisConnectionOptions({ url: options.redis });
         const tracking = { experiment: options.experiment };
-        const execute = fewShotExecutor({ backend: options.backend as BackendName | undefined });
+        const backend = options.backend as BackendName | undefined;
+        const fewShot = fewShotExecutor({ backend });
+        const train = trainExecutor({ backend });
+        const execute: GridJobExecutor = (config, context) =>
+          (config.method === trainMethod ? train : fewShot)(config, context);
         const tracked = Boolean(process.env.MEDFM_TRACK_URI);
         if (!tracked)
           console.warn(
@@ -249,14 +277,8 @@ export function registerGridCommand(program: Command): void {
         const text = formatGridReport(report);
         if (options.json) console.log(JSON.stringify(report, null, 2));
         else console.log(text);
-        if (options.html) {
-          const escapeHtml = (value: string) =>
-            value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-          await writeFile(
-            options.html,
-            `<!doctype html><meta charset="utf-8"><title>MedFM grid ${escapeHtml(options.queue)}</title><pre>${escapeHtml(text)}</pre>\n`,
-          );
-        }
+        if (options.html)
+          await writeFile(options.html, renderGridReport(report, `MedFM grid ${options.queue}`));
       });
     });
 }

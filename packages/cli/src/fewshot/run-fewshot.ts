@@ -1,24 +1,20 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import {
-  createLoader,
-  fewShotFileName,
-  generateSyntheticDataset,
-  getTask,
-  type MedfmTask,
-  readAnnotationFile,
-  sampleFewShot,
-  writeFewShotFiles,
-} from "@medfm/data";
+import { createLoader, fewShotFileName, getTask, type MedfmTask } from "@medfm/data";
 import { type ChallengeResult, type ChallengeScore, challengeScore } from "@medfm/metrics";
 import {
   type AdaptationMethod,
+  adamw,
   adaptClassifier,
   type BackendName,
   evaluateModel,
   linearHead,
   selectBackend,
 } from "@medfm/models";
+import {
+  prepareSyntheticDataset,
+  writeSyntheticFewShotFiles,
+} from "../synthetic/prepare-synthetic-dataset";
 import { buildClassifier } from "../train/build-classifier";
 import { readLabelledAnnotations } from "../train/read-labelled-annotations";
 
@@ -39,6 +35,12 @@ export interface RunFewShotOptions {
   imageSize: number;
   batchSize: number;
   epochs: number;
+  /** `visual-prompt`, `finetune`: base learning rate of the cosine schedule (default 1e-3). */
+  learningRate?: number;
+  /** `visual-prompt`, `finetune`: AdamW's decoupled weight decay (default 1e-4). */
+  weightDecay?: number;
+  /** `linear-probe`: inverse regularisation strength, as scikit-learn's `C` (default 1). */
+  probeC?: number;
   seed: number;
   backend?: BackendName;
   print?: (line: string) => void;
@@ -62,29 +64,23 @@ export interface FewShotResults {
   score: ChallengeScore;
 }
 
-/** Writes MedFM-style few-shot files for a synthetic dataset; returns the annotation folder. */
+/** Prepares the synthetic dataset and its few-shot files; returns where they lie. */
 async function syntheticFewShot(
   options: RunFewShotOptions,
   task: MedfmTask,
   print: (line: string) => void,
 ) {
-  const dataset = await generateSyntheticDataset({
-    task: task.name as "chest" | "colon" | "endo",
-    outputDir: join(".medfm", "datasets", `synthetic-${task.name}`),
+  const dataset = await prepareSyntheticDataset({
+    task,
     imageSize: options.imageSize,
     seed: options.seed,
   });
-  const anns = join(dataset.dataRoot, "..", "fewshot");
-  const pool = await readAnnotationFile(dataset.trainAnnotation, { task });
-  for (const shot of options.shots) {
-    const experiments = sampleFewShot(pool.samples, {
-      shots: shot,
-      seed: options.seed,
-      experiments: Math.max(...options.experiments),
-      classes: task.classes,
-    });
-    await writeFewShotFiles(anns, task, shot, experiments);
-  }
+  const anns = await writeSyntheticFewShotFiles(dataset, {
+    task,
+    shots: options.shots,
+    experiments: options.experiments,
+    seed: options.seed,
+  });
   print(
     `No --data-root: synthetic ${task.name} dataset in ${dataset.dataRoot}, few-shot files in ${anns}`,
   );
@@ -161,6 +157,11 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
         preprocessing,
         batchSize: options.batchSize,
         epochs: options.epochs,
+        ...(options.learningRate !== undefined ? { learningRate: options.learningRate } : {}),
+        ...(options.weightDecay !== undefined
+          ? { optimizer: adamw({ weightDecay: options.weightDecay }) }
+          : {}),
+        ...(options.probeC !== undefined ? { c: options.probeC } : {}),
         seed: options.seed + experiment,
         cacheDir: join(".medfm", "cache", "features"),
       });

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import {
   annotationStats,
   cardinalitySvg,
@@ -7,7 +7,10 @@ import {
   getTask,
   readAnnotationFile,
 } from "@medfm/data";
+import { gridJobIdTag, gridReport } from "@medfm/grid";
 import { readRun } from "@medfm/track";
+import { gridResultsFromRuns, readGridRuns } from "./grid-runs";
+import { renderGridReport } from "./render-grid-report";
 import {
   type GalleryImage,
   type ReportInput,
@@ -38,6 +41,9 @@ export async function buildReport(run: string, options: BuildReportOptions = {})
   const folder = isAbsolute(run) || run.includes("/") ? resolve(run) : resolve(root, run);
   const stored = readRun(folder);
   const input: ReportInput = { run: stored };
+  // A grid job's run: the report shows the whole grid's table (its project's runs beside it).
+  if (typeof stored.values[gridJobIdTag] === "string")
+    input.grid = gridReport(gridResultsFromRuns(readGridRuns(dirname(folder), stored.project)));
   const predictionsFile = stored.files[predictionsField];
   if (predictionsFile) {
     input.predictions = JSON.parse(
@@ -75,4 +81,30 @@ export async function buildReport(run: string, options: BuildReportOptions = {})
   const output = options.output ?? join(folder, "report.html");
   await writeFile(output, renderReport(input));
   return output;
+}
+
+/** Options of {@link buildGridReport}. */
+export interface BuildGridReportOptions {
+  /** Where to write the HTML; default `<root>/grid-report.html`. */
+  output?: string;
+  /** Runs root; default `MEDFM_TRACK_ROOT` or `./.medfm/runs`. */
+  root?: string;
+  /** Only runs of this project (MLflow experiment); default every grid run. */
+  project?: string;
+}
+
+/**
+ * Writes the HTML results table of the grid jobs stored under a runs root (the runs
+ * `medfm grid worker` logs, which carry the job id): per variant and task, mean ± std per shot,
+ * and the challenge score. Returns the report's path and how many job results it holds.
+ */
+export async function buildGridReport(
+  options: BuildGridReportOptions = {},
+): Promise<{ path: string; results: number }> {
+  const root = resolve(options.root ?? process.env.MEDFM_TRACK_ROOT ?? join(".medfm", "runs"));
+  const results = gridResultsFromRuns(readGridRuns(root, options.project));
+  const output = options.output ?? join(root, "grid-report.html");
+  const title = `MedFM.js grid${options.project ? ` ${options.project}` : ""} (${root})`;
+  await writeFile(output, renderGridReport(gridReport(results), title));
+  return { path: output, results: results.length };
 }

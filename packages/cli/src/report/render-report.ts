@@ -1,4 +1,5 @@
 import type { TaskKind } from "@medfm/data";
+import type { GridReport } from "@medfm/grid";
 import {
   accuracy,
   confusionMatrix,
@@ -8,6 +9,7 @@ import {
   rocCurves,
 } from "@medfm/metrics";
 import type { StoredRun } from "@medfm/track";
+import { gridReportSection } from "./render-grid-report";
 import { escapeHtml, lineChartSvg } from "./svg-chart";
 
 /** Scores and targets of an evaluation set, as `medfm train` stores them in a run. */
@@ -36,6 +38,8 @@ export interface ReportInput {
   /** Label statistics charts as SVG markup (from `@medfm/data`'s chart functions). */
   labelCharts?: ReadonlyArray<{ title: string; svg: string }>;
   gallery?: readonly GalleryImage[];
+  /** The results of the grid the run is a job of (`medfm grid worker` runs). */
+  grid?: GridReport;
 }
 
 const percent = (value: number) => (Number.isFinite(value) ? (value * 100).toFixed(2) : "n/a");
@@ -199,6 +203,7 @@ export function renderReport(input: ReportInput): string {
       sections.push(section("Confusion matrix", confusionSection(predictions), "confusion"));
     }
   }
+  if (input.grid) sections.push(section("Grid results", gridReportSection(input.grid), "grid"));
   if (input.labelCharts?.length) {
     sections.push(
       section(

@@ -1,12 +1,6 @@
 import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import {
-  type AnnotationSet,
-  createLoader,
-  generateSyntheticDataset,
-  getTask,
-  type MedfmTask,
-} from "@medfm/data";
+import { join, resolve } from "node:path";
+import { type AnnotationSet, createLoader, getTask, type MedfmTask } from "@medfm/data";
 import {
   adamw,
   type BackendName,
@@ -26,6 +20,7 @@ import { initRun, mlflow } from "@medfm/track";
 import { writeGradCam } from "../explain/write-grad-cam";
 import { createProgress, type ProgressReporter } from "../progress";
 import { predictionsField } from "../report/build-report";
+import { prepareSyntheticDataset } from "../synthetic/prepare-synthetic-dataset";
 import { buildClassifier } from "./build-classifier";
 import { lockOutputFolder } from "./output-lock";
 import { readLabelledAnnotations } from "./read-labelled-annotations";
@@ -167,9 +162,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
   }
   let { dataRoot, trainAnn, valAnn } = options;
   if (!dataRoot) {
-    const dataset = await generateSyntheticDataset({
-      task: task.name as "chest" | "colon" | "endo",
-      outputDir: join(".medfm", "datasets", `synthetic-${task.name}`),
+    const dataset = await prepareSyntheticDataset({
+      task,
       imageSize: options.imageSize,
       seed: options.seed,
     });
@@ -273,6 +267,8 @@ async function trainInto(
     seed: options.seed,
     train: trainAnn,
     val: valAnn,
+    // Where best/ and last/ go: medfm serve and export-web find the model of a run from it.
+    checkpoints: resolve(options.output),
   };
   const optimizer =
     options.optimizer === "sgd"

@@ -110,18 +110,16 @@ export interface NativeRunningInput {
   momentum: number;
 }
 
-/** False once the native backend has shown it has no oneDNN batch-norm kernels (a GPU build). */
-let oneDnnBatchNormRelu = true;
-
 /**
  * Training-mode batch norm of an NHWC float32 tensor with TensorFlow's `FusedBatchNormV3`: one
  * native op for the statistics and the normalisation (tfjs-node's `FusedBatchNorm` kernel
  * only runs the inference mode). With `running`, the same op also gives the new running
  * estimates (its `exponential_avg_factor`, the Bessel-corrected variance, as torch updates
- * them). With `relu`, `y` is `relu(batch norm)`, from oneDNN's `_MklNativeFusedBatchNormEx`
- * (the same values as `FusedBatchNormV3` then `Relu`, in one pass over the data) where
- * TensorFlow has it, else from `FusedBatchNormV3` and `Relu`; `reserve` is then empty, as
- * {@link nativeBatchNormTrainingGrad} takes it. Not recorded on the gradient tape.
+ * them). With `relu`, `y` is `relu(batch norm)`: with `oneDnn`, from oneDNN's
+ * `_MklNativeFusedBatchNormEx` (the same values as `FusedBatchNormV3` then `Relu`, in one pass
+ * over the data; see {@link hasOneDnnBatchNormRelu}), else from `FusedBatchNormV3` and `Relu`;
+ * `reserve` is then empty, as {@link nativeBatchNormTrainingGrad} takes it. Not recorded on the
+ * gradient tape.
  */
 export function nativeBatchNormTraining(
   backend: NativeBackend,
@@ -131,15 +129,9 @@ export function nativeBatchNormTraining(
   epsilon: number,
   running?: NativeRunningInput,
   relu = false,
+  oneDnn = true,
 ): NativeBatchNormResult {
-  if (relu && oneDnnBatchNormRelu) {
-    try {
-      return runBatchNorm(backend, x, scale, offset, epsilon, running, "relu");
-    } catch {
-      // No oneDNN kernels in this TensorFlow build: batch norm, then ReLU, from now on.
-      oneDnnBatchNormRelu = false;
-    }
-  }
+  if (relu && oneDnn) return runBatchNorm(backend, x, scale, offset, epsilon, running, "relu");
   const result = runBatchNorm(backend, x, scale, offset, epsilon, running, "none");
   if (!relu) return result;
   const { binding } = backend;
@@ -150,6 +142,51 @@ export function nativeBatchNormTraining(
   ) as tf.Tensor4D;
   result.y.dispose();
   return { ...result, y: activated };
+}
+
+/**
+ * Whether this TensorFlow build runs oneDNN's fused batch norm + ReLU
+ * (`_MklNativeFusedBatchNormEx`): x86 CPU builds do, GPU builds and others do not. Runs the op
+ * once on a tiny input; the tensorflow kernel table asks once, when it is registered.
+ */
+export function hasOneDnnBatchNormRelu(backend: NativeBackend): boolean {
+  if (backend.isUsingGpuDevice === true) return false;
+  return succeeds(() => {
+    const x = tf.ones([1, 1, 2, 1]) as tf.Tensor4D;
+    const vector = tf.ones([1]) as tf.Tensor1D;
+    const result = runBatchNorm(backend, x, vector, vector, 1e-5, undefined, "relu");
+    result.y.dataSync();
+    tf.dispose([x, vector, result.y, result.mean, result.variance, result.reserve]);
+  });
+}
+
+/**
+ * Whether this TensorFlow build runs oneDNN's max-pool gradient kernels
+ * ({@link nativeMaxPoolGrad}). Runs them once on a tiny input.
+ */
+export function hasOneDnnMaxPoolGrad(backend: NativeBackend): boolean {
+  if (backend.isUsingGpuDevice === true) return false;
+  return succeeds(() => {
+    const x = tf.ones([1, 2, 2, 1]) as tf.Tensor4D;
+    const y = tf.ones([1, 1, 1, 1]) as tf.Tensor4D;
+    const dx = nativeMaxPoolGrad(backend, y, x, y, {
+      filterSize: [2, 2],
+      strides: [2, 2],
+      padding: "VALID",
+    });
+    dx.dataSync();
+    tf.dispose([x, y, dx]);
+  });
+}
+
+/** Whether `probe` runs without throwing; its tensors are released either way. */
+function succeeds(probe: () => void): boolean {
+  try {
+    tf.tidy(probe);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function runBatchNorm(

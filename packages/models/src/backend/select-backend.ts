@@ -8,10 +8,8 @@ import {
 } from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
 import { BackendUnavailableError } from "./backend-unavailable-error";
-import { registerFusedBatchNormGrad } from "./fused-batch-norm-grad";
-import { registerMaxPoolGrad } from "./max-pool-grad";
+import { registerMedfmKernels } from "./kernel-registry";
 import { registerWasmKernels } from "./register-wasm-kernels";
-import { registerReluGrad } from "./relu-grad";
 import { maxWasmThreads, registerThreadedWasmBackend, type WasmPackage } from "./threaded-wasm";
 
 /** The tfjs backends `selectBackend` chooses between, best first. */
@@ -102,9 +100,9 @@ let lastPrinted: string | undefined;
  * `options.backend`, else `MEDFM_BACKEND=tensorflow|wasm|cpu`, forces one and
  * throws `BackendUnavailableError` when it cannot load. Prints one line (once per choice) naming
  * the backend and why better ones were skipped. On wasm it registers the training kernels; on
- * every backend, a `FusedBatchNorm` gradient without `Tile` (`registerFusedBatchNormGrad`), a
- * `Relu` gradient that is one native op on `tensorflow` (`registerReluGrad`) and a `MaxPool`
- * gradient that uses oneDNN's kernels on `tensorflow` (`registerMaxPoolGrad`).
+ * every backend, @medfm/models' gradient configs and the kernel table of the chosen backend
+ * (`registerMedfmKernels`: TensorFlow ops over the native binding on `tensorflow`, composites of
+ * tfjs ops elsewhere).
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendSelection> {
   const env = options.env ?? process.env;
@@ -143,9 +141,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
       skipped.push({ backend: candidate.backend, source: candidate.source, reason });
       continue;
     }
-    registerFusedBatchNormGrad();
-    registerReluGrad();
-    registerMaxPoolGrad();
+    registerMedfmKernels();
     const actualThreads = candidate.threads?.();
     const summary = describe(candidate, chosenBy, skipped, actualThreads);
     const selection: BackendSelection = {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { generateSyntheticDataset, readAnnotationFile } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
 import { extractFeatures, weightsFingerprint } from "./feature-cache";

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
 import { selectBackend } from "../backend/select-backend";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";

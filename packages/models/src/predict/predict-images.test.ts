@@ -9,7 +9,7 @@ import {
 } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
 import { formatSubmission } from "./format-submission";

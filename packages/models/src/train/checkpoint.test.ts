@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { type Batch, createRandom, defineTask } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
 import { selectBackend } from "../backend/select-backend";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { activeNativeBackend, hasMedfmKernels, nativeApplyMomentum } from "../backend/native-ops";
+import { MedfmSgdMomentumUpdate, type SgdMomentumUpdateAttrs } from "../backend/kernel-names";
+import { runMedfmKernel } from "../backend/kernel-registry";
 
 /** Optimizer state as plain tensors, keyed by variable name then slot, for checkpoints. */
 export interface OptimizerState {
@@ -99,11 +100,11 @@ function checkRate(name: string, value: number, low: number, high: number): void
  * `g += wd·p; buf = μ·buf + (1−dampening)·g` (buf = g on the first step); `p -= lr·buf`
  * (or `lr·(g + μ·buf)` with Nesterov).
  *
- * On the native `tensorflow` backend on the CPU, with momentum and no dampening (the MedFM
- * recipe), one native op (`MedfmApplyMomentum`, compiled into the binding by `medfm backend
- * install`) updates every variable and buffer: the same values, in one pass over memory instead
- * of tfjs's four ops per variable. Other backends, GPU builds and bindings built before those
- * kernels keep tfjs's ops.
+ * Each step is one `MedfmSgdMomentumUpdate` kernel for every variable (see `kernel-registry.ts`):
+ * tfjs's ops per variable on cpu and wasm; on the native `tensorflow` backend with momentum and
+ * no dampening (the MedFM recipe), one native op (`MedfmApplyMomentum`, compiled into the
+ * binding by `medfm backend install`) over every variable and buffer, the same values in one
+ * pass over memory.
  */
 export function sgd(options: SgdOptions = {}): Optimizer {
   const momentum = options.momentum ?? 0;
@@ -120,69 +121,46 @@ export function sgd(options: SgdOptions = {}): Optimizer {
   return {
     name: "sgd",
     step(variables, gradients, lr) {
-      // One native op for the whole update where the binding has @medfm/models' kernels (a CPU
-      // build provisioned by `medfm backend install`); elsewhere tfjs's ops per variable.
-      const backend = momentum && !dampening ? activeNativeBackend() : undefined;
       const updated = variables.filter((variable) => gradients[variable.name] !== undefined);
-      if (
-        backend !== undefined &&
-        hasMedfmKernels(backend) &&
-        updated.every(
-          (variable) =>
-            variable.dtype === "float32" && gradients[variable.name].dtype === "float32",
-        )
-      ) {
+      if (updated.length > 0) {
         tf.tidy(() => {
-          if (updated.length === 0) return;
-          const { params, moments } = nativeApplyMomentum(
-            backend,
-            {
-              lr: tf.scalar(lr),
-              momentum: tf.scalar(momentum),
-              weightDecay: tf.scalar(weightDecay),
-            },
-            {
-              params: updated,
-              grads: updated.map((variable) => gradients[variable.name]),
-              // A buffer starts at zero: μ·0 + g gives torch's `buf = g` on the first step.
-              moments: updated.map(
-                (variable) => slots.get(variable.name, "momentum") ?? tf.zerosLike(variable),
-              ),
-            },
-            nesterov,
-          );
-          // The variables and buffers take the outputs' memory (no copy); TensorFlow updates an
-          // input in place only when nothing else holds it, so earlier reads never change.
+          const inputs: tf.NamedTensorMap = {};
+          const fresh: boolean[] = [];
           updated.forEach((variable, index) => {
-            variable.assign(params[index]);
-            slots.set(variable.name, "momentum", moments[index]);
+            inputs[`param${index}`] = variable;
+            inputs[`grad${index}`] = gradients[variable.name] as tf.Tensor;
+            if (momentum) {
+              const buffer = slots.get(variable.name, "momentum");
+              fresh.push(buffer === undefined);
+              // A new buffer is zeros (torch starts it at the gradient; the kernel knows).
+              inputs[`moment${index}`] = buffer ?? tf.zerosLike(variable);
+            }
+          });
+          const attrs: SgdMomentumUpdateAttrs = {
+            count: updated.length,
+            lr,
+            momentum,
+            dampening,
+            weightDecay,
+            nesterov,
+            fresh,
+          };
+          const outputs = runMedfmKernel(
+            MedfmSgdMomentumUpdate,
+            inputs,
+            attrs as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor[];
+          // The variables and buffers take the outputs' memory (no copy); the native kernel
+          // updates an input in place only when nothing else holds it, so earlier reads never
+          // change.
+          updated.forEach((variable, index) => {
+            variable.assign(outputs[index] as tf.Tensor);
+            if (momentum) {
+              slots.set(variable.name, "momentum", outputs[updated.length + index] as tf.Tensor);
+            }
           });
         });
-        stepCount += 1;
-        return;
       }
-      tf.tidy(() => {
-        // One scalar tensor per step, not per variable: on the native backend each scalar made
-        // from a number is an upload, and each multiplication by 1 a full pass over the data.
-        const decay = weightDecay ? tf.scalar(weightDecay) : undefined;
-        const factor = momentum ? tf.scalar(momentum) : undefined;
-        const undamped = dampening ? tf.scalar(1 - dampening) : undefined;
-        const rate = tf.scalar(lr);
-        for (const variable of variables) {
-          const gradient = gradients[variable.name];
-          if (!gradient) continue;
-          let update: tf.Tensor = decay ? gradient.add(variable.mul(decay)) : gradient;
-          if (factor) {
-            const previous = slots.get(variable.name, "momentum");
-            const buffer = previous
-              ? previous.mul(factor).add(undamped ? update.mul(undamped) : update)
-              : update;
-            slots.set(variable.name, "momentum", buffer);
-            update = nesterov ? update.add(buffer.mul(factor)) : buffer;
-          }
-          variable.assign(variable.sub(update.mul(rate)));
-        }
-      });
       stepCount += 1;
     },
     getState: () => ({ step: stepCount, slots: slots.snapshot() }),

@@ -1,7 +1,7 @@
 import { type Batch, createRandom, defineTask } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
 import { selectBackend } from "../backend/select-backend";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";

@@ -1,7 +1,11 @@
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
+import {
+  inferDenseNetConfig,
+  normaliseTorchDenseNetKey,
+} from "../backbones/densenet/torchvision-densenet-keys";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
 import {
@@ -12,7 +16,6 @@ import {
 } from "./load-torch-weights";
 import { readSafetensors, type SafetensorsTensor } from "./safetensors";
 import { StateDictError } from "./state-dict-error";
-import { inferDenseNetConfig, normaliseTorchDenseNetKey } from "./torchvision-densenet-keys";
 
 const weightsPath = fileURLToPath(
   new URL("../__fixtures__/densenet-small.weights.safetensors", import.meta.url),

@@ -1,7 +1,13 @@
 import { writeFile } from "node:fs/promises";
 import type { TaskKind } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
+import {
+  inferDenseNetConfig,
+  nativeTensorToTorch,
+  normaliseTorchDenseNetKey,
+  torchTensorToNative,
+} from "../backbones/densenet/torchvision-densenet-keys";
 import { type Classifier, createClassifier, type LoadStateDictReport } from "../classifier";
 import type { Head } from "../heads/head";
 import { linearHead } from "../heads/linear-head";
@@ -13,12 +19,6 @@ import {
   type SafetensorsTensor,
 } from "./safetensors";
 import { StateDictError } from "./state-dict-error";
-import {
-  inferDenseNetConfig,
-  nativeTensorToTorch,
-  normaliseTorchDenseNetKey,
-  torchTensorToNative,
-} from "./torchvision-densenet-keys";
 
 /** Options of {@link loadTorchStateDict} and {@link loadTorchWeights}. */
 export interface LoadTorchWeightsOptions {
@@ -87,7 +87,7 @@ export function loadTorchStateDict(
     for (const [key, [, tensor]] of selected) state.set(key, torchTensorToNative(key, tensor));
     // Checkpoints older than PyTorch 0.4.1 have no num_batches_tracked; torch's BatchNorm
     // loader fills 0 for them, and so do we.
-    for (const key of model.backbone.batchCounters().keys()) {
+    for (const key of model.backbone.nonTensorState?.().keys() ?? []) {
       if (!state.has(key)) state.set(key, tf.scalar(0, "int32"));
     }
     if (options.backboneOnly && strict) {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { densenet } from "../backbones/densenet";
+import { densenet } from "../backbones/densenet/densenet";
 import { createClassifier } from "../classifier";
 import { cosinePrototypeHead } from "../heads/cosine-prototype-head";
 import type { Head } from "../heads/head";

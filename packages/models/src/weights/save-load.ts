@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { BackboneMetadata } from "../backbones/backbone";
-import { type DenseNetConfig, densenet } from "../backbones/densenet";
+import { type DenseNetConfig, densenet } from "../backbones/densenet/densenet";
 import { type Classifier, createClassifier } from "../classifier";
 import type { HeadMetadata } from "../heads/head";
 import { headFromMetadata } from "../heads/head-from-metadata";

@@ -3,11 +3,11 @@ import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
+import { torchTensorToNative } from "../backbones/densenet/torchvision-densenet-keys";
 import { selectBackend } from "../backend/select-backend";
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { createClassifierFromTorch } from "./load-torch-weights";
 import { readSafetensors, type SafetensorsFile, type SafetensorsTensor } from "./safetensors";
-import { torchTensorToNative } from "./torchvision-densenet-keys";
 
 const fixtures = fileURLToPath(new URL("../__fixtures__/", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import type { DenseNetConfig } from "../backbones/densenet";
-import type { SafetensorsInput, SafetensorsTensor } from "./safetensors";
+import type { SafetensorsInput, SafetensorsTensor } from "../../weights/safetensors";
+import type { DenseNetConfig } from "./densenet";
 
 /**
  * The legacy dense-layer key form (`denselayer1.norm.1.weight`) found in early torchvision

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createClassifier } from "../classifier";
-import { linearHead } from "../heads/linear-head";
+import { createClassifier } from "../../classifier";
+import { linearHead } from "../../heads/linear-head";
 import { densenet, densenet121, densenet169, densenet201 } from "./densenet";
 
 const small = { growthRate: 4, blockConfig: [2, 2, 2], numInitFeatures: 8, bnSize: 2 };

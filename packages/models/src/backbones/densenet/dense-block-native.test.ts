@@ -1,14 +1,15 @@
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it, vi } from "vitest";
-import { activeNativeBackend, nativeBatchNormReluGradAdd } from "../backend/native-ops";
-import { provisionedNativePackage } from "../native/provisioned-native-backend";
-import { useNativeBackend } from "../native/use-native-backend";
+import { activeNativeBackend, nativeBatchNormReluGradAdd } from "../../backend/native-ops";
+import { selectBackend } from "../../backend/select-backend";
+import { provisionedNativePackage } from "../../native/provisioned-native-backend";
+import { useNativeBackend } from "../../native/use-native-backend";
 import { BatchNorm2d } from "./batch-norm";
 import {
-  denseBlockNative,
+  denseBlockTraining,
   denseLayerParameters,
-  type NativeDenseLayer,
+  type TrainingDenseLayer,
 } from "./dense-block-native";
 
 const nativePackage = provisionedNativePackage();
@@ -30,7 +31,7 @@ function tensor(shape: number[], seed: string, low?: number): tf.Tensor {
 let scopes = 0;
 
 /** Dense layers with seeded parameters and running estimates, the same for the same seed. */
-function layers(inputChannels: number, growth: number, count: number): NativeDenseLayer[] {
+function layers(inputChannels: number, growth: number, count: number): TrainingDenseLayer[] {
   scopes += 1;
   return Array.from({ length: count }, (_, index) => {
     const channels = inputChannels + index * growth;
@@ -54,8 +55,8 @@ function layers(inputChannels: number, growth: number, count: number): NativeDen
   });
 }
 
-/** The block as `densenet.ts` runs it without the native block: tfjs differentiates each op. */
-function standardBlock(block: NativeDenseLayer[], input: tf.Tensor4D): tf.Tensor4D {
+/** The block layer by layer (as `densenet.ts` runs it with dropout): tfjs differentiates each op. */
+function standardBlock(block: TrainingDenseLayer[], input: tf.Tensor4D): tf.Tensor4D {
   const options = { training: true, relu: true };
   let features = input;
   for (const layer of block) {
@@ -73,26 +74,26 @@ function standardBlock(block: NativeDenseLayer[], input: tf.Tensor4D): tf.Tensor
 
 /**
  * Output and gradients (input first) of the block, from a step for its variables and one for its
- * input, and the native ops of the first.
+ * input, and the native ops of the first (none off the tensorflow backend).
  */
 function step(
-  block: NativeDenseLayer[],
+  block: TrainingDenseLayer[],
   input: tf.Tensor4D,
   weights: tf.Tensor,
   native: boolean,
 ): { output: Float32Array; gradients: Float32Array[]; ops: string[] } {
-  const backend = activeNativeBackend()!;
+  const backend = activeNativeBackend();
   const ops: string[] = [];
-  const spies = [
-    vi.spyOn(backend, "executeSingleOutput"),
-    vi.spyOn(backend, "executeMultipleOutputs"),
-  ];
+  const spies =
+    backend === undefined
+      ? []
+      : [vi.spyOn(backend, "executeSingleOutput"), vi.spyOn(backend, "executeMultipleOutputs")];
   try {
     return tf.tidy(() => {
       let output: Float32Array = new Float32Array();
       const run = (x: tf.Tensor) => {
         const features = native
-          ? denseBlockNative(backend, block, x as tf.Tensor4D)
+          ? denseBlockTraining(block, x as tf.Tensor4D)
           : standardBlock(block, x as tf.Tensor4D);
         output = features.dataSync() as Float32Array;
         return tf.sum(tf.mul(features, weights)) as tf.Scalar;
@@ -117,63 +118,78 @@ function step(
   }
 }
 
-describe.runIf(nativePackage !== undefined)("denseBlockNative on the tensorflow backend", () => {
+/**
+ * Compares the block op with the layer-by-layer block on the active backend: output, every
+ * gradient and the running estimates. Returns the native ops of each (empty off tensorflow).
+ */
+function compareWithLayerByLayer(): { actual: string[]; expected: string[] } {
+  const [batch, size, channels, growth] = [4, 24, 40, 8];
+  const input = tensor([batch, size, size, channels], "input") as tf.Tensor4D;
+  const weights = tensor([batch, size, size, channels + 3 * growth], "loss weights");
+  const standard = layers(channels, growth, 3);
+  const native = layers(channels, growth, 3);
+  const expected = step(standard, input, weights, false);
+  const actual = step(native, input, weights, true);
+  expect(Array.from(actual.output)).toEqual(Array.from(expected.output));
+  expect(actual.gradients).toHaveLength(1 + 6 * 3);
+  for (const [index, reference] of expected.gradients.entries()) {
+    const values = actual.gradients[index] as Float32Array;
+    expect(values.length).toBe(reference.length);
+    let largest = 0;
+    let difference = 0;
+    for (let i = 0; i < reference.length; i += 1) {
+      largest = Math.max(largest, Math.abs(reference[i] as number));
+      difference = Math.max(difference, Math.abs((values[i] as number) - (reference[i] as number)));
+    }
+    expect(largest).toBeGreaterThan(0);
+    expect(difference / largest).toBeLessThan(1e-6);
+  }
+  // Both steps (the variables' and the input's) folded their statistics in alike.
+  for (const [index, layer] of native.entries()) {
+    for (const key of ["norm1", "norm2"] as const) {
+      const [a, b] = [layer[key], standard[index]![key]];
+      expect(a.numBatchesTracked).toBe(2);
+      expect(b.numBatchesTracked).toBe(2);
+      expect(Array.from(a.runningMean.dataSync())).toEqual(Array.from(b.runningMean.dataSync()));
+      expect(Array.from(a.runningVar.dataSync())).toEqual(Array.from(b.runningVar.dataSync()));
+    }
+  }
+  tf.dispose([input, weights]);
+  for (const layer of [...standard, ...native]) {
+    for (const norm of [layer.norm1, layer.norm2]) {
+      tf.dispose([norm.weight, norm.bias, norm.runningMean, norm.runningVar]);
+    }
+    tf.dispose([layer.conv1.filter, layer.conv2.filter]);
+  }
+  return { actual: actual.ops, expected: expected.ops };
+}
+
+for (const backend of ["cpu", "wasm"] as const) {
+  describe(`denseBlockTraining on ${backend}`, () => {
+    it("gives the layer-by-layer block's output, gradients and running estimates", async () => {
+      await selectBackend({ backend, log: () => {} });
+      compareWithLayerByLayer();
+    });
+  });
+}
+
+describe.runIf(nativePackage !== undefined)("denseBlockTraining on the tensorflow backend", () => {
   useNativeBackend(nativePackage);
 
   // 3 layers on 24×24 features of 40 to 56 channels at batch 4: the gradient kernels split each
   // layer's 92,160+ values between threads, and the first layer's adds without a split.
-  it("gives the standard block's output, gradients and running estimates with fewer ops", () => {
-    const [batch, size, channels, growth] = [4, 24, 40, 8];
-    const input = tensor([batch, size, size, channels], "input") as tf.Tensor4D;
-    const weights = tensor([batch, size, size, channels + 3 * growth], "loss weights");
-    const standard = layers(channels, growth, 3);
-    const native = layers(channels, growth, 3);
-    const expected = step(standard, input, weights, false);
-    const actual = step(native, input, weights, true);
-    expect(Array.from(actual.output)).toEqual(Array.from(expected.output));
-    expect(actual.gradients).toHaveLength(1 + 6 * 3);
-    for (const [index, reference] of expected.gradients.entries()) {
-      const values = actual.gradients[index] as Float32Array;
-      expect(values.length).toBe(reference.length);
-      let largest = 0;
-      let difference = 0;
-      for (let i = 0; i < reference.length; i += 1) {
-        largest = Math.max(largest, Math.abs(reference[i] as number));
-        difference = Math.max(
-          difference,
-          Math.abs((values[i] as number) - (reference[i] as number)),
-        );
-      }
-      expect(largest).toBeGreaterThan(0);
-      expect(difference / largest).toBeLessThan(1e-6);
-    }
-    // Both steps (the variables' and the input's) folded their statistics in alike.
-    for (const [index, layer] of native.entries()) {
-      for (const key of ["norm1", "norm2"] as const) {
-        const [a, b] = [layer[key], standard[index]![key]];
-        expect(a.numBatchesTracked).toBe(2);
-        expect(b.numBatchesTracked).toBe(2);
-        expect(Array.from(a.runningMean.dataSync())).toEqual(Array.from(b.runningMean.dataSync()));
-        expect(Array.from(a.runningVar.dataSync())).toEqual(Array.from(b.runningVar.dataSync()));
-      }
-    }
-    // The variables' step, op by op: the standard block splits the concatenation's gradient and
-    // adds it to norm1's in every layer; the native block splits the block's gradient once.
-    const count = (ops: string[], name: string) => ops.filter((op) => op === name).length;
-    expect(count(actual.ops, "MedfmBatchNormReluGradAdd")).toBe(3);
-    expect(count(expected.ops, "MedfmBatchNormReluGradAdd")).toBe(0);
-    expect([count(expected.ops, "SplitV"), count(actual.ops, "SplitV")]).toEqual([3, 1]);
+  it("gives the layer-by-layer block's output, gradients and running estimates with fewer ops", () => {
+    const ops = compareWithLayerByLayer();
+    // The variables' step, op by op: the layer-by-layer block splits the concatenation's
+    // gradient and adds it to norm1's in every layer; the block op splits its gradient once.
+    const count = (list: string[], name: string) => list.filter((op) => op === name).length;
+    expect(count(ops.actual, "MedfmBatchNormReluGradAdd")).toBe(3);
+    expect(count(ops.expected, "MedfmBatchNormReluGradAdd")).toBe(0);
+    expect([count(ops.expected, "SplitV"), count(ops.actual, "SplitV")]).toEqual([3, 1]);
     // One Add is the step's own (the input plus 0). The input gets no gradient in this step, so
     // tfjs adds for the second and third layers' inputs only.
-    expect([count(expected.ops, "Add"), count(actual.ops, "Add")]).toEqual([3, 1]);
-    expect(actual.ops.length).toBe(expected.ops.length - 4);
-    tf.dispose([input, weights]);
-    for (const layer of [...standard, ...native]) {
-      for (const norm of [layer.norm1, layer.norm2]) {
-        tf.dispose([norm.weight, norm.bias, norm.runningMean, norm.runningVar]);
-      }
-      tf.dispose([layer.conv1.filter, layer.conv2.filter]);
-    }
+    expect([count(ops.expected, "Add"), count(ops.actual, "Add")]).toEqual([3, 1]);
+    expect(ops.actual.length).toBe(ops.expected.length - 4);
   });
 
   it("names the inputs when a residual does not fit", async () => {

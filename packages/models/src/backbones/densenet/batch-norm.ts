@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { batchNormTraining } from "../backend/batch-norm-training";
-import { createVariable } from "./initializers";
+import { batchNormTraining } from "../../backend/batch-norm-training";
+import { createVariable } from "../initializers";
 
 /** Per-channel mean and biased variance of an NHWC tensor over batch and spatial axes. */
 export function batchMoments(x: tf.Tensor4D): { mean: tf.Tensor1D; variance: tf.Tensor1D } {

@@ -1,9 +1,9 @@
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { provisionedNativePackage } from "../native/provisioned-native-backend";
-import { maxPoolGradConfig, registerMaxPoolGrad } from "./max-pool-grad";
-import { selectBackend } from "./select-backend";
+import { provisionedNativePackage } from "../../native/provisioned-native-backend";
+import { registerMedfmKernels } from "../kernel-registry";
+import { selectBackend } from "../select-backend";
 
 const nativePackage = provisionedNativePackage();
 
@@ -64,11 +64,11 @@ describe("MaxPool gradient", () => {
     await tf.setBackend("cpu");
   });
 
-  it("keeps tfjs's own gradient where the native one does not apply (cpu backend)", async () => {
+  it("keeps tfjs's own gradient and MaxPoolGrad kernel on the cpu backend", async () => {
+    const kernel = tf.getKernel(tf.MaxPoolGrad, "cpu");
     const before = await poolGradient(cases[0], 7);
-    registerMaxPoolGrad();
-    registerMaxPoolGrad();
-    expect(tf.getGradient(tf.MaxPool)).toBe(maxPoolGradConfig);
+    registerMedfmKernels();
+    expect(tf.getKernel(tf.MaxPoolGrad, "cpu")).toBe(kernel);
     expect(await poolGradient(cases[0], 7)).toEqual(before);
     // Each window's gradient lands on one input: the sum is kept.
     const total = before.reduce((sum, value) => sum + value, 0);
@@ -84,7 +84,6 @@ describe.runIf(nativePackage !== undefined)("MaxPool gradient, native tensorflow
   for (const testCase of cases) {
     it(`equals the cpu backend's, ties included: ${testCase.name}`, async () => {
       await tf.setBackend("cpu");
-      registerMaxPoolGrad();
       const expected = await poolGradient(testCase, 11);
       const selection = await selectBackend({
         backend: "tensorflow",
@@ -92,7 +91,8 @@ describe.runIf(nativePackage !== undefined)("MaxPool gradient, native tensorflow
         log: () => {},
       });
       expect(selection.backend).toBe("tensorflow");
-      expect(tf.getGradient(tf.MaxPool)).toBe(maxPoolGradConfig);
+      // tfjs's own MaxPool gradient, running the tensorflow table's MaxPoolGrad kernel.
+      expect(tf.getGradient(tf.MaxPool)?.gradFunc.toString()).toContain("maxPoolGrad");
       // Record the TensorFlow ops run, to see that oneDNN's kernels did the work.
       const backend = tf.backend() as unknown as Record<string, (...args: unknown[]) => unknown>;
       const ops: string[] = [];

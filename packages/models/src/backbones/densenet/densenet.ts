@@ -1,10 +1,9 @@
 import { createRandom, hashSeed, type Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
-import { activeNativeBackend, hasMedfmKernels } from "../backend/native-ops";
-import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbone";
+import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "../backbone";
+import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "../initializers";
 import { BatchNorm2d, batchMoments } from "./batch-norm";
-import { denseBlockNative } from "./dense-block-native";
-import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "./initializers";
+import { denseBlockTraining } from "./dense-block-native";
 
 /** A DenseNet configuration, with torchvision's `DenseNet.__init__` parameter meanings. */
 export interface DenseNetConfig {
@@ -215,7 +214,12 @@ export class DenseNet implements Backbone {
   }
 
   forward(images: tf.Tensor4D, options: BackboneForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => tf.mean(this.featureMap(images, options), [1, 2]) as tf.Tensor2D);
+    return tf.tidy(() => this.poolFeatureMap(this.featureMap(images, options)));
+  }
+
+  /** Global average pooling, as torchvision's `adaptive_avg_pool2d(…, (1, 1))`. */
+  poolFeatureMap(featureMap: tf.Tensor4D): tf.Tensor2D {
+    return tf.mean(featureMap, [1, 2]) as tf.Tensor2D;
   }
 
   private denseBlock(
@@ -232,20 +236,18 @@ export class DenseNet implements Backbone {
     // one growing concatenation (same tensor, same channel order); the memory-efficient path
     // keeps the pieces and concatenates inside the recomputed bottleneck, so the tape holds
     // O(layers) small tensors instead of O(layers²) channels of concatenations.
-    // On the native backend with @medfm/models' kernels, a block whose layers all train (no
-    // dropout, nothing frozen, statistics updated) runs as one op with a written-out backward.
-    const backend = options.training && !recompute ? activeNativeBackend() : undefined;
+    // A block whose layers all train (no dropout, nothing frozen, statistics updated) runs as
+    // one op with a written-out backward, on every backend (each registers its kernels).
     if (
-      backend !== undefined &&
-      hasMedfmKernels(backend) &&
-      input.dtype === "float32" &&
+      options.training &&
+      !recompute &&
       this.config.dropRate === 0 &&
       options.updateStatistics !== false &&
       block.every((layer) =>
         [layer.norm1, layer.conv1, layer.norm2, layer.conv2].every((module) => !module.frozen),
       )
     ) {
-      return denseBlockNative(backend, block, input);
+      return denseBlockTraining(block, input);
     }
     let features = input;
     const pieces: tf.Tensor4D[] = [input];
@@ -421,7 +423,7 @@ export class DenseNet implements Backbone {
     return result;
   }
 
-  batchCounters(): Map<string, number> {
+  nonTensorState(): Map<string, number> {
     const result = new Map<string, number>();
     for (const norm of this.norms()) {
       result.set(`${norm.key}.num_batches_tracked`, norm.numBatchesTracked);
@@ -429,7 +431,7 @@ export class DenseNet implements Backbone {
     return result;
   }
 
-  setBatchCounters(counters: Map<string, number>): void {
+  setNonTensorState(counters: Map<string, number>): void {
     const norms = new Map<string, BatchNorm2d>();
     for (const norm of this.norms()) norms.set(`${norm.key}.num_batches_tracked`, norm);
     for (const [key, value] of counters) {

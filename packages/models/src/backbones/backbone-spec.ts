@@ -1,0 +1,91 @@
+import type { Backbone } from "./backbone";
+
+/** How images are resized to the model's input size. */
+export type PreprocessingInterpolation = "bilinear" | "bicubic" | "nearest";
+
+/**
+ * The image preprocessing a backbone's weights were trained with. It travels with the weights:
+ * a saved model records it in `model.json`, and predict, Grad-CAM and few-shot read it back
+ * instead of reapplying ImageNet defaults.
+ */
+export interface BackbonePreprocessing {
+  /** Per-channel mean (RGB) subtracted from pixels scaled to [0, 1]. */
+  mean: readonly [number, number, number];
+  /** Per-channel standard deviation (RGB) the centred pixels are divided by. */
+  std: readonly [number, number, number];
+  /** Side of the square input the backbone expects, in pixels (e.g. 224). */
+  inputSize: number;
+  /** Resampling filter used to resize images. */
+  interpolation: PreprocessingInterpolation;
+  /**
+   * Centre-crop fraction as timm's `crop_pct` (1 resizes straight to `inputSize`; 0.875 resizes
+   * to `inputSize / 0.875` and crops the centre).
+   */
+  crop: number;
+}
+
+/** A named configuration of an architecture, e.g. `densenet121` or `vit-small-patch16`. */
+export interface BackbonePreset<Config extends object = Record<string, unknown>> {
+  /** Preset name as the CLI's `--backbone` and `medfm models` show it. */
+  name: string;
+  /** One line for listings. */
+  description: string;
+  /** The architecture configuration the preset builds. */
+  config: Config;
+  /** Preprocessing of this preset when it differs from the spec's default. */
+  preprocessing?: BackbonePreprocessing;
+}
+
+/** How an architecture reads published weights (torch state dicts, safetensors files). */
+export interface BackboneWeights<Config extends object = Record<string, unknown>> {
+  /**
+   * Maps a key as published (legacy torchvision names, a Hugging Face `transformers` prefix …)
+   * to the backbone's native key, or `undefined` to drop the tensor. Head keys pass through.
+   */
+  normaliseKey(key: string): string | undefined;
+  /**
+   * Converts a torch tensor (values row-major in torch layout, with its torch shape) under its
+   * native key to the layout the backbone stores (e.g. OIHW convolutions to HWIO, `[out, in]`
+   * linear weights to `[in, out]`). Returns the values and the native shape.
+   */
+  toNative(
+    key: string,
+    values: Float32Array,
+    shape: readonly number[],
+  ): { values: Float32Array; shape: number[] };
+  /**
+   * Infers the architecture configuration from the tensor shapes of a state dict (native keys),
+   * so a checkpoint loads without the user naming the configuration. Throws when the keys do
+   * not describe this architecture.
+   */
+  inferConfig(shapes: ReadonlyMap<string, readonly number[]>): Config;
+  /** Prefix of the classification head's keys in published checkpoints (`classifier.`, `head.`). */
+  headPrefix: string;
+}
+
+/**
+ * Everything the library knows about one architecture. Registering a spec (one line in
+ * `registry.ts`) makes the architecture available to `model.json`, `createClassifierFromTorch`,
+ * the feature cache, `medfm models` and the CLI's `--backbone` choices.
+ */
+export interface BackboneSpec<Config extends object = Record<string, unknown>> {
+  /** Architecture family recorded in `model.json` (`"densenet"`, `"vit"`, `"swin"`). */
+  type: string;
+  /** Named configurations, first the default. */
+  presets: readonly BackbonePreset<Config>[];
+  /** Builds a backbone from a configuration (as recorded by `Backbone.metadata().config`). */
+  create(config: Config): Backbone;
+  /** How published weights map onto the backbone. */
+  weights: BackboneWeights<Config>;
+  /** Default preprocessing of the architecture's pretrained weights. */
+  preprocessing: BackbonePreprocessing;
+}
+
+/** ImageNet normalisation (torchvision and timm defaults), 224 px, bilinear, no crop. */
+export const IMAGENET_PREPROCESSING: Readonly<BackbonePreprocessing> = Object.freeze({
+  mean: Object.freeze([0.485, 0.456, 0.406]) as unknown as readonly [number, number, number],
+  std: Object.freeze([0.229, 0.224, 0.225]) as unknown as readonly [number, number, number],
+  inputSize: 224,
+  interpolation: "bilinear",
+  crop: 1,
+});

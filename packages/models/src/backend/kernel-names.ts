@@ -1,0 +1,75 @@
+/**
+ * The kernels @medfm/models adds to tfjs, by name. Model code reaches them only through
+ * `engine().runKernel(name, inputs, attrs)` (see `runMedfmKernel`); each backend registers its
+ * own implementation under the same name (see `kernel-registry.ts`), so a model has one code
+ * path on every backend.
+ */
+
+/**
+ * Training-mode batch norm of an NHWC float32 tensor, optionally followed by ReLU, optionally
+ * folding the batch statistics into running estimates. Inputs
+ * `{x, scale, offset, runningMean?, runningVariance?}`, attrs {@link BatchNormTrainingAttrs}; outputs `[y, mean, variance, reserve]`, then the new
+ * running mean and variance when both running inputs are given. `mean` and `variance` are the
+ * batch's (biased variance, as torch normalises); `reserve` is whatever the backend's gradient
+ * kernel needs besides them (empty on the portable kernels and TensorFlow's CPU kernels).
+ * Differentiable (gradient: {@link MedfmBatchNormTrainingGrad}).
+ */
+export const MedfmBatchNormTraining = "MedfmBatchNormTraining";
+
+/**
+ * Gradient of {@link MedfmBatchNormTraining}: inputs `{dy, x, scale, mean, variance, reserve, y}`
+ * (`y` the forward output, read with `relu` only), attrs `{epsilon, relu}`; outputs
+ * `[dx, dscale, doffset]`.
+ */
+export const MedfmBatchNormTrainingGrad = "MedfmBatchNormTrainingGrad";
+
+/**
+ * {@link MedfmBatchNormTrainingGrad} with ReLU plus `residual` (x's shape, the gradient that
+ * reaches `x` by another path), the sum split by channels into its first C − k and last k, with
+ * k the length of `splitLike` (its values are not read). Inputs
+ * `{dy, x, scale, mean, variance, reserve, y, residual, splitLike}`, attrs `{epsilon}`; outputs
+ * `[head, tail, dscale, doffset]`. In a DenseNet block this is norm1's gradient, the gradient of
+ * the concatenation and the split for the layer before, in one kernel.
+ */
+export const MedfmBatchNormReluGradAdd = "MedfmBatchNormReluGradAdd";
+
+/** `dy` where `x > 0`, else 0: inputs `{dy, x}`, no attrs, one output (the `Relu` gradient). */
+export const MedfmReluGrad = "MedfmReluGrad";
+
+/**
+ * torch's SGD step with momentum for many variables at once. Inputs `param<i>`, `grad<i>` and,
+ * with momentum, `moment<i>` for i in 0…count−1; attrs {@link SgdMomentumUpdateAttrs}; outputs
+ * the new values of the params, then (with momentum) the new buffers, in input order.
+ */
+export const MedfmSgdMomentumUpdate = "MedfmSgdMomentumUpdate";
+
+/** Attributes of {@link MedfmBatchNormTraining}. */
+export interface BatchNormTrainingAttrs {
+  /** Added to the variance before the square root. */
+  epsilon: number;
+  /** Weight of the batch statistics in the new running estimates (read with running inputs). */
+  momentum: number;
+  /** Return `relu(batch norm)`. */
+  relu: boolean;
+}
+
+/** Attributes of {@link MedfmSgdMomentumUpdate}. */
+export interface SgdMomentumUpdateAttrs {
+  /** Number of variables. */
+  count: number;
+  /** Learning rate. */
+  lr: number;
+  /** Momentum factor μ (0: no buffers, `p −= lr·g`). */
+  momentum: number;
+  /** Dampening of the gradient in the buffer. */
+  dampening: number;
+  /** L2 penalty added to the gradient. */
+  weightDecay: number;
+  /** Nesterov momentum: `p −= lr·(g + μ·buf)`. */
+  nesterov: boolean;
+  /**
+   * Per variable, whether its buffer is new: torch then starts it at the gradient itself (the
+   * given moment is zeros and is not read).
+   */
+  fresh: boolean[];
+}

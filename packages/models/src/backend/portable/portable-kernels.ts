@@ -1,0 +1,22 @@
+import type * as tf from "@tensorflow/tfjs";
+import {
+  portableBatchNormReluGradAdd,
+  portableBatchNormTraining,
+  portableBatchNormTrainingGrad,
+} from "./batch-norm-training";
+import { portableReluGrad } from "./relu-grad";
+import { portableSgdMomentumUpdate } from "./sgd-momentum-update";
+
+/**
+ * Every @medfm/models kernel as a composite of tfjs ops, for `backendName`: what `cpu`, `wasm`
+ * (and `webgl`, `webgpu`) run, and the fallback of any backend without a faster kernel.
+ */
+export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
+  return [
+    portableBatchNormTraining(backendName),
+    portableBatchNormTrainingGrad(backendName),
+    portableBatchNormReluGradAdd(backendName),
+    portableReluGrad(backendName),
+    portableSgdMomentumUpdate(backendName),
+  ];
+}

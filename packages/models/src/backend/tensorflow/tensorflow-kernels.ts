@@ -1,0 +1,63 @@
+import type * as tf from "@tensorflow/tfjs";
+import {
+  hasMedfmKernels,
+  hasOneDnnBatchNormRelu,
+  hasOneDnnMaxPoolGrad,
+  type NativeBackend,
+} from "../native-ops";
+import { portableKernelConfigs } from "../portable/portable-kernels";
+import {
+  tensorflowBatchNormReluGradAdd,
+  tensorflowBatchNormTraining,
+  tensorflowBatchNormTrainingGrad,
+} from "./batch-norm-training";
+import { tensorflowMaxPoolGrad } from "./max-pool-grad";
+import { tensorflowReluGrad } from "./relu-grad";
+import { tensorflowSgdMomentumUpdate } from "./sgd-momentum-update";
+
+/** What the binding and the TensorFlow build offer, probed once per backend. */
+export interface TensorflowCapabilities {
+  /** @medfm/models' own kernels are in the binding (a CPU build from `medfm backend install`). */
+  medfmKernels: boolean;
+  /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
+  oneDnnRelu: boolean;
+  /** oneDNN's max-pool gradient runs (x86 CPU builds). */
+  oneDnnMaxPoolGrad: boolean;
+}
+
+/** Probes what `backend` offers (each check runs a tiny op once). */
+export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabilities {
+  return {
+    medfmKernels: hasMedfmKernels(backend),
+    oneDnnRelu: hasOneDnnBatchNormRelu(backend),
+    oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
+  };
+}
+
+/**
+ * The kernel table of the native `tensorflow` backend: every @medfm/models kernel as TensorFlow
+ * ops over tfjs-node's binding, the fused ones where `capabilities` has them and the portable
+ * composites otherwise, plus tfjs's `MaxPoolGrad` on oneDNN in place of `originalMaxPoolGrad`
+ * (tfjs-node's) where oneDNN has it.
+ */
+export function tensorflowKernelConfigs(
+  capabilities: TensorflowCapabilities,
+  originalMaxPoolGrad: tf.KernelConfig | undefined,
+): tf.KernelConfig[] {
+  const portable = new Map(
+    portableKernelConfigs("tensorflow").map((config) => [config.kernelName, config]),
+  );
+  const native: tf.KernelConfig[] = [
+    tensorflowBatchNormTraining(capabilities),
+    tensorflowBatchNormTrainingGrad(capabilities),
+    tensorflowReluGrad(),
+  ];
+  if (capabilities.medfmKernels) {
+    native.push(tensorflowBatchNormReluGradAdd(), tensorflowSgdMomentumUpdate());
+  }
+  if (capabilities.oneDnnMaxPoolGrad && originalMaxPoolGrad !== undefined) {
+    native.push(tensorflowMaxPoolGrad(originalMaxPoolGrad));
+  }
+  for (const config of native) portable.delete(config.kernelName);
+  return [...native, ...portable.values()];
+}
