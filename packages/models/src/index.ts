@@ -111,13 +111,20 @@ export {
 export { headFromMetadata } from "./heads/head-from-metadata";
 export { type LinearHeadOptions, linearHead } from "./heads/linear-head";
 export { type MlpHeadOptions, mlpHead } from "./heads/mlp-head";
-// Pretrained weights from the Hugging Face hub (src/hub/); no tfjs in these files.
+// Pretrained weights from the Hugging Face hub (src/hub/); only from-pretrained uses tfjs.
 export {
   type DownloadHubFileOptions,
   downloadHubFile,
   type HubFile,
   type HubProgressEvent,
 } from "./hub/download-file";
+export {
+  type BackboneHubSupport,
+  detectHubArchitecture,
+  type HubArchitecture,
+  type HubModelConfig,
+  hubArchitectureNames,
+} from "./hub/hub-architecture";
 export {
   type HubRepoCache,
   hubRepoCache,
@@ -143,6 +150,7 @@ export {
   HubOfflineError,
   RepoNotFoundError,
   RevisionNotFoundError,
+  UnsupportedArchitectureError,
 } from "./hub/hub-errors";
 export {
   type HubConfig,

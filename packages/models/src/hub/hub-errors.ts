@@ -186,3 +186,39 @@ export class HubFormatError extends HubError {
     this.name = "HubFormatError";
   }
 }
+
+/**
+ * No registered backbone reads the repository's `config.json` (neither its timm `architecture`
+ * nor its transformers `model_type`); the message lists what the registered backbones accept.
+ */
+export class UnsupportedArchitectureError extends HubError {
+  /** timm's `architecture` of the config, when it has one. */
+  readonly architecture: string | undefined;
+  /** transformers' `model_type` of the config, when it has one. */
+  readonly modelType: string | undefined;
+  /** What the registered backbones accept, one entry per spec and checkpoint family. */
+  readonly supported: readonly string[];
+
+  constructor(
+    location: HubLocation,
+    found: { architecture?: string; modelType?: string },
+    supported: readonly string[],
+  ) {
+    const described = [
+      found.architecture === undefined
+        ? undefined
+        : `timm architecture ${JSON.stringify(found.architecture)}`,
+      found.modelType === undefined
+        ? undefined
+        : `transformers model_type ${JSON.stringify(found.modelType)}`,
+    ].filter((part) => part !== undefined);
+    super(
+      location,
+      `${described.length > 0 ? described.join(" and ") : "neither an architecture (timm) nor a model_type (transformers)"} is not supported by any registered backbone; supported: ${supported.length > 0 ? supported.join("; ") : "(no registered backbone reads hub configs)"}`,
+    );
+    this.name = "UnsupportedArchitectureError";
+    this.architecture = found.architecture;
+    this.modelType = found.modelType;
+    this.supported = supported;
+  }
+}
