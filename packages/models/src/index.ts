@@ -119,6 +119,14 @@ export {
   type HubProgressEvent,
 } from "./hub/download-file";
 export {
+  type FromPretrainedOptions,
+  fromPretrained,
+  type PretrainedBackbone,
+  type PretrainedClassifier,
+  type PretrainedLoadReport,
+  type PretrainedSource,
+} from "./hub/from-pretrained";
+export {
   type BackboneHubSupport,
   detectHubArchitecture,
   type HubArchitecture,
@@ -160,6 +168,11 @@ export {
   preprocessingFromPretrainedCfg,
   readHubConfig,
 } from "./hub/hub-preprocessing";
+export {
+  type PretrainedReference,
+  type ResolvePretrainedReferenceOptions,
+  resolvePretrainedReference,
+} from "./hub/pretrained-reference";
 export {
   CONFIG_NAME,
   type HubSnapshot,
