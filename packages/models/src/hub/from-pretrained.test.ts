@@ -54,7 +54,10 @@ const testSpec: BackboneSpec<DenseNetConfig> = {
   weights: {
     normaliseKey: (key) => (key.startsWith("pooler.") ? undefined : key.replace(/^densenet\./, "")),
     toNative,
-    inferConfig: () => TINY,
+    inferConfig: (shapes) => ({
+      ...TINY,
+      numInitFeatures: shapes.get("features.conv0.weight")?.[0] as number,
+    }),
     headPrefix: "classifier.",
   },
   preprocessing: IMAGENET_PREPROCESSING,
@@ -410,6 +413,29 @@ describe("fromPretrained", () => {
       if (previous === undefined) delete process.env.HF_HUB_OFFLINE;
       else process.env.HF_HUB_OFFLINE = previous;
     }
+  });
+
+  it("says what the tensor shapes describe when config.json disagrees with them", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "medfm-from-pretrained-wide-"));
+    writeFileSync(
+      join(folder, "config.json"),
+      encode({
+        model_type: "medfm-test-densenet",
+        growth_rate: 4,
+        block_config: [1, 1],
+        num_init_features: 16,
+        bn_size: 2,
+      }),
+    );
+    writeFileSync(join(folder, "model.safetensors"), weights);
+    const error = await fromPretrained(folder).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StateDictError);
+    expect((error as StateDictError).mismatched).toContain(
+      "features.conv0.weight: expected [7, 7, 3, 16], got [7, 7, 3, 8]",
+    );
+    expect((error as Error).message).toContain(
+      'config.json gives test-hub-densenet {"growthRate":4,"blockConfig":[1,1],"numInitFeatures":16,"bnSize":2} but the tensor shapes describe {"growthRate":4,"blockConfig":[1,1],"numInitFeatures":8,"bnSize":2}',
+    );
   });
 
   it("reads a local folder and lists missing, unexpected and mis-shaped tensors by name", async () => {

@@ -362,8 +362,44 @@ export async function fromPretrained(
   } catch (error) {
     if (classifier !== undefined) classifier.dispose();
     else backbone.dispose();
-    throw error;
+    throw withInferredConfig(error, spec, config, sorted.backbone);
   }
+}
+
+/**
+ * A StateDictError from a checkpoint whose `config.json` and tensors disagree, with what the
+ * spec's `inferConfig` reads off the tensor shapes added, so the message says which side is off.
+ */
+function withInferredConfig(
+  error: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: any spec
+  spec: BackboneSpec<any>,
+  config: object,
+  tensors: Map<string, { tensor: SafetensorsTensor }>,
+): unknown {
+  if (
+    !StateDictError.isInstance(error) ||
+    (error.missing.length === 0 && error.mismatched.length === 0)
+  ) {
+    return error;
+  }
+  let inferred: object;
+  try {
+    inferred = spec.weights.inferConfig(
+      new Map([...tensors].map(([key, { tensor }]) => [key, tensor.shape])),
+    );
+  } catch {
+    return error;
+  }
+  if (JSON.stringify(inferred) === JSON.stringify(config)) return error;
+  const enriched = new StateDictError({
+    source: `${error.source}; config.json gives ${spec.type} ${JSON.stringify(config)} but the tensor shapes describe ${JSON.stringify(inferred)}`,
+    missing: error.missing,
+    unexpected: error.unexpected,
+    mismatched: error.mismatched,
+  });
+  enriched.cause = error;
+  return enriched;
 }
 
 function transpose2d(values: Float32Array, shape: readonly number[]): Float32Array {
