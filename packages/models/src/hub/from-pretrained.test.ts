@@ -180,6 +180,7 @@ beforeAll(async () => {
             block_config: [1, 1],
             num_init_features: 8,
             bn_size: 2,
+            id2label: { "0": "normal", "1": "effusion", "2": "nodule" },
           }),
           "preprocessor_config.json": readFileSync(
             join(fixtures, "transformers-dinov2-small.preprocessor_config.json"),
@@ -376,6 +377,28 @@ describe("fromPretrained", () => {
     } finally {
       pretrained.backbone.dispose();
     }
+  });
+
+  it("names a published head after transformers' id2label, and refuses a head num_classes contradicts", async () => {
+    const pretrained = await fromPretrained("medfm-test/densenet-tiny-hf", {
+      ...online(),
+      head: "published",
+      task: "multi-label",
+    });
+    try {
+      expect(pretrained.classifier.head.classes).toEqual(["normal", "effusion", "nodule"]);
+      expect(pretrained.classifier.head.task).toBe("multi-label");
+      expectWeightsOf(pretrained.classifier.head.namedVariables());
+    } finally {
+      pretrained.classifier.dispose();
+    }
+    const folder = mkdtempSync(join(tmpdir(), "medfm-from-pretrained-classes-"));
+    writeFileSync(join(folder, "config.json"), encode({ architecture: TIMM_NAME, num_classes: 5 }));
+    writeFileSync(join(folder, "model.safetensors"), weights);
+    await expect(fromPretrained(folder, { head: "published" })).rejects.toThrow(
+      "config.json says num_classes 5 but classifier.weight has 3 rows",
+    );
+    expect(tf.memory().numTensors).toBeLessThan(10_000);
   });
 
   it("names the repository, its timm architecture and the supported ones when no spec reads it", async () => {

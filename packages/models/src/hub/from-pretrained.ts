@@ -316,7 +316,7 @@ export async function fromPretrained(
     const variables = new Map(backbone.namedVariables());
     let head: Head | undefined;
     if (headOption === "published") {
-      head = publishedHead(spec, sorted.head, { task, classes, source });
+      head = publishedHead(spec, sorted.head, { task, classes, source, config: hubConfig.config });
       classifier = createClassifier({ backbone, head });
       for (const [key, variable] of head.namedVariables()) variables.set(key, variable);
       for (const [name, { fileKey, tensor }] of sorted.head) {
@@ -418,7 +418,12 @@ function publishedHead(
   // biome-ignore lint/suspicious/noExplicitAny: any spec
   spec: BackboneSpec<any>,
   tensors: Map<string, { fileKey: string; tensor: SafetensorsTensor }>,
-  options: { task?: TaskKind; classes?: readonly string[]; source: string },
+  options: {
+    task?: TaskKind;
+    classes?: readonly string[];
+    source: string;
+    config: Record<string, unknown>;
+  },
 ): Head {
   const prefix = spec.weights.headPrefix;
   const weight = tensors.get("weight")?.tensor;
@@ -436,9 +441,27 @@ function publishedHead(
       mismatched: [],
     });
   }
+  const numClasses = weight.shape[0] as number;
+  const declared = options.config.num_classes;
+  if (typeof declared === "number" && declared !== numClasses) {
+    throw new Error(
+      `${options.source}: config.json says num_classes ${declared} but ${prefix}weight has ${numClasses} rows`,
+    );
+  }
   return linearHead({
-    numClasses: weight.shape[0] as number,
+    numClasses,
     kind: options.task ?? "multi-class",
-    classes: options.classes,
+    classes: options.classes ?? labelsOf(options.config, numClasses),
   });
+}
+
+/** transformers' `id2label` as class names in index order, when it names every class. */
+function labelsOf(config: Record<string, unknown>, numClasses: number): string[] | undefined {
+  const id2label = config.id2label;
+  if (typeof id2label !== "object" || id2label === null) return undefined;
+  const labels = Array.from(
+    { length: numClasses },
+    (_, index) => (id2label as Record<string, unknown>)[String(index)],
+  );
+  return labels.every((label) => typeof label === "string") ? (labels as string[]) : undefined;
 }
