@@ -473,7 +473,10 @@ describe("fromPretrained", () => {
     const conv0 = state.get("features.conv0.weight") as SafetensorsInput;
     broken.set("features.conv0.weight", { ...conv0, shape: [8, 3, 7, 7, 1] });
     writeFileSync(join(folder, "model.safetensors"), encodeSafetensors(broken));
+    const tensorsBefore = tf.memory().numTensors;
     const error = await fromPretrained(folder).catch((caught: unknown) => caught);
+    // The backbone built for the failed load is released.
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
     expect(error).toBeInstanceOf(StateDictError);
     expect((error as StateDictError).missing).toEqual(["features.norm5.bias"]);
     expect((error as StateDictError).unexpected).toEqual(["features.extra.weight"]);
