@@ -169,6 +169,79 @@ export {
 export { headFromMetadata } from "./heads/head-from-metadata";
 export { type LinearHeadOptions, linearHead } from "./heads/linear-head";
 export { type MlpHeadOptions, mlpHead } from "./heads/mlp-head";
+// Pretrained weights from the Hugging Face hub (src/hub/); only from-pretrained uses tfjs.
+export {
+  type DownloadHubFileOptions,
+  downloadHubFile,
+  type HubFile,
+  type HubProgressEvent,
+} from "./hub/download-file";
+export {
+  type FromPretrainedOptions,
+  fromPretrained,
+  type PretrainedBackbone,
+  type PretrainedClassifier,
+  type PretrainedLoadReport,
+  type PretrainedSource,
+} from "./hub/from-pretrained";
+export {
+  type BackboneHubSupport,
+  detectHubArchitecture,
+  type HubArchitecture,
+  type HubModelConfig,
+  hubArchitectureNames,
+} from "./hub/hub-architecture";
+export {
+  type HubRepoCache,
+  hubRepoCache,
+  readCachedRef,
+  repoFolderName,
+} from "./hub/hub-cache";
+export {
+  DEFAULT_HUB_ENDPOINT,
+  type HubSettings,
+  type HubSettingsOptions,
+  hubSettings,
+  resolveUrl,
+} from "./hub/hub-endpoint";
+export {
+  EntryNotFoundError,
+  GatedRepoError,
+  HubConnectionError,
+  HubError,
+  HubFormatError,
+  HubHttpError,
+  HubIntegrityError,
+  type HubLocation,
+  HubOfflineError,
+  RepoNotFoundError,
+  RevisionNotFoundError,
+  UnsupportedArchitectureError,
+} from "./hub/hub-errors";
+export {
+  type HubConfig,
+  type HubInterpolation,
+  type HubPreprocessing,
+  preprocessingFromImageProcessor,
+  preprocessingFromPretrainedCfg,
+  readHubConfig,
+} from "./hub/hub-preprocessing";
+export {
+  type PretrainedReference,
+  type ResolvePretrainedReferenceOptions,
+  resolvePretrainedReference,
+} from "./hub/pretrained-reference";
+export {
+  CONFIG_NAME,
+  type HubSnapshot,
+  type HubWeightFiles,
+  PREPROCESSOR_CONFIG_NAME,
+  type PullSnapshotOptions,
+  pullSnapshot,
+  resolveWeightFiles,
+  SAFETENSORS_INDEX_NAME,
+  SAFETENSORS_WEIGHTS_NAME,
+} from "./hub/pull-snapshot";
 // Reading saved classifiers through io handlers (src/io/): files, URLs, File objects.
 export {
   browserFilesClassifier,

@@ -11,6 +11,7 @@ import {
 } from "@medfm/models";
 import { type Command, Option } from "commander";
 import { seedOption } from "../parse-number";
+import { registerModelsPullCommand } from "./models-pull";
 
 /** Checkpoint conventions `medfm models convert` reads. */
 const sources = ["torchvision", "timm"] as const;
@@ -152,4 +153,5 @@ export function registerModelsCommand(program: Command): void {
         model.dispose();
       }
     });
+  registerModelsPullCommand(models);
 }

@@ -64,6 +64,37 @@ export interface BackboneWeights<Config extends object = Record<string, unknown>
 }
 
 /**
+ * A Hugging Face hub checkpoint's configuration files, parsed, as `fromPretrained` hands them
+ * to {@link BackboneHubSupport.configFromHub}.
+ */
+export interface HubModelConfig {
+  /** Repository id (`org/name`) or the local folder the files came from. */
+  repo: string;
+  /**
+   * `config.json`: timm's (`architecture`, `num_classes`, `model_args`, `pretrained_cfg`) or
+   * transformers' (`model_type`, `hidden_size`, `patch_size`, …, or `vision_config` for CLIP).
+   */
+  config: Record<string, unknown>;
+  /** transformers' `preprocessor_config.json`, when the repository has one. */
+  preprocessorConfig?: Record<string, unknown>;
+}
+
+/** How an architecture recognises the hub checkpoints it can build. */
+export interface BackboneHubSupport<Config extends object = Record<string, unknown>> {
+  /**
+   * What {@link configFromHub} accepts, in words, for the error that lists the supported
+   * checkpoints (e.g. `timm swin_{tiny,small,base}_patch4_window7_224`, `transformers swin`).
+   */
+  accepts: readonly string[];
+  /**
+   * The configuration a hub checkpoint describes, or `undefined` when its `config.json` is not
+   * one of this architecture's (another spec may read it). Throws when the config names this
+   * architecture but a value is unsupported (say what and which file).
+   */
+  configFromHub(config: HubModelConfig): Config | undefined;
+}
+
+/**
  * Everything the library knows about one architecture. Registering a spec (one line in
  * `registry.ts`) makes the architecture available to `model.json`, `createClassifierFromTorch`,
  * the feature cache, `medfm models` and the CLI's `--backbone` choices.
@@ -79,6 +110,12 @@ export interface BackboneSpec<Config extends object = Record<string, unknown>> {
   weights: BackboneWeights<Config>;
   /** Default preprocessing of the architecture's pretrained weights. */
   preprocessing: BackbonePreprocessing;
+  /**
+   * Which Hugging Face hub checkpoints (timm or transformers `config.json`) build this
+   * architecture; `fromPretrained` asks every registered spec. Omit for architectures that
+   * load from files only.
+   */
+  hub?: BackboneHubSupport<Config>;
 }
 
 /** ImageNet normalisation (torchvision and timm defaults), 224 px, bilinear, no crop. */
