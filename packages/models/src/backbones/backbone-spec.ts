@@ -61,6 +61,23 @@ export interface BackboneWeights<Config extends object = Record<string, unknown>
   inferConfig(shapes: ReadonlyMap<string, readonly number[]>): Config;
   /** Prefix of the classification head's keys in published checkpoints (`classifier.`, `head.`). */
   headPrefix: string;
+  /**
+   * Rewrites a published state dict (torch layout, published keys) before keys are mapped one to
+   * one by {@link normaliseKey}: for tensors a layout splits or merges, e.g. Hugging Face's
+   * separate query/key/value projections fused into timm's `qkv`. Names `source` in errors.
+   */
+  prepareStateDict?(
+    state: ReadonlyMap<string, PublishedTensor>,
+    source: string,
+  ): Map<string, PublishedTensor>;
+}
+
+/** A tensor of a published state dict: values row-major in torch layout, and its torch shape. */
+export interface PublishedTensor {
+  /** Values, row-major. */
+  values: Float32Array;
+  /** Torch shape. */
+  shape: readonly number[];
 }
 
 /**

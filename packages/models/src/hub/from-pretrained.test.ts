@@ -402,10 +402,12 @@ describe("fromPretrained", () => {
   });
 
   it("names the repository, its timm architecture and the supported ones when no spec reads it", async () => {
-    const attempt = fromPretrained("timm/vit_small_patch16_224.augreg_in21k", online());
+    // Only the test architecture is asked (the built-in ViT reads this repository).
+    const options = { ...online(), specs: [testSpec] };
+    const attempt = fromPretrained("timm/vit_small_patch16_224.augreg_in21k", options);
     await expect(attempt).rejects.toThrow(UnsupportedArchitectureError);
     await expect(
-      fromPretrained("timm/vit_small_patch16_224.augreg_in21k", online()),
+      fromPretrained("timm/vit_small_patch16_224.augreg_in21k", options),
     ).rejects.toThrow(
       /timm\/vit_small_patch16_224\.augreg_in21k@main file config\.json: timm architecture "vit_small_patch16_224" is not supported by any registered backbone; supported: .*timm medfm_test_densenet_tiny \(test-hub-densenet\); transformers medfm-test-densenet \(test-hub-densenet\)/,
     );

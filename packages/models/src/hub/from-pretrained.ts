@@ -121,6 +121,38 @@ async function readWeights(
   return { files: weights.files, tensors };
 }
 
+/**
+ * The checkpoint's tensors after the spec's `prepareStateDict` (tensors a layout splits or
+ * merges, such as Hugging Face's separate q/k/v), or as they are when the spec has none.
+ */
+function prepareTensors(
+  // biome-ignore lint/suspicious/noExplicitAny: any spec
+  spec: BackboneSpec<any>,
+  tensors: Map<string, SafetensorsTensor>,
+  source: string,
+): Map<string, SafetensorsTensor> {
+  const prepare = spec.weights.prepareStateDict;
+  if (prepare === undefined) return tensors;
+  // Integer tensors (ids, counters) pass through untouched; the spec rewrites float ones only.
+  const floats = new Map<string, { values: Float32Array; shape: readonly number[] }>();
+  for (const [key, tensor] of tensors) {
+    if (tensor.values instanceof Float32Array)
+      floats.set(key, { values: tensor.values, shape: tensor.shape });
+  }
+  const result = new Map<string, SafetensorsTensor>();
+  for (const [key, tensor] of tensors) {
+    if (!(tensor.values instanceof Float32Array)) result.set(key, tensor);
+  }
+  for (const [key, tensor] of prepare.call(spec.weights, floats, source)) {
+    result.set(key, {
+      dtype: tensors.get(key)?.dtype ?? "F32",
+      values: tensor.values,
+      shape: [...tensor.shape],
+    });
+  }
+  return result;
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((size, index) => size === b[index]);
 }
@@ -293,7 +325,7 @@ export async function fromPretrained(
   );
   const { files, tensors } = await readWeights(snapshot);
   const source = `${snapshot.repo}@${snapshot.revision} (${files.map((file) => file.split("/").pop()).join(", ")})`;
-  const sorted = sortTensors(spec, tensors, source);
+  const sorted = sortTensors(spec, prepareTensors(spec, tensors, source), source);
 
   const state = new Map<
     string,

@@ -7,6 +7,7 @@ import {
   IMAGENET_PREPROCESSING,
 } from "../backbones/backbone-spec";
 import { registerBackbone, unregisterBackbone } from "../backbones/registry";
+import { swinSpec } from "../backbones/swin/swin-spec";
 import { detectHubArchitecture, hubArchitectureNames } from "./hub-architecture";
 import { HubFormatError, UnsupportedArchitectureError } from "./hub-errors";
 
@@ -94,13 +95,19 @@ describe("detectHubArchitecture", () => {
   });
 
   it("asks the registered specs by default", () => {
+    // The built-in Swin reads these names too: set it aside so the test spec answers.
+    unregisterBackbone(swinSpec.type);
     registerBackbone(windowedSpec("test-windowed"));
-    const found = detectHubArchitecture(
-      hubConfig({ architecture: "swin_base_patch4_window12_384" }),
-      location,
-    );
-    expect(found.spec.type).toBe("test-windowed");
-    expect(found.config).toEqual({ embedDim: 128, windowSize: 12 });
+    try {
+      const found = detectHubArchitecture(
+        hubConfig({ architecture: "swin_base_patch4_window12_384" }),
+        location,
+      );
+      expect(found.spec.type).toBe("test-windowed");
+      expect(found.config).toEqual({ embedDim: 128, windowSize: 12 });
+    } finally {
+      registerBackbone(swinSpec);
+    }
   });
 
   it("names the repository, its architecture and what the registered specs accept", () => {

@@ -79,4 +79,24 @@ export const swinSpec: BackboneSpec<SwinConfig> = {
     headPrefix: "head.fc.",
   },
   preprocessing: SWIN_PREPROCESSING,
+  hub: {
+    accepts: ["timm swin_{tiny,small,base}_patch4_windowW_SIZE"],
+    configFromHub: ({ config }) => {
+      const architecture = config.architecture;
+      if (typeof architecture !== "string" || !architecture.startsWith("swin_")) return undefined;
+      const match = /^swin_(tiny|small|base)_patch4_window(\d+)_(\d+)(?:\.|$)/.exec(architecture);
+      if (match === null) {
+        throw new Error(
+          `timm architecture ${architecture} is not supported (swin_{tiny,small,base}_patch4_windowW_SIZE are)`,
+        );
+      }
+      const sizes = { tiny: SWIN_TINY_CONFIG, small: SWIN_SMALL_CONFIG, base: SWIN_BASE_CONFIG };
+      return {
+        ...sizes[match[1] as keyof typeof sizes],
+        windowSize: Number(match[2]),
+        imgSize: Number(match[3]),
+        name: architecture,
+      };
+    },
+  },
 };

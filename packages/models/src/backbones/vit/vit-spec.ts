@@ -1,7 +1,8 @@
 import type { BackbonePreprocessing, BackbonePreset, BackboneSpec } from "../backbone-spec";
 import { IMAGENET_PREPROCESSING } from "../backbone-spec";
 import { Vit, type VitConfig } from "./vit";
-import { inferVitConfig, normaliseVitKey, vitTensorToNative } from "./vit-keys";
+import { vitHubSupport } from "./vit-hub-config";
+import { fuseSplitQkv, inferVitConfig, normaliseVitKey, vitTensorToNative } from "./vit-keys";
 
 /**
  * The preprocessing of timm's augreg ViT weights (`vit_*_patch16_224.augreg_in21k`): mean and std
@@ -70,6 +71,8 @@ export const vitSpec: BackboneSpec<VitConfig> = {
     toNative: vitTensorToNative,
     inferConfig: (shapes) => inferVitConfig(shapes),
     headPrefix: "head.",
+    prepareStateDict: fuseSplitQkv,
   },
   preprocessing: VIT_PREPROCESSING,
+  hub: vitHubSupport,
 };
