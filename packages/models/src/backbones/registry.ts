@@ -1,4 +1,5 @@
 import type { BackbonePreset, BackboneSpec } from "./backbone-spec";
+import { densenetSpec } from "./densenet/densenet-spec";
 
 /** Thrown when a backbone type is not registered; the message lists the registered types. */
 export class UnknownBackboneError extends Error {
@@ -112,3 +113,6 @@ export function requirePreset(name: string): FoundPreset {
   if (found === undefined) throw new UnknownPresetError(name, listPresetNames());
   return found;
 }
+
+// Built-in architectures: one line each, run on import so every consumer sees them.
+registerBackbone(densenetSpec);
