@@ -163,6 +163,10 @@ export { type HttpClassifierOptions, httpClassifier } from "./io/http-classifier
 export { formatSubmission, writeSubmission } from "./predict/format-submission";
 export { IMAGE_EXTENSIONS, type ListImagesOptions, listImages } from "./predict/list-images";
 export {
+  type LoaderNormalisation,
+  loaderNormalisation,
+} from "./predict/loader-normalisation";
+export {
   type PredictImagesOptions,
   type Predictions,
   type PredictProgress,
@@ -224,6 +228,8 @@ export {
 export {
   type CreateClassifierFromTorchOptions,
   createClassifierFromTorch,
+  type DetectedTorchBackbone,
+  detectTorchBackbone,
   exportTorchStateDict,
   type LoadTorchWeightsOptions,
   type LoadTorchWeightsReport,

@@ -210,17 +210,29 @@ export interface CreateClassifierFromTorchOptions {
   preprocessing?: BackbonePreprocessing;
 }
 
-interface Detected {
+/** The architecture {@link detectTorchBackbone} read off a state dict. */
+export interface DetectedTorchBackbone {
+  /** The registered spec whose `inferConfig` accepted the keys. */
   spec: AnySpec;
+  /** The configuration it inferred. */
   config: Record<string, unknown>;
+  /** Tensor shapes (torch layout) under native keys. */
   shapes: Map<string, readonly number[]>;
+  /** Outputs of the head's `weight` in the file (under the spec's `headPrefix`), if any. */
+  numClasses: number | undefined;
 }
 
-function detectArchitecture(
-  tensors: Map<string, SafetensorsTensor>,
-  source: string,
-  type: string | undefined,
-): Detected {
+/**
+ * Reads which registered architecture a torch state dict holds (each spec's `inferConfig` in
+ * registration order, or only `type`'s) and its configuration. Throws naming `source` and why
+ * each spec refused the keys.
+ */
+export function detectTorchBackbone(
+  file: SafetensorsFile | Map<string, SafetensorsTensor>,
+  source = "state dict",
+  type?: string,
+): DetectedTorchBackbone {
+  const tensors = tensorsOf(file);
   const candidates = type === undefined ? listBackbones() : [getBackboneSpec(type, source)];
   const failures: string[] = [];
   for (const spec of candidates) {
@@ -230,7 +242,13 @@ function detectArchitecture(
       if (native !== undefined) shapes.set(native, tensor.shape);
     }
     try {
-      return { spec, config: spec.weights.inferConfig(shapes), shapes };
+      const config = spec.weights.inferConfig(shapes);
+      return {
+        spec,
+        config,
+        shapes,
+        numClasses: shapes.get(`${spec.weights.headPrefix}weight`)?.[0],
+      };
     } catch (error) {
       failures.push((error as Error).message);
     }
@@ -248,11 +266,10 @@ export function createClassifierFromTorch(
   options: CreateClassifierFromTorchOptions = {},
 ): Classifier {
   const source = options.source ?? "state dict";
-  const { spec, config, shapes } = detectArchitecture(tensorsOf(file), source, options.type);
+  const { spec, config, numClasses } = detectTorchBackbone(file, source, options.type);
   const headPrefix = spec.weights.headPrefix;
   let head = options.head;
   if (head === undefined) {
-    const numClasses = shapes.get(`${headPrefix}weight`)?.[0];
     if (numClasses === undefined) {
       throw new RangeError(`${source}: no ${headPrefix}weight to size the head; pass options.head`);
     }
