@@ -1,6 +1,8 @@
 import type { Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { Backbone } from "./backbones/backbone";
+import type { BackbonePreprocessing } from "./backbones/backbone-spec";
+import { defaultPreprocessingOf, headPrefixOf } from "./backbones/spec-of";
 import { type Head, scoresFromLogits } from "./heads/head";
 import { StateDictError } from "./weights/state-dict-error";
 
@@ -43,6 +45,13 @@ export interface Classifier {
   readonly backbone: Backbone;
   /** The current head. */
   readonly head: Head;
+  /**
+   * The image preprocessing the weights expect (mean, std, input size …): what the model was
+   * created or saved with. Predict, Grad-CAM and few-shot normalise images with it.
+   */
+  readonly preprocessing: BackbonePreprocessing;
+  /** Prefix of the head's state-dict keys (the backbone spec's `headPrefix`, e.g. `classifier.`). */
+  readonly headPrefix: string;
   /** Logits `[batch, numClasses]` from NHWC images. */
   forward(images: tf.Tensor4D, options: ClassifierForwardOptions): tf.Tensor2D;
   /** Eval-mode logits (running statistics, no dropout). */
@@ -63,8 +72,16 @@ export interface Classifier {
   replaceHead(head: Head): Head;
   /** Freezes the whole backbone: no gradients, batch norms on running statistics. */
   freezeBackbone(): void;
-  /** Freezes the backbone except its last `n` dense blocks (with their transitions and the final norm). */
+  /**
+   * Freezes the backbone except its last `n` stages of `backbone.stageNames` (DenseNet: dense
+   * blocks with their transitions and the final norm; a ViT: transformer blocks).
+   */
   unfreezeLastBlocks(n: number): void;
+  /**
+   * Trains the stage named `stageName` (one of `backbone.stageNames`, e.g. `denseblock3`) and
+   * every later stage, and freezes the rest; an unknown name throws listing the stage names.
+   */
+  unfreezeFromStage(stageName: string): void;
   /** Makes the whole backbone trainable. */
   unfreezeBackbone(): void;
   /**
@@ -87,20 +104,39 @@ export interface Classifier {
 
 /** Options of {@link createClassifier}. */
 export interface CreateClassifierOptions {
-  /** The feature extractor, e.g. `densenet121()`. */
+  /** The feature extractor, e.g. `createBackbone("densenet121")`. */
   backbone: Backbone;
   /** The head, e.g. `linearHead({ numClasses: 19, kind: "multi-label" })`; built here. */
   head: Head;
+  /**
+   * The preprocessing the weights expect (default: the backbone's preset, else its spec's, else
+   * ImageNet's); saved in `model.json`.
+   */
+  preprocessing?: BackbonePreprocessing;
+}
+
+function copyPreprocessing(preprocessing: BackbonePreprocessing): BackbonePreprocessing {
+  return Object.freeze({
+    ...preprocessing,
+    mean: Object.freeze([...preprocessing.mean]) as unknown as BackbonePreprocessing["mean"],
+    std: Object.freeze([...preprocessing.std]) as unknown as BackbonePreprocessing["std"],
+  });
 }
 
 class BackboneClassifier implements Classifier {
   readonly backbone: Backbone;
   head: Head;
+  readonly preprocessing: BackbonePreprocessing;
+  readonly headPrefix: string;
   private disposed = false;
 
   constructor(options: CreateClassifierOptions) {
     this.backbone = options.backbone;
-    options.head.build(this.backbone.numFeatures);
+    this.headPrefix = headPrefixOf(this.backbone);
+    this.preprocessing = copyPreprocessing(
+      options.preprocessing ?? defaultPreprocessingOf(this.backbone),
+    );
+    options.head.build(this.backbone.numFeatures, { keyPrefix: this.headPrefix });
     this.head = options.head;
   }
 
@@ -161,7 +197,7 @@ class BackboneClassifier implements Classifier {
 
   replaceHead(head: Head): Head {
     this.checkAlive();
-    head.build(this.backbone.numFeatures);
+    head.build(this.backbone.numFeatures, { keyPrefix: this.headPrefix });
     const previous = this.head;
     this.head = head;
     return previous;
@@ -175,8 +211,19 @@ class BackboneClassifier implements Classifier {
     this.backbone.freezeStages(n);
   }
 
+  unfreezeFromStage(stageName: string): void {
+    const { stageNames } = this.backbone;
+    const index = stageNames.indexOf(stageName);
+    if (index < 0) {
+      throw new RangeError(
+        `${this.backbone.name}: no stage ${JSON.stringify(stageName)}; stages: ${stageNames.join(", ")}`,
+      );
+    }
+    this.backbone.freezeStages(stageNames.length - index);
+  }
+
   unfreezeBackbone(): void {
-    const backbone = this.backbone as Backbone & { unfreezeAll?: () => void };
+    const { backbone } = this;
     if (backbone.unfreezeAll) backbone.unfreezeAll();
     else backbone.freezeStages(backbone.stageNames.length);
   }

@@ -1,5 +1,13 @@
 // Backbones (src/backbones/).
 export type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbones/backbone";
+export {
+  type BackbonePreprocessing,
+  type BackbonePreset,
+  type BackboneSpec,
+  type BackboneWeights,
+  IMAGENET_PREPROCESSING,
+  type PreprocessingInterpolation,
+} from "./backbones/backbone-spec";
 export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/densenet/batch-norm";
 export {
   DENSENET121_CONFIG,
@@ -13,6 +21,7 @@ export {
   densenet169,
   densenet201,
 } from "./backbones/densenet/densenet";
+export { DENSENET_TINY_CONFIG, densenetSpec } from "./backbones/densenet/densenet-spec";
 export {
   type InferredDenseNet,
   inferDenseNetConfig,
@@ -20,6 +29,26 @@ export {
   normaliseTorchDenseNetKey,
   torchTensorToNative,
 } from "./backbones/densenet/torchvision-densenet-keys";
+export {
+  type FoundPreset,
+  findPreset,
+  getBackboneSpec,
+  listBackbones,
+  listPresetNames,
+  registerBackbone,
+  requirePreset,
+  UnknownBackboneError,
+  UnknownPresetError,
+  unregisterBackbone,
+} from "./backbones/registry";
+export {
+  backboneFromMetadata,
+  createBackbone,
+  DEFAULT_HEAD_PREFIX,
+  defaultPreprocessingOf,
+  headPrefixOf,
+  specOfBackbone,
+} from "./backbones/spec-of";
 // Swin Transformer (src/backbones/swin/).
 export {
   type ResolvedSwinConfig,
@@ -43,6 +72,7 @@ export {
   SWIN_TINY_CONFIG,
   swinSpec,
 } from "./backbones/swin/swin-spec";
+export { HWIO_TO_OIHW, OIHW_TO_HWIO, permuteValues } from "./backbones/torch-layout";
 // Vision Transformer (src/backbones/vit/).
 export {
   bicubicAntialiasMatrix,
@@ -159,7 +189,9 @@ export {
   cosinePrototypeHead,
 } from "./heads/cosine-prototype-head";
 export {
+  DEFAULT_HEAD_KEY_PREFIX,
   type Head,
+  type HeadBuildOptions,
   type HeadForwardOptions,
   type HeadMetadata,
   type HeadOptions,
@@ -262,6 +294,10 @@ export { type HttpClassifierOptions, httpClassifier } from "./io/http-classifier
 export { formatSubmission, writeSubmission } from "./predict/format-submission";
 export { IMAGE_EXTENSIONS, type ListImagesOptions, listImages } from "./predict/list-images";
 export {
+  type LoaderNormalisation,
+  loaderNormalisation,
+} from "./predict/loader-normalisation";
+export {
   type PredictImagesOptions,
   type Predictions,
   type PredictProgress,
@@ -323,12 +359,16 @@ export {
 export {
   type CreateClassifierFromTorchOptions,
   createClassifierFromTorch,
+  type DetectedTorchBackbone,
+  detectTorchBackbone,
   exportTorchStateDict,
   type LoadTorchWeightsOptions,
   type LoadTorchWeightsReport,
   loadTorchStateDict,
   loadTorchWeights,
+  nativeTensorToTorchWith,
   saveTorchWeights,
+  torchTensorToNativeWith,
 } from "./weights/load-torch-weights";
 export {
   encodeSafetensors,

@@ -47,6 +47,53 @@ afterAll(async () => {
 });
 
 describe("medfm gradcam", () => {
+  it("normalises with the preprocessing the model records, not ImageNet's", async () => {
+    const own = {
+      mean: [0.2, 0.3, 0.4] as const,
+      std: [0.1, 0.2, 0.15] as const,
+      inputSize: 32,
+      interpolation: "bilinear" as const,
+      crop: 1,
+    };
+    const saved = createClassifier({
+      backbone: densenet({ growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2 }),
+      head: linearHead({ numClasses: 2, kind: "multi-class", classes: colonTask.classes }),
+      preprocessing: own,
+    });
+    const ownDir = join(root, "own-preprocessing");
+    await saveClassifier(saved, ownDir, { metadata: { imageSize: 32 } });
+    saved.dispose();
+    const summary = JSON.parse(
+      await runMedfm([
+        "gradcam",
+        "--weights",
+        ownDir,
+        "--image",
+        image,
+        "--class",
+        "positive",
+        "--output",
+        join(root, "out", "own.png"),
+        "--json",
+      ]),
+    );
+    const { loadClassifier } = await import("@medfm/models");
+    const model = await loadClassifier(ownDir);
+    const pixels = await readPixels(image, { channels: 3, resize: { width: 32, height: 32 } });
+    const logitWith = (normalisation: { mean?: number[]; std?: number[] }): number => {
+      const values = new Float32Array(32 * 32 * 3);
+      normalizeInto(values, 0, pixels, normalisation);
+      return tf.tidy(() => model.predict(tf.tensor4d(values, [1, 32, 32, 3])).dataSync()[1]);
+    };
+    const ownLogit = logitWith({
+      mean: own.mean.map((value) => value * 255),
+      std: own.std.map((value) => value * 255),
+    });
+    expect(summary.logit).toBeCloseTo(ownLogit, 4);
+    expect(Math.abs(summary.logit - logitWith({}))).toBeGreaterThan(1e-3);
+    model.dispose();
+  });
+
   it("writes the heatmap over the image at the image's size, peak as the library finds it", async () => {
     const output = join(root, "out", "cam.png");
     const text = await runMedfm([

@@ -90,3 +90,20 @@ describe("medfm models convert", () => {
     ).rejects.toThrow(/densenet-small\.io\.safetensors: not a torchvision DenseNet state dict/);
   });
 });
+
+describe("medfm models list", () => {
+  it("lists the registered backbones with their presets and preprocessing", async () => {
+    const listed = JSON.parse(await runMedfm(["models", "list", "--json"]));
+    const densenet = listed.find((backbone: { type: string }) => backbone.type === "densenet");
+    expect(densenet.presets.map((preset: { name: string }) => preset.name)).toEqual([
+      "densenet121",
+      "densenet169",
+      "densenet201",
+      "densenet-tiny",
+    ]);
+    expect(densenet.preprocessing).toMatchObject({ mean: [0.485, 0.456, 0.406], inputSize: 224 });
+    const text = await runMedfm(["models", "list"]);
+    expect(text).toContain("densenet (224 px, mean 0.485/0.456/0.406, std 0.229/0.224/0.225)");
+    expect(text).toMatch(/ {2}densenet-tiny +small DenseNet for CPUs/);
+  });
+});

@@ -2,10 +2,10 @@ import { basename } from "node:path";
 import {
   type Classifier,
   createClassifierFromTorch,
-  inferDenseNetConfig,
+  detectTorchBackbone,
   linearHead,
+  listBackbones,
   loadClassifier,
-  normaliseTorchDenseNetKey,
   readSafetensors,
   saveClassifier,
 } from "@medfm/models";
@@ -66,12 +66,41 @@ function parseClasses(text: string | undefined): string[] | undefined {
 
 /** Registers `medfm models` and its subcommands. */
 export function registerModelsCommand(program: Command): void {
-  const models = program.command("models").description("Convert and inspect DenseNet classifiers");
+  const models = program
+    .command("models")
+    .description("List backbones, convert and inspect classifiers");
+
+  models
+    .command("list")
+    .description("List the registered backbones and their presets (the --backbone choices)")
+    .option("--json", "print the result as JSON")
+    .action((options: { json?: boolean }, command: Command) => {
+      const write = writerOf(command);
+      const backbones = listBackbones().map((spec) => ({
+        type: spec.type,
+        presets: spec.presets.map((preset) => ({
+          name: preset.name,
+          description: preset.description,
+        })),
+        preprocessing: spec.preprocessing,
+      }));
+      if (options.json) {
+        write(`${JSON.stringify(backbones, null, 2)}\n`);
+        return;
+      }
+      for (const backbone of backbones) {
+        const { mean, std, inputSize } = backbone.preprocessing;
+        write(`${backbone.type} (${inputSize} px, mean ${mean.join("/")}, std ${std.join("/")})\n`);
+        for (const preset of backbone.presets) {
+          write(`  ${preset.name.padEnd(18)} ${preset.description}\n`);
+        }
+      }
+    });
 
   models
     .command("convert")
     .description(
-      "Convert a torchvision or timm DenseNet .safetensors state dict to a MedFM.js model directory (model.json + weights.bin)",
+      "Convert a torchvision or timm .safetensors state dict of a registered backbone to a MedFM.js model directory (model.json + weights.bin)",
     )
     .addOption(
       new Option("--from <source>", "checkpoint convention").choices(sources).makeOptionMandatory(),
@@ -94,10 +123,7 @@ export function registerModelsCommand(program: Command): void {
       const classes = parseClasses(options.classes);
       const seed = options.seed;
       const file = await readSafetensors(options.input);
-      const shapes = new Map(
-        [...file.tensors].map(([key, tensor]) => [normaliseTorchDenseNetKey(key), tensor.shape]),
-      );
-      const { numClasses } = inferDenseNetConfig(shapes, options.input);
+      const { numClasses } = detectTorchBackbone(file, options.input);
       const newHead = classes !== undefined && classes.length !== numClasses;
       const model = createClassifierFromTorch(file, {
         source: options.input,

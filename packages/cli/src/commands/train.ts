@@ -2,7 +2,7 @@ import { type BackendName, backendNames } from "@medfm/models";
 import { takeOverSignals } from "@medfm/track";
 import { type Command, Option } from "commander";
 import { integerOption, numberOption, seedOption } from "../parse-number";
-import { backboneNames } from "../train/build-classifier";
+import { backboneNames, DEFAULT_BACKBONE } from "../train/build-classifier";
 import { headNames, runTraining } from "../train/run-training";
 
 const positiveInteger = integerOption({ min: 1 });
@@ -32,7 +32,9 @@ export function registerTrainCommand(program: Command): void {
     .option("--val-ann <file>", "validation annotation file")
     .option("--test-ann <file>", "test annotation file, evaluated with the last weights")
     .addOption(
-      new Option("--backbone <name>", "backbone").choices(backboneNames).default("densenet-tiny"),
+      new Option("--backbone <name>", "backbone preset")
+        .choices([...backboneNames])
+        .default(DEFAULT_BACKBONE),
     )
     .addOption(new Option("--head <name>", "head").choices(headNames).default("linear"))
     .option(

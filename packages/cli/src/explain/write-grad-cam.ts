@@ -6,6 +6,7 @@ import {
   type GradCamResult,
   gradCam,
   heatmapOverlay,
+  loaderNormalisation,
   scoresFromLogits,
   type VisualPrompt,
 } from "@medfm/models";
@@ -48,7 +49,8 @@ export async function writeGradCam(options: WriteGradCamOptions): Promise<Writte
     resize: { width: imageSize, height: imageSize },
   });
   const values = new Float32Array(imageSize * imageSize * 3);
-  normalizeInto(values, 0, input);
+  // The model's own normalisation (ImageNet's for models that record none).
+  normalizeInto(values, 0, input, loaderNormalisation(classifier.preprocessing) ?? {});
   // The overlay is drawn on the image at its own size, as 8-bit RGB.
   const original = await readPixels(options.image, { channels: 3 });
   const scale = 255 / original.maxValue;

@@ -15,7 +15,7 @@ import {
   prepareSyntheticDataset,
   writeSyntheticFewShotFiles,
 } from "../synthetic/prepare-synthetic-dataset";
-import { buildClassifier } from "../train/build-classifier";
+import { buildClassifier, DEFAULT_BACKBONE } from "../train/build-classifier";
 import { readLabelledAnnotations } from "../train/read-labelled-annotations";
 
 /** Options of {@link runFewShot}, one per `medfm fewshot` flag. */
@@ -135,9 +135,9 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
         },
       );
       const classifier = await buildClassifier({
-        // No weights: a small random DenseNet, so the protocol runs anywhere (its numbers mean
+        // No weights: a small random backbone, so the protocol runs anywhere (its numbers mean
         // little: few-shot methods assume a pretrained backbone).
-        backbone: "densenet-tiny",
+        backbone: DEFAULT_BACKBONE,
         head: linearHead({
           numClasses: task.classes.length,
           kind: task.kind,

@@ -6,6 +6,7 @@ import {
   prepareSyntheticDataset,
   writeSyntheticFewShotFiles,
 } from "../synthetic/prepare-synthetic-dataset";
+import { DEFAULT_BACKBONE } from "../train/build-classifier";
 import {
   backboneNames,
   headNames,
@@ -103,7 +104,7 @@ export function trainExecutor(options: { backend?: BackendName } = {}): GridJobE
       trainAnn: join(anns, fewShotFileName(task.name, config.shot, "train", config.experiment)),
       valAnn:
         testAnn ?? join(anns, fewShotFileName(task.name, config.shot, "val", config.experiment)),
-      backbone: "densenet-tiny",
+      backbone: DEFAULT_BACKBONE,
       head: "linear",
       weights: config.weights,
       imageSize: config.imageSize,

@@ -1,28 +1,27 @@
 import {
   type Classifier,
+  createBackbone,
   createClassifier,
   createClassifierFromTorch,
-  densenet,
-  densenet121,
-  densenet169,
-  densenet201,
   type Head,
+  listPresetNames,
   loadClassifier,
   readSafetensors,
 } from "@medfm/models";
 
-/** Backbones the CLI builds by name. `densenet-tiny` is a small configuration for CPUs. */
-export const backboneNames = [
-  "densenet121",
-  "densenet169",
-  "densenet201",
-  "densenet-tiny",
-] as const;
+/** The backbone preset CLI commands build when none is named: small enough for CPUs. */
+export const DEFAULT_BACKBONE = "densenet-tiny";
+
+/**
+ * Backbones the CLI builds by name: every preset of every registered backbone spec
+ * (`listPresetNames()`), so a registered architecture is offered without CLI changes.
+ */
+export const backboneNames: readonly string[] = listPresetNames();
 
 /** Options of {@link buildClassifier}. */
 export interface BuildClassifierOptions {
-  /** Backbone to build when there are no weights. */
-  backbone: (typeof backboneNames)[number];
+  /** Backbone preset to build when there are no weights (one of {@link backboneNames}). */
+  backbone: string;
   /** The head for this task. */
   head: Head;
   /** torchvision/timm `.safetensors` (backbone loaded, `head` attached) or a saved classifier folder. */
@@ -49,19 +48,6 @@ export async function buildClassifier(options: BuildClassifierOptions): Promise<
     else head.dispose();
     return loaded;
   }
-  const backbone =
-    options.backbone === "densenet121"
-      ? densenet121({ seed })
-      : options.backbone === "densenet169"
-        ? densenet169({ seed })
-        : options.backbone === "densenet201"
-          ? densenet201({ seed })
-          : densenet({
-              growthRate: 12,
-              blockConfig: [2, 2, 2, 2],
-              numInitFeatures: 16,
-              bnSize: 4,
-              seed,
-            });
+  const backbone = createBackbone(options.backbone, { seed });
   return createClassifier({ backbone, head });
 }

@@ -25,13 +25,8 @@ import { buildClassifier } from "./build-classifier";
 import { lockOutputFolder } from "./output-lock";
 import { readLabelledAnnotations } from "./read-labelled-annotations";
 
-/** Backbones `medfm train` builds by name. `densenet-tiny` is a small configuration for CPUs. */
-export const backboneNames = [
-  "densenet121",
-  "densenet169",
-  "densenet201",
-  "densenet-tiny",
-] as const;
+/** Backbones `medfm train` builds by name: every registered backbone preset. */
+export { backboneNames } from "./build-classifier";
 /** Heads `medfm train` builds by name. */
 export const headNames = ["linear", "cosine", "mlp"] as const;
 
@@ -43,7 +38,8 @@ export interface RunTrainingOptions {
   trainAnn?: string;
   valAnn?: string;
   testAnn?: string;
-  backbone: (typeof backboneNames)[number];
+  /** Backbone preset (one of `backboneNames`, the registered presets). */
+  backbone: string;
   head: (typeof headNames)[number];
   /** `.safetensors` (torchvision/timm; backbone only) or a saved classifier folder. */
   weights?: string;

@@ -59,6 +59,16 @@ export interface BackboneWeights<Config extends object = Record<string, unknown>
    * not describe this architecture.
    */
   inferConfig(shapes: ReadonlyMap<string, readonly number[]>): Config;
+  /**
+   * The inverse of {@link toNative}, for writing torch-layout state dicts. Optional: without
+   * it, rank-4 tensors go HWIO → OIHW and rank-2 `{@link headPrefix}….weight` tensors are
+   * transposed, which is right for CNNs with a linear head.
+   */
+  fromNative?(
+    key: string,
+    values: Float32Array,
+    shape: readonly number[],
+  ): { values: Float32Array; shape: number[] };
   /** Prefix of the classification head's keys in published checkpoints (`classifier.`, `head.`). */
   headPrefix: string;
   /**

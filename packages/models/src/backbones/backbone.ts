@@ -68,6 +68,8 @@ export interface Backbone {
    * batch norms use their running statistics).
    */
   freezeStages(trainableStages: number): void;
+  /** Makes every parameter trainable again, the stem included (default: all stages trainable). */
+  unfreezeAll?(): void;
   /** What a saved model records to rebuild this backbone. */
   metadata(): BackboneMetadata;
   /**

@@ -1,4 +1,5 @@
 import type { BackbonePreset, BackboneSpec } from "./backbone-spec";
+import { densenetSpec } from "./densenet/densenet-spec";
 import { swinSpec } from "./swin/swin-spec";
 import { vitSpec } from "./vit/vit-spec";
 
@@ -40,10 +41,15 @@ type AnySpec = BackboneSpec<any>;
 const specs = new Map<string, AnySpec>();
 
 /**
- * Registers an architecture. Registering a type twice replaces the earlier spec (tests register
- * small architectures); a preset name already offered by another type throws.
+ * Registers an architecture. A type already registered throws (unregister it first, as tests
+ * that register small architectures do), and so does a preset name another type offers.
  */
 export function registerBackbone<Config extends object>(spec: BackboneSpec<Config>): void {
+  if (specs.has(spec.type)) {
+    throw new Error(
+      `registerBackbone: type ${JSON.stringify(spec.type)} is already registered; unregisterBackbone it first`,
+    );
+  }
   for (const preset of spec.presets) {
     const owner = findPresetOwner(preset.name);
     if (owner !== undefined && owner.type !== spec.type) {
@@ -115,5 +121,7 @@ export function requirePreset(name: string): FoundPreset {
   return found;
 }
 
+// Built-in architectures: one line each, run on import so every consumer sees them.
+registerBackbone(densenetSpec);
 registerBackbone(swinSpec);
 registerBackbone(vitSpec);

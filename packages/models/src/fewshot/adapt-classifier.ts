@@ -5,6 +5,7 @@ import type { Classifier } from "../classifier";
 import { cosinePrototypeHead } from "../heads/cosine-prototype-head";
 import { scoresFromLogits } from "../heads/head";
 import { linearHead } from "../heads/linear-head";
+import { loaderNormalisation } from "../predict/loader-normalisation";
 import type { LossFunction } from "../train/losses";
 import { adamw, type Optimizer } from "../train/optimizers";
 import { cosineSchedule, type LearningRateSchedule } from "../train/schedules";
@@ -301,8 +302,9 @@ export async function adaptClassifier(options: AdaptClassifierOptions): Promise<
       augment: true,
       seed,
       channels: preprocessing.channels,
-      mean: preprocessing.mean,
-      std: preprocessing.std,
+      // The classifier's own normalisation unless the caller names one.
+      mean: preprocessing.mean ?? loaderNormalisation(classifier.preprocessing)?.mean,
+      std: preprocessing.std ?? loaderNormalisation(classifier.preprocessing)?.std,
     });
   const epochs = options.epochs ?? 20;
   const stepsPerEpoch = train.length ?? Math.ceil(support.samples.length / batchSize);

@@ -40,6 +40,51 @@ afterAll(async () => {
 });
 
 describe("extractFeatures", () => {
+  it("normalises with the classifier's preprocessing when none is given, keyed apart", async () => {
+    const mean = [0.1, 0.6, 0.3] as const;
+    const std = [0.3, 0.2, 0.4] as const;
+    const classifier = createClassifier({
+      backbone: densenet({ growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2 }),
+      head: linearHead({ numClasses: 2, kind: "multi-class" }),
+      preprocessing: { mean, std, inputSize: 16, interpolation: "bilinear", crop: 1 },
+    });
+    const cacheDir = join(root, "cache-own-normalisation");
+    const implicit = await extractFeatures({
+      classifier,
+      dataRoot,
+      names,
+      preprocessing: { imageSize: 16 },
+      cacheDir,
+    });
+    const explicit = await extractFeatures({
+      classifier,
+      dataRoot,
+      names,
+      preprocessing: {
+        imageSize: 16,
+        mean: mean.map((value) => value * 255),
+        std: std.map((value) => value * 255),
+      },
+      cacheDir: false,
+    });
+    expect(Array.from(implicit.features.data)).toEqual(Array.from(explicit.features.data));
+    const imageNet = await extractFeatures({
+      classifier,
+      dataRoot,
+      names,
+      preprocessing: {
+        imageSize: 16,
+        mean: [123.675, 116.28, 103.53],
+        std: [58.395, 57.12, 57.375],
+      },
+      cacheDir,
+    });
+    // ImageNet's normalisation is another cache entry with other features.
+    expect(imageNet.misses).toBe(names.length);
+    expect(Array.from(imageNet.features.data)).not.toEqual(Array.from(implicit.features.data));
+    classifier.dispose();
+  });
+
   it("computes once, then serves every row from the cache with the same values", async () => {
     const classifier = tinyClassifier(1);
     const cacheDir = join(root, "cache-a");

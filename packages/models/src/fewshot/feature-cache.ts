@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { createLoader, IMAGENET_MEAN, IMAGENET_STD, type ResizeOptions } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { Classifier } from "../classifier";
+import { loaderNormalisation } from "../predict/loader-normalisation";
 import type { FeatureMatrix } from "./feature-matrix";
 
 /** The default on-disk feature cache, relative to the working directory. */
@@ -31,7 +32,10 @@ export interface ExtractFeaturesOptions {
   dataRoot: string;
   /** Image names (relative to `dataRoot`), in the order of the returned rows. */
   names: readonly string[];
-  /** Preprocessing (size, resize, normalisation). */
+  /**
+   * Preprocessing (size, resize, normalisation); without `mean`/`std`, the classifier's own
+   * (`classifier.preprocessing`).
+   */
   preprocessing: FeaturePreprocessing;
   /** Images per forward pass (default 16). */
   batchSize?: number;
@@ -105,7 +109,14 @@ export function preprocessingKey(preprocessing: FeaturePreprocessing): string {
  * keeps its cache entry; editing it, changing the weights or the preprocessing misses.
  */
 export async function extractFeatures(options: ExtractFeaturesOptions): Promise<ExtractedFeatures> {
-  const { classifier, dataRoot, names, preprocessing } = options;
+  const { classifier, dataRoot, names } = options;
+  // The model's normalisation unless the caller names one; part of the cache key.
+  const normalisation = loaderNormalisation(classifier.preprocessing);
+  const preprocessing: FeaturePreprocessing = {
+    ...options.preprocessing,
+    mean: options.preprocessing.mean ?? normalisation?.mean,
+    std: options.preprocessing.std ?? normalisation?.std,
+  };
   const batchSize = options.batchSize ?? 16;
   const columns = classifier.backbone.numFeatures;
   const data = new Float32Array(names.length * columns);

@@ -8,7 +8,9 @@ import {
 import {
   alreadyBuilt,
   checkHeadOptions,
+  DEFAULT_HEAD_KEY_PREFIX,
   type Head,
+  type HeadBuildOptions,
   type HeadForwardOptions,
   type HeadMetadata,
   type HeadOptions,
@@ -57,6 +59,7 @@ class CosinePrototypeHeadImpl implements CosinePrototypeHead {
   readonly numClasses: number;
   readonly classes: readonly string[] | undefined;
   inFeatures: number | undefined;
+  private keyPrefix = DEFAULT_HEAD_KEY_PREFIX;
   private readonly initialScale: number;
   private readonly learnScale: boolean;
   private readonly learnPrototypes: boolean;
@@ -78,8 +81,9 @@ class CosinePrototypeHeadImpl implements CosinePrototypeHead {
     this.seed = options.seed ?? 0;
   }
 
-  build(inFeatures: number): void {
+  build(inFeatures: number, options: HeadBuildOptions = {}): void {
     if (alreadyBuilt("cosinePrototypeHead", this.inFeatures, inFeatures)) return;
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_HEAD_KEY_PREFIX;
     const scope = uniqueVariableScope("cosine_prototype_head");
     const random = createRandom(hashSeed(this.seed, "cosine-prototype-head-init"));
     // Random unit prototypes until setPrototypes is called, so the head works as a cosine
@@ -88,12 +92,12 @@ class CosinePrototypeHeadImpl implements CosinePrototypeHead {
       prototypes: createVariable(
         () => l2Normalise(tf.transpose(linearUniformWeight(random, inFeatures, this.numClasses))),
         this.learnPrototypes,
-        `${scope}/classifier.prototypes`,
+        `${scope}/${this.keyPrefix}prototypes`,
       ),
       scale: createVariable(
         () => tf.scalar(this.initialScale),
         this.learnScale,
-        `${scope}/classifier.scale`,
+        `${scope}/${this.keyPrefix}scale`,
       ),
     };
     this.inFeatures = inFeatures;
@@ -141,8 +145,8 @@ class CosinePrototypeHeadImpl implements CosinePrototypeHead {
   namedVariables(): Map<string, tf.Variable> {
     const { prototypes, scale } = this.built();
     return new Map<string, tf.Variable>([
-      ["classifier.prototypes", prototypes],
-      ["classifier.scale", scale],
+      [`${this.keyPrefix}prototypes`, prototypes],
+      [`${this.keyPrefix}scale`, scale],
     ]);
   }
 

@@ -26,10 +26,23 @@ export interface HeadMetadata {
   options: Record<string, number | boolean>;
 }
 
+/** Options of {@link Head.build}. */
+export interface HeadBuildOptions {
+  /**
+   * Prefix of the head's state-dict keys: the backbone spec's `headPrefix` (`classifier.` for
+   * torchvision CNNs, `head.` for timm ViTs). Default `classifier.`.
+   */
+  keyPrefix?: string;
+}
+
+/** The head key prefix when none is given (torchvision's `classifier.`). */
+export const DEFAULT_HEAD_KEY_PREFIX = "classifier.";
+
 /**
  * A classification head on pooled backbone features. Heads are swappable on one backbone: a
  * classifier builds the head for its backbone's feature width and can replace it later.
- * Variable keys start with `classifier.` as in torchvision's DenseNet.
+ * Variable keys start with the prefix given to {@link Head.build} (the backbone spec's
+ * `headPrefix`, e.g. `classifier.`).
  */
 export interface Head {
   /** Head implementation. */
@@ -42,11 +55,14 @@ export interface Head {
   readonly classes: readonly string[] | undefined;
   /** Feature width once built, `undefined` before. */
   readonly inFeatures: number | undefined;
-  /** Creates the variables for `inFeatures`-wide features; a second call with another width throws. */
-  build(inFeatures: number): void;
+  /**
+   * Creates the variables for `inFeatures`-wide features, keyed under `options.keyPrefix`; a
+   * second call with another width throws.
+   */
+  build(inFeatures: number, options?: HeadBuildOptions): void;
   /** Logits `[batch, numClasses]` from features `[batch, inFeatures]`. */
   forward(features: tf.Tensor2D, options: HeadForwardOptions): tf.Tensor2D;
-  /** Every variable under its state-dict key (`classifier.…`). */
+  /** Every variable under its state-dict key (`<keyPrefix>…`, e.g. `classifier.weight`). */
   namedVariables(): Map<string, tf.Variable>;
   /** The variables an optimizer should update. */
   namedTrainableVariables(): Map<string, tf.Variable>;

@@ -9,7 +9,9 @@ import {
   alreadyBuilt,
   checkDropout,
   checkHeadOptions,
+  DEFAULT_HEAD_KEY_PREFIX,
   type Head,
+  type HeadBuildOptions,
   type HeadForwardOptions,
   type HeadMetadata,
   type HeadOptions,
@@ -37,6 +39,7 @@ class LinearHead implements Head {
   readonly numClasses: number;
   readonly classes: readonly string[] | undefined;
   inFeatures: number | undefined;
+  private keyPrefix = DEFAULT_HEAD_KEY_PREFIX;
   private readonly dropout: number;
   private readonly normalizeFeatures: boolean;
   private readonly seed: number;
@@ -56,16 +59,21 @@ class LinearHead implements Head {
     this.dropoutRandom = createRandom(hashSeed(this.seed, "linear-head-dropout"));
   }
 
-  build(inFeatures: number): void {
+  build(inFeatures: number, options: HeadBuildOptions = {}): void {
     if (alreadyBuilt("linearHead", this.inFeatures, inFeatures)) return;
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_HEAD_KEY_PREFIX;
     const scope = uniqueVariableScope("linear_head");
     const random = createRandom(hashSeed(this.seed, "linear-head-init"));
     this.weight = createVariable(
       () => linearUniformWeight(random, inFeatures, this.numClasses),
       true,
-      `${scope}/classifier.weight`,
+      `${scope}/${this.keyPrefix}weight`,
     );
-    this.bias = createVariable(() => tf.zeros([this.numClasses]), true, `${scope}/classifier.bias`);
+    this.bias = createVariable(
+      () => tf.zeros([this.numClasses]),
+      true,
+      `${scope}/${this.keyPrefix}bias`,
+    );
     this.inFeatures = inFeatures;
   }
 
@@ -87,8 +95,8 @@ class LinearHead implements Head {
   namedVariables(): Map<string, tf.Variable> {
     const { weight, bias } = this.built();
     return new Map<string, tf.Variable>([
-      ["classifier.weight", weight],
-      ["classifier.bias", bias],
+      [`${this.keyPrefix}weight`, weight],
+      [`${this.keyPrefix}bias`, bias],
     ]);
   }
 

@@ -5,7 +5,9 @@ import {
   alreadyBuilt,
   checkDropout,
   checkHeadOptions,
+  DEFAULT_HEAD_KEY_PREFIX,
   type Head,
+  type HeadBuildOptions,
   type HeadForwardOptions,
   type HeadMetadata,
   type HeadOptions,
@@ -36,6 +38,7 @@ class MlpHead implements Head {
   readonly numClasses: number;
   readonly classes: readonly string[] | undefined;
   inFeatures: number | undefined;
+  private keyPrefix = DEFAULT_HEAD_KEY_PREFIX;
   private readonly hiddenFeatures: number;
   private readonly dropout: number;
   private readonly seed: number;
@@ -59,8 +62,9 @@ class MlpHead implements Head {
     this.dropoutRandom = createRandom(hashSeed(this.seed, "mlp-head-dropout"));
   }
 
-  build(inFeatures: number): void {
+  build(inFeatures: number, options: HeadBuildOptions = {}): void {
     if (alreadyBuilt("mlpHead", this.inFeatures, inFeatures)) return;
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_HEAD_KEY_PREFIX;
     const scope = uniqueVariableScope("mlp_head");
     const random = createRandom(hashSeed(this.seed, "mlp-head-init"));
     const hiddenBound = 1 / Math.sqrt(inFeatures);
@@ -72,10 +76,10 @@ class MlpHead implements Head {
     const outputWeight = linearUniformWeight(random, this.hiddenFeatures, this.numClasses);
     const outputBias = uniformBias(this.numClasses, outputBound);
     this.variables = {
-      hiddenWeight: tf.variable(hiddenWeight, true, `${scope}/classifier.0.weight`),
-      hiddenBias: tf.variable(hiddenBias, true, `${scope}/classifier.0.bias`),
-      outputWeight: tf.variable(outputWeight, true, `${scope}/classifier.3.weight`),
-      outputBias: tf.variable(outputBias, true, `${scope}/classifier.3.bias`),
+      hiddenWeight: tf.variable(hiddenWeight, true, `${scope}/${this.keyPrefix}0.weight`),
+      hiddenBias: tf.variable(hiddenBias, true, `${scope}/${this.keyPrefix}0.bias`),
+      outputWeight: tf.variable(outputWeight, true, `${scope}/${this.keyPrefix}3.weight`),
+      outputBias: tf.variable(outputBias, true, `${scope}/${this.keyPrefix}3.bias`),
     };
     tf.dispose([hiddenWeight, hiddenBias, outputWeight, outputBias]);
     this.inFeatures = inFeatures;
@@ -97,10 +101,10 @@ class MlpHead implements Head {
   namedVariables(): Map<string, tf.Variable> {
     const variables = this.built();
     return new Map<string, tf.Variable>([
-      ["classifier.0.weight", variables.hiddenWeight],
-      ["classifier.0.bias", variables.hiddenBias],
-      ["classifier.3.weight", variables.outputWeight],
-      ["classifier.3.bias", variables.outputBias],
+      [`${this.keyPrefix}0.weight`, variables.hiddenWeight],
+      [`${this.keyPrefix}0.bias`, variables.hiddenBias],
+      [`${this.keyPrefix}3.weight`, variables.outputWeight],
+      [`${this.keyPrefix}3.bias`, variables.outputBias],
     ]);
   }
 

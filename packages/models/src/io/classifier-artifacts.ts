@@ -1,5 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { type DenseNetConfig, densenet } from "../backbones/densenet/densenet";
+import { IMAGENET_PREPROCESSING } from "../backbones/backbone-spec";
+import { listBackbones, UnknownBackboneError } from "../backbones/registry";
+import { backboneFromMetadata } from "../backbones/spec-of";
 import { type Classifier, createClassifier } from "../classifier";
 import { headFromMetadata } from "../heads/head-from-metadata";
 import type { ClassifierModelJson } from "../weights/save-load";
@@ -89,10 +91,14 @@ export function parseClassifierModelJson(source: string, text: string): Classifi
   if (!json.modelTopology?.backbone || !json.modelTopology.head) {
     throw new ClassifierFileError(source, "modelTopology must have backbone and head");
   }
-  if (json.modelTopology.backbone.type !== "densenet") {
+  const backboneType = json.modelTopology.backbone.type;
+  if (!listBackbones().some((spec) => spec.type === backboneType)) {
     throw new ClassifierFileError(
       source,
-      `unknown backbone type ${JSON.stringify(json.modelTopology.backbone.type)}`,
+      new UnknownBackboneError(
+        backboneType,
+        listBackbones().map((spec) => spec.type),
+      ).message,
     );
   }
   if (!Array.isArray(json.weightsManifest) || json.weightsManifest.length === 0) {
@@ -119,7 +125,7 @@ export function joinWeightFiles(buffers: readonly ArrayBuffer[]): ArrayBuffer {
 }
 
 /**
- * Builds the classifier that artifacts describe: the DenseNet backbone and head of the
+ * Builds the classifier that artifacts describe: the registered backbone and the head of the
  * topology, every weight loaded strictly. Errors name the artifacts' source.
  */
 export function classifierFromArtifacts(
@@ -128,7 +134,6 @@ export function classifierFromArtifacts(
 ): Classifier {
   const { modelJson, weightData, source } = artifacts;
   const { backbone: backboneMetadata, head: headMetadata } = modelJson.modelTopology;
-  const config = backboneMetadata.config as unknown as DenseNetConfig;
   const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
   const expectedBytes = specs.reduce(
     (sum, spec) => sum + spec.shape.reduce((product, size) => product * size, 1) * 4,
@@ -142,11 +147,11 @@ export function classifierFromArtifacts(
   }
   const named = tf.io.decodeWeights(weightData, specs);
   const model = createClassifier({
-    backbone: densenet({
-      ...config,
-      memoryEfficient: options.memoryEfficient ?? config.memoryEfficient,
+    backbone: backboneFromMetadata(backboneMetadata, source, {
+      memoryEfficient: options.memoryEfficient,
     }),
     head: headFromMetadata(headMetadata),
+    preprocessing: modelJson.preprocessing ?? IMAGENET_PREPROCESSING,
   });
   try {
     model.loadStateDict(new Map(Object.entries(named)), { source });

@@ -114,4 +114,45 @@ describe("classifier io handlers", () => {
       /^model\.json: weights hold \d+ bytes but the manifest describes \d+$/,
     );
   });
+
+  it("refuses an unregistered backbone type, naming the file and the registered types", async () => {
+    const json = JSON.parse(readFileSync(join(directory, "model.json"), "utf8"));
+    json.modelTopology.backbone.type = "resnet";
+    const files = [
+      new File([JSON.stringify(json)], "model.json"),
+      new File([readFileSync(join(directory, "weights.bin"))], "weights.bin"),
+    ];
+    await expect(loadClassifierFrom(browserFilesClassifier(files))).rejects.toThrow(
+      'model.json: unknown backbone type "resnet"; registered types: densenet',
+    );
+  });
+
+  it("carries the recorded preprocessing, and ImageNet's for files without it", async () => {
+    const json = JSON.parse(readFileSync(join(directory, "model.json"), "utf8"));
+    json.preprocessing = {
+      mean: [0.5, 0.5, 0.5],
+      std: [0.5, 0.5, 0.5],
+      inputSize: 24,
+      interpolation: "bicubic",
+      crop: 1,
+    };
+    const weights = readFileSync(join(directory, "weights.bin"));
+    const recorded = await loadClassifierFrom(
+      browserFilesClassifier([
+        new File([JSON.stringify(json)], "model.json"),
+        new File([weights], "weights.bin"),
+      ]),
+    );
+    expect(recorded.preprocessing).toMatchObject({ mean: [0.5, 0.5, 0.5], inputSize: 24 });
+    recorded.dispose();
+    delete json.preprocessing;
+    const old = await loadClassifierFrom(
+      browserFilesClassifier([
+        new File([JSON.stringify(json)], "model.json"),
+        new File([weights], "weights.bin"),
+      ]),
+    );
+    expect(old.preprocessing).toMatchObject({ mean: [0.485, 0.456, 0.406], inputSize: 224 });
+    old.dispose();
+  });
 });

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { densenet } from "../backbones/densenet/densenet";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
+import { loadClassifier, saveClassifier } from "../weights/save-load";
 import { formatSubmission } from "./format-submission";
 import { listImages } from "./list-images";
 import { predictImages } from "./predict-images";
@@ -34,13 +35,17 @@ const classifier = () =>
   });
 
 /** The model input of one image, built from the decoder and normaliser directly. */
-async function input(name: string, flip: boolean): Promise<Float32Array> {
+async function input(
+  name: string,
+  flip: boolean,
+  normalisation: { mean?: readonly number[]; std?: readonly number[] } = {},
+): Promise<Float32Array> {
   const pixels = await readPixels(join(dataRoot, name), {
     resize: { width: size, height: size },
     flip,
   });
   const target = new Float32Array(size * size * 3);
-  normalizeInto(target, 0, pixels);
+  normalizeInto(target, 0, pixels, normalisation);
   return target;
 }
 
@@ -64,6 +69,52 @@ afterAll(async () => {
 });
 
 describe("predictImages", () => {
+  it("normalises with the preprocessing a loaded model records, not ImageNet's", async () => {
+    const own = {
+      mean: [0.3, 0.4, 0.5] as const,
+      std: [0.2, 0.1, 0.3] as const,
+      inputSize: size,
+      interpolation: "bilinear" as const,
+      crop: 1,
+    };
+    const original = createClassifier({
+      backbone: densenet({ growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2 }),
+      head: linearHead({ numClasses: 3, kind: "multi-label", seed: 2 }),
+      preprocessing: own,
+    });
+    const model = await loadClassifier(await saveClassifier(original, join(root, "own-norm")));
+    original.dispose();
+    expect(model.preprocessing).toEqual(own);
+    const predicted = await predictImages({
+      model,
+      dataRoot,
+      names,
+      preprocessing: { imageSize: size },
+    });
+    let imageNetDifference = 0;
+    for (const [row, name] of names.entries()) {
+      const ownInput = await input(name, false, {
+        mean: own.mean.map((value) => value * 255),
+        std: own.std.map((value) => value * 255),
+      });
+      const imageNetInput = await input(name, false);
+      const [expected, imageNet] = tf.tidy(() => [
+        model.predictScores(tf.tensor4d(ownInput, [1, size, size, 3])).dataSync(),
+        model.predictScores(tf.tensor4d(imageNetInput, [1, size, size, 3])).dataSync(),
+      ]);
+      expected.forEach((value, c) => {
+        expect(predicted.scores[row * 3 + c]).toBeCloseTo(value, 5);
+        imageNetDifference = Math.max(
+          imageNetDifference,
+          Math.abs(predicted.scores[row * 3 + c] - imageNet[c]),
+        );
+      });
+    }
+    // ImageNet normalisation would give other scores: the test tells the two apart.
+    expect(imageNetDifference).toBeGreaterThan(1e-3);
+    model.dispose();
+  });
+
   it("scores every image in order, independent of the batch size", async () => {
     const model = classifier();
     const progress: number[] = [];

@@ -1,11 +1,18 @@
 import { createLoader } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
+import type { BackbonePreprocessing } from "../backbones/backbone-spec";
 import type { FeaturePreprocessing } from "../fewshot/feature-cache";
+import { loaderNormalisation } from "./loader-normalisation";
 
 /** Anything that turns normalised NHWC images into scores: a classifier or an adapted model. */
 export interface ScoringModel {
   /** Eval-mode scores `[batch, classes]` (sigmoid or softmax). */
   predictScores(images: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * The normalisation the weights expect (a {@link Classifier}'s): used when `preprocessing`
+   * gives no `mean`/`std`, so a model never gets ImageNet's when it wants others.
+   */
+  readonly preprocessing?: BackbonePreprocessing;
 }
 
 /** Test-time augmentation: none, or the mean of the image's and its mirror image's scores. */
@@ -27,7 +34,10 @@ export interface PredictImagesOptions {
   dataRoot: string;
   /** Image names, relative to `dataRoot`; rows come back in this order. */
   names: readonly string[];
-  /** Image size and normalisation: the ones the model was trained with. */
+  /**
+   * Image size and normalisation: the ones the model was trained with. Without `mean`/`std`,
+   * the model's own preprocessing applies (ImageNet's for models that record none).
+   */
   preprocessing: FeaturePreprocessing;
   /** Images per forward pass (default 16). */
   batchSize?: number;
@@ -60,6 +70,7 @@ export async function predictImages(options: PredictImagesOptions): Promise<Pred
     throw new RangeError(`predictImages: tta must be "none" or "flip", got ${JSON.stringify(tta)}`);
   }
   if (names.length === 0) throw new RangeError("predictImages: no images to score");
+  const normalisation = loaderNormalisation(model.preprocessing);
   const loader = createLoader({
     samples: names.map((name) => ({ name, labels: new Uint8Array(0) })),
     dataRoot: options.dataRoot,
@@ -67,8 +78,8 @@ export async function predictImages(options: PredictImagesOptions): Promise<Pred
     batchSize: options.batchSize ?? 16,
     resize: preprocessing.resize,
     channels: preprocessing.channels,
-    mean: preprocessing.mean,
-    std: preprocessing.std,
+    mean: preprocessing.mean ?? normalisation?.mean,
+    std: preprocessing.std ?? normalisation?.std,
   });
   let scores: Float32Array | undefined;
   let numClasses = 0;

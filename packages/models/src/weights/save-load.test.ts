@@ -77,3 +77,59 @@ describe("saveClassifier / loadClassifier", () => {
     model.dispose();
   });
 });
+
+describe("model.json preprocessing", () => {
+  it("loads a model.json written before preprocessing was recorded with ImageNet's", async () => {
+    const model = createClassifier({
+      backbone: densenet(small),
+      head: linearHead({ numClasses: 2, kind: "multi-class" }),
+      preprocessing: {
+        mean: [0.1, 0.2, 0.3],
+        std: [0.5, 0.5, 0.5],
+        inputSize: 64,
+        interpolation: "bicubic",
+        crop: 0.875,
+      },
+    });
+    const directory = mkdtempSync(join(tmpdir(), "medfm-old-model-json-"));
+    const path = await saveClassifier(model, directory);
+    model.dispose();
+    const recorded = await loadClassifier(path);
+    expect(recorded.preprocessing).toEqual({
+      mean: [0.1, 0.2, 0.3],
+      std: [0.5, 0.5, 0.5],
+      inputSize: 64,
+      interpolation: "bicubic",
+      crop: 0.875,
+    });
+    recorded.dispose();
+    const json = JSON.parse(readFileSync(path, "utf8"));
+    delete json.preprocessing;
+    writeFileSync(path, JSON.stringify(json));
+    const old = await loadClassifier(path);
+    expect(old.preprocessing).toEqual({
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+      inputSize: 224,
+      interpolation: "bilinear",
+      crop: 1,
+    });
+    old.dispose();
+  });
+
+  it("refuses an unregistered backbone type naming the file and the registered types", async () => {
+    const model = createClassifier({
+      backbone: densenet(small),
+      head: linearHead({ numClasses: 2, kind: "multi-class" }),
+    });
+    const directory = mkdtempSync(join(tmpdir(), "medfm-unknown-type-"));
+    const path = await saveClassifier(model, directory);
+    model.dispose();
+    const json = JSON.parse(readFileSync(path, "utf8"));
+    json.modelTopology.backbone.type = "resnet";
+    writeFileSync(path, JSON.stringify(json));
+    await expect(loadClassifier(path)).rejects.toThrow(
+      `${path}: unknown backbone type "resnet"; registered types: densenet`,
+    );
+  });
+});

@@ -2,7 +2,9 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { BackboneMetadata } from "../backbones/backbone";
-import { type DenseNetConfig, densenet } from "../backbones/densenet/densenet";
+import { type BackbonePreprocessing, IMAGENET_PREPROCESSING } from "../backbones/backbone-spec";
+import { getBackboneSpec } from "../backbones/registry";
+import { backboneFromMetadata } from "../backbones/spec-of";
 import { type Classifier, createClassifier } from "../classifier";
 import type { HeadMetadata } from "../heads/head";
 import { headFromMetadata } from "../heads/head-from-metadata";
@@ -30,6 +32,11 @@ export interface ClassifierModelJson {
   convertedBy: string | null;
   /** How to rebuild the model. */
   modelTopology: { backbone: BackboneMetadata; head: HeadMetadata };
+  /**
+   * The preprocessing the weights expect (mean/std on the [0, 1] scale, input size …). Files
+   * written before it was recorded lack it and load with ImageNet's.
+   */
+  preprocessing?: BackbonePreprocessing;
   /** Caller-supplied metadata, stored as given. */
   userDefinedMetadata: Record<string, unknown>;
   /** tfjs weight manifest: one group whose `paths` are relative to `model.json`. */
@@ -64,6 +71,11 @@ export async function saveClassifier(
       generatedBy: "@medfm/models",
       convertedBy: options.convertedBy ?? null,
       modelTopology: { backbone: model.backbone.metadata(), head: model.head.metadata() },
+      preprocessing: {
+        ...model.preprocessing,
+        mean: [...model.preprocessing.mean],
+        std: [...model.preprocessing.std],
+      },
       userDefinedMetadata: options.metadata ?? {},
       weightsManifest: [{ paths: [WEIGHTS_FILE], weights: specs }],
     };
@@ -120,10 +132,8 @@ export async function loadClassifier(
   const modelJsonPath = path.endsWith(".json") ? path : join(path, "model.json");
   const modelJson = parseModelJson(modelJsonPath, await readFile(modelJsonPath, "utf8"));
   const { backbone: backboneMetadata, head: headMetadata } = modelJson.modelTopology;
-  if (backboneMetadata.type !== "densenet") {
-    fail(modelJsonPath, `unknown backbone type ${JSON.stringify(backboneMetadata.type)}`);
-  }
-  const config = backboneMetadata.config as unknown as DenseNetConfig;
+  // Refuses an unregistered type naming the file and the registered types, before any read.
+  getBackboneSpec(backboneMetadata.type, modelJsonPath);
   const buffers: Uint8Array[] = [];
   const specs: tf.io.WeightsManifestEntry[] = [];
   for (const group of modelJson.weightsManifest) {
@@ -148,11 +158,11 @@ export async function loadClassifier(
   }
   const named = tf.io.decodeWeights(joined.buffer, specs);
   const model = createClassifier({
-    backbone: densenet({
-      ...config,
-      memoryEfficient: options.memoryEfficient ?? config.memoryEfficient,
+    backbone: backboneFromMetadata(backboneMetadata, modelJsonPath, {
+      memoryEfficient: options.memoryEfficient,
     }),
     head: headFromMetadata(headMetadata),
+    preprocessing: modelJson.preprocessing ?? IMAGENET_PREPROCESSING,
   });
   try {
     model.loadStateDict(new Map(Object.entries(named)), { source: modelJsonPath });

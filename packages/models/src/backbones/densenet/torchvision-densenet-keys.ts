@@ -66,7 +66,8 @@ export interface InferredDenseNet {
 
 /**
  * Reads a DenseNet configuration from torch-layout shapes keyed as torchvision does (after
- * {@link normaliseTorchDenseNetKey}). Throws naming the key it needed and did not find.
+ * {@link normaliseTorchDenseNetKey}). Throws naming `source` (omitted when empty) and the key it
+ * needed and did not find.
  */
 export function inferDenseNetConfig(
   shapes: Map<string, readonly number[]>,
@@ -75,7 +76,9 @@ export function inferDenseNetConfig(
   const need = (key: string): readonly number[] => {
     const shape = shapes.get(key);
     if (shape === undefined) {
-      throw new RangeError(`${source}: not a torchvision DenseNet state dict, ${key} is missing`);
+      throw new RangeError(
+        `${source === "" ? "" : `${source}: `}not a torchvision DenseNet state dict, ${key} is missing`,
+      );
     }
     return shape;
   };
