@@ -86,9 +86,9 @@ describe("backbone registry", () => {
     expect(caught).toBeInstanceOf(UnknownBackboneError);
     const error = caught as UnknownBackboneError;
     expect(error.message).toBe(
-      '/models/x/model.json: unknown backbone type "resnet"; registered types: densenet, fake',
+      '/models/x/model.json: unknown backbone type "resnet"; registered types: densenet, swin, vit, fake',
     );
-    expect(error.knownTypes).toEqual(["densenet", "fake"]);
+    expect(error.knownTypes).toEqual(["densenet", "swin", "vit", "fake"]);
   });
 
   it("lists the known presets for an unknown preset", () => {

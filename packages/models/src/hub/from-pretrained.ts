@@ -3,6 +3,7 @@ import type { TaskKind } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { Backbone } from "../backbones/backbone";
 import type { BackbonePreprocessing, BackboneSpec } from "../backbones/backbone-spec";
+import { headPrefixOf } from "../backbones/spec-of";
 import { type Classifier, createClassifier } from "../classifier";
 import type { Head } from "../heads/head";
 import { linearHead } from "../heads/linear-head";
@@ -346,28 +347,30 @@ export async function fromPretrained(
       state.set(key, { fileKey, values: native.values, shape: native.shape });
     }
     const variables = new Map(backbone.namedVariables());
+    const preprocessing: BackbonePreprocessing = hubConfig.preprocessing ?? spec.preprocessing;
     let head: Head | undefined;
     if (headOption === "published") {
       head = publishedHead(spec, sorted.head, { task, classes, source, config: hubConfig.config });
-      classifier = createClassifier({ backbone, head });
+      classifier = createClassifier({ backbone, head, preprocessing });
       for (const [key, variable] of head.namedVariables()) variables.set(key, variable);
+      // The classifier keys its head under the architecture's prefix (`classifier.`, `head.` …).
+      const headPrefix = headPrefixOf(backbone);
       for (const [name, { fileKey, tensor }] of sorted.head) {
         // Heads store linear weights [in, out]; torch stores [out, in].
         const isWeight = name === "weight";
         const values =
           tensor.values instanceof Float32Array ? tensor.values : Float32Array.from(tensor.values);
-        state.set(`classifier.${name}`, {
+        state.set(`${headPrefix}${name}`, {
           fileKey,
           values: isWeight ? transpose2d(values, tensor.shape) : values,
           shape: isWeight ? [tensor.shape[1] as number, tensor.shape[0] as number] : tensor.shape,
         });
       }
     } else if (headOption !== undefined) {
-      classifier = createClassifier({ backbone, head: headOption });
+      classifier = createClassifier({ backbone, head: headOption, preprocessing });
     }
     const assigned = assignState(variables, counters, state, source);
     if (counters.size > 0) backbone.setNonTensorState?.(assigned.counters);
-    const preprocessing: BackbonePreprocessing = hubConfig.preprocessing ?? spec.preprocessing;
     const result: PretrainedBackbone = {
       backbone,
       spec,
