@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Backbone } from "../backbones/backbone";
 import type { BackbonePreprocessing, BackboneSpec } from "../backbones/backbone-spec";
 import { headPrefixOf } from "../backbones/spec-of";
+import { permuteValues } from "../backbones/torch-layout";
 import { type Classifier, createClassifier } from "../classifier";
 import type { Head } from "../heads/head";
 import { linearHead } from "../heads/linear-head";
@@ -362,8 +363,9 @@ export async function fromPretrained(
           tensor.values instanceof Float32Array ? tensor.values : Float32Array.from(tensor.values);
         state.set(`${headPrefix}${name}`, {
           fileKey,
-          values: isWeight ? transpose2d(values, tensor.shape) : values,
-          shape: isWeight ? [tensor.shape[1] as number, tensor.shape[0] as number] : tensor.shape,
+          ...(isWeight
+            ? permuteValues(values, tensor.shape, [1, 0])
+            : { values, shape: tensor.shape }),
         });
       }
     } else if (headOption !== undefined) {
@@ -435,17 +437,6 @@ function withInferredConfig(
   });
   enriched.cause = error;
   return enriched;
-}
-
-function transpose2d(values: Float32Array, shape: readonly number[]): Float32Array {
-  const [rows, columns] = shape as [number, number];
-  const out = new Float32Array(values.length);
-  for (let row = 0; row < rows; row += 1) {
-    for (let column = 0; column < columns; column += 1) {
-      out[column * rows + row] = values[row * columns + column] as number;
-    }
-  }
-  return out;
 }
 
 /** A linear head as wide as the checkpoint's (`{headPrefix}weight` `[classes, features]`, `bias`). */

@@ -1,3 +1,4 @@
+import { HWIO_TO_OIHW, OIHW_TO_HWIO, permuteValues } from "../torch-layout";
 import type { SwinConfig } from "./swin";
 
 /** Thrown when a state dict does not describe a timm Swin Transformer; names the key at fault. */
@@ -54,16 +55,6 @@ function isLinearWeight(key: string, rank: number): boolean {
   return rank === 2 && key.endsWith(".weight");
 }
 
-function transpose2d(values: Float32Array, rows: number, columns: number): Float32Array {
-  const result = new Float32Array(values.length);
-  for (let row = 0; row < rows; row += 1) {
-    for (let column = 0; column < columns; column += 1) {
-      result[column * rows + row] = values[row * columns + column];
-    }
-  }
-  return result;
-}
-
 /**
  * A torch tensor in the backbone's layout: the patch embedding OIHW → HWIO, linear weights
  * (qkv, proj, fc1, fc2, reduction, the head's `head.fc.weight`) `[out, in]` → `[in, out]`;
@@ -74,23 +65,9 @@ export function swinTensorToNative(
   values: Float32Array,
   shape: readonly number[],
 ): { values: Float32Array; shape: number[] } {
-  if (shape.length === 4) {
-    const [outChannels, inChannels, height, width] = shape;
-    const result = new Float32Array(values.length);
-    for (let o = 0; o < outChannels; o += 1) {
-      for (let i = 0; i < inChannels; i += 1) {
-        for (let y = 0; y < height; y += 1) {
-          for (let x = 0; x < width; x += 1) {
-            result[((y * width + x) * inChannels + i) * outChannels + o] =
-              values[((o * inChannels + i) * height + y) * width + x];
-          }
-        }
-      }
-    }
-    return { values: result, shape: [height, width, inChannels, outChannels] };
-  }
+  if (shape.length === 4) return permuteValues(values, shape, OIHW_TO_HWIO);
   if (isLinearWeight(key, shape.length)) {
-    return { values: transpose2d(values, shape[0], shape[1]), shape: [shape[1], shape[0]] };
+    return permuteValues(values, shape, [1, 0]);
   }
   return { values, shape: [...shape] };
 }
@@ -101,23 +78,9 @@ export function swinTensorToTorch(
   values: Float32Array,
   shape: readonly number[],
 ): { values: Float32Array; shape: number[] } {
-  if (shape.length === 4) {
-    const [height, width, inChannels, outChannels] = shape;
-    const result = new Float32Array(values.length);
-    for (let y = 0; y < height; y += 1) {
-      for (let x = 0; x < width; x += 1) {
-        for (let i = 0; i < inChannels; i += 1) {
-          for (let o = 0; o < outChannels; o += 1) {
-            result[((o * inChannels + i) * height + y) * width + x] =
-              values[((y * width + x) * inChannels + i) * outChannels + o];
-          }
-        }
-      }
-    }
-    return { values: result, shape: [outChannels, inChannels, height, width] };
-  }
+  if (shape.length === 4) return permuteValues(values, shape, HWIO_TO_OIHW);
   if (isLinearWeight(key, shape.length)) {
-    return { values: transpose2d(values, shape[0], shape[1]), shape: [shape[1], shape[0]] };
+    return permuteValues(values, shape, [1, 0]);
   }
   return { values, shape: [...shape] };
 }
