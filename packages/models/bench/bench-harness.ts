@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+
 // What the model benchmarks (densenet.bench.ts, vit.bench.ts) share: timing a step, the median
 // of alternating rounds, and the one-line formats of a rate and a peak resident memory.
 
@@ -59,3 +61,27 @@ export const rate = (m?: Measurement): string =>
   m === undefined
     ? "-"
     : `${m.imagesPerSecond.toFixed(2)} img/s, ${(m.cpuSecondsPerBatch / m.batch).toFixed(2)} CPU-s/img`;
+
+/**
+ * Runs `script` again in a child Node process with `args` (the bench's own flags plus
+ * `--child …`) and returns the result it prints as `RESULT {json}`, or an error with the tail
+ * of its output. A hung child (the experimental threaded wasm build can deadlock) is killed
+ * after 15 minutes instead of hanging the run.
+ */
+export function runBenchChild<T extends BenchResult>(
+  script: string,
+  args: readonly string[],
+  cwd: string,
+): T | BenchResult {
+  const run = spawnSync(process.execPath, [...process.execArgv, script, ...args], {
+    cwd,
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+    timeout: 900_000,
+    killSignal: "SIGKILL",
+  });
+  const line = run.stdout.split("\n").find((text) => text.startsWith("RESULT "));
+  if (line !== undefined) return JSON.parse(line.slice(7)) as T;
+  const tail = `${run.stderr}${run.stdout}`.trim().split("\n").slice(-3).join(" | ");
+  return { error: `exit ${run.status ?? run.signal}: ${tail.slice(0, 400)}` };
+}

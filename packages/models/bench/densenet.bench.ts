@@ -26,7 +26,15 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { densenet121, selectBackend, sgd } from "../src/index";
-import { type BenchResult, type Measurement, medianRound, mib, rate, timed } from "./bench-harness";
+import {
+  type BenchResult,
+  type Measurement,
+  medianRound,
+  mib,
+  rate,
+  runBenchChild,
+  timed,
+} from "./bench-harness";
 
 // `node scripts/bench.mjs densenet -- --flag` (and some pnpm versions) pass a literal `--`.
 const argv = process.argv.slice(2).filter((arg) => arg !== "--");
@@ -209,24 +217,16 @@ async function child(kind: "forward" | "train" | "profile"): Promise<void> {
 }
 
 function runChild(kind: string, backend?: string): ChildResult {
-  const childArgv = argv.filter((arg) => arg !== "--profile");
-  const run = spawnSync(
-    process.execPath,
+  return runBenchChild<ChildResult>(
+    fileURLToPath(import.meta.url),
     [
-      ...process.execArgv,
-      fileURLToPath(import.meta.url),
-      ...childArgv,
+      ...argv.filter((arg) => arg !== "--profile"),
       ...(backend ? ["--backend", backend] : []),
       "--child",
       kind,
     ],
-    // A hung child (the experimental threaded wasm build can deadlock) must not hang the run.
-    { cwd: root, encoding: "utf8", maxBuffer: 1 << 26, timeout: 900_000, killSignal: "SIGKILL" },
+    root,
   );
-  const line = run.stdout.split("\n").find((text) => text.startsWith("RESULT "));
-  if (line !== undefined) return JSON.parse(line.slice(7)) as ChildResult;
-  const tail = `${run.stderr}${run.stdout}`.trim().split("\n").slice(-3).join(" | ");
-  return { error: `exit ${run.status ?? run.signal}: ${tail.slice(0, 400)}` };
 }
 
 /** One PyTorch configuration the bench compares with: an interpreter and a memory layout. */

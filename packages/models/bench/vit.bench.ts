@@ -21,7 +21,15 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { selectBackend, sgd, vit } from "../src/index";
-import { type BenchResult, type Measurement, medianRound, mib, rate, timed } from "./bench-harness";
+import {
+  type BenchResult,
+  type Measurement,
+  medianRound,
+  mib,
+  rate,
+  runBenchChild,
+  timed,
+} from "./bench-harness";
 
 // `node scripts/bench.mjs vit -- --flag` (and some pnpm versions) pass a literal `--`.
 const argv = process.argv.slice(2).filter((arg) => arg !== "--");
@@ -125,24 +133,11 @@ async function child(kind: "forward" | "train", model: string): Promise<void> {
 }
 
 function runChild(kind: string, model: string, backend?: string): BenchResult {
-  const run = spawnSync(
-    process.execPath,
-    [
-      ...process.execArgv,
-      fileURLToPath(import.meta.url),
-      ...argv,
-      ...(backend ? ["--backend", backend] : []),
-      "--child",
-      kind,
-      "--model",
-      model,
-    ],
-    { cwd: root, encoding: "utf8", maxBuffer: 1 << 26, timeout: 900_000, killSignal: "SIGKILL" },
+  return runBenchChild(
+    fileURLToPath(import.meta.url),
+    [...argv, ...(backend ? ["--backend", backend] : []), "--child", kind, "--model", model],
+    root,
   );
-  const line = run.stdout.split("\n").find((text) => text.startsWith("RESULT "));
-  if (line !== undefined) return JSON.parse(line.slice(7)) as BenchResult;
-  const tail = `${run.stderr}${run.stdout}`.trim().split("\n").slice(-3).join(" | ");
-  return { error: `exit ${run.status ?? run.signal}: ${tail.slice(0, 400)}` };
 }
 
 /** One timm found here: an interpreter and where its torch comes from. */
