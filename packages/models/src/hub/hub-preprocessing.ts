@@ -1,28 +1,15 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { BackbonePreprocessing, PreprocessingInterpolation } from "../backbones/backbone-spec";
 import { HubFormatError, type HubLocation } from "./hub-errors";
 import { CONFIG_NAME, type HubSnapshot, PREPROCESSOR_CONFIG_NAME } from "./pull-snapshot";
 
-/** Resampling filters the image pipeline offers. */
-export type HubInterpolation = "bilinear" | "bicubic" | "nearest";
+/** Resampling filters the image pipeline offers (the registry's `PreprocessingInterpolation`). */
+export type HubInterpolation = PreprocessingInterpolation;
 
-/**
- * The preprocessing a checkpoint was trained with, in the shape of the backbone registry's
- * `BackbonePreprocessing` (structurally identical, so either passes for the other).
- */
-export interface HubPreprocessing {
-  /** Per-channel mean (RGB) subtracted from pixels scaled to [0, 1]. */
-  mean: readonly [number, number, number];
-  /** Per-channel standard deviation (RGB). */
-  std: readonly [number, number, number];
-  /** Side of the square input, in pixels. */
-  inputSize: number;
-  /** Resampling filter of the resize. */
-  interpolation: HubInterpolation;
-  /** Centre-crop fraction as timm's `crop_pct`: resize to `inputSize / crop`, crop the centre. */
-  crop: number;
-}
+/** The preprocessing a checkpoint was trained with: the backbone registry's own type. */
+export type HubPreprocessing = BackbonePreprocessing;
 
 /** A snapshot's configuration files, parsed. */
 export interface HubConfig {

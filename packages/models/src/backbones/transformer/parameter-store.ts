@@ -53,6 +53,20 @@ export class ParameterStore {
     };
   }
 
+  /** Every parameter by its reference key, in `state_dict` order (a backbone's `namedVariables`). */
+  named(): Map<string, tf.Variable> {
+    return new Map(this.parameters.map(({ key, variable }) => [key, variable]));
+  }
+
+  /** The trainable parameters by key, in `state_dict` order (`namedTrainableVariables`). */
+  namedTrainable(): Map<string, tf.Variable> {
+    return new Map(
+      this.parameters
+        .filter(({ variable }) => variable.trainable)
+        .map(({ key, variable }) => [key, variable]),
+    );
+  }
+
   /** A LayerNorm's weight (ones) and bias (zeros). */
   layerNorm(key: string, features: number, stage: number): LayerNorm {
     return {

@@ -528,15 +528,11 @@ export class Vit implements Backbone {
   }
 
   namedVariables(): Map<string, tf.Variable> {
-    return new Map(this.store.parameters.map(({ key, variable }) => [key, variable]));
+    return this.store.named();
   }
 
   namedTrainableVariables(): Map<string, tf.Variable> {
-    return new Map(
-      this.store.parameters
-        .filter(({ variable }) => variable.trainable)
-        .map(({ key, variable }) => [key, variable]),
-    );
+    return this.store.namedTrainable();
   }
 
   /**
