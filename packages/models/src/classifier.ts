@@ -337,6 +337,39 @@ class BackboneClassifier implements Classifier {
   private checkAlive(): void {
     if (this.disposed) throw new Error("classifier: used after dispose()");
   }
+
+  /** The head and preprocessing on `backbone`; this classifier's backbone is released. */
+  moveTo(backbone: Backbone): Classifier {
+    this.checkAlive();
+    const moved = new BackboneClassifier({
+      backbone,
+      head: this.head,
+      preprocessing: this.preprocessing,
+    });
+    this.disposed = true;
+    this.backbone.dispose();
+    return moved;
+  }
+}
+
+/**
+ * Moves a classifier's head and preprocessing onto another backbone (of the same feature
+ * width) and returns the new classifier. The old one is consumed: its backbone is released and
+ * any later use throws, while `dispose()` on it does nothing (the head now belongs to the new
+ * one). For classifiers made by {@link createClassifier}.
+ */
+export function moveClassifierToBackbone(classifier: Classifier, backbone: Backbone): Classifier {
+  if (!(classifier instanceof BackboneClassifier)) {
+    throw new TypeError(
+      "moveClassifierToBackbone: the classifier was not made by createClassifier",
+    );
+  }
+  if (backbone.numFeatures !== classifier.backbone.numFeatures) {
+    throw new RangeError(
+      `moveClassifierToBackbone: the new backbone has ${backbone.numFeatures} features, the head takes ${classifier.backbone.numFeatures}`,
+    );
+  }
+  return classifier.moveTo(backbone);
 }
 
 /** Puts a head on a backbone. The head is built for the backbone's feature width. */

@@ -3,10 +3,12 @@ export type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backb
 export {
   type BackbonePreprocessing,
   type BackbonePreset,
+  type BackbonePromptSupport,
   type BackboneSpec,
   type BackboneWeights,
   IMAGENET_PREPROCESSING,
   type PreprocessingInterpolation,
+  type PromptTokenSettings,
 } from "./backbones/backbone-spec";
 export { BatchNorm2d, type BatchNormApplyOptions } from "./backbones/densenet/batch-norm";
 export {
@@ -137,6 +139,7 @@ export {
   createClassifier,
   type LoadStateDictOptions,
   type LoadStateDictReport,
+  moveClassifierToBackbone,
 } from "./classifier";
 // Explanations (src/explain/).
 export { type GradCamOptions, type GradCamResult, gradCam } from "./explain/grad-cam";
@@ -155,6 +158,7 @@ export {
   type AdaptedModel,
   adaptationMethods,
   adaptClassifier,
+  DEFAULT_PROMPT_TOKENS,
   saveAdaptation,
 } from "./fewshot/adapt-classifier";
 export {
@@ -173,6 +177,11 @@ export {
   type LogisticRegressionModel,
   type LogisticRegressionOptions,
 } from "./fewshot/logistic-regression";
+export {
+  promptTokensOf,
+  type WithPromptTokensOptions,
+  withPromptTokens,
+} from "./fewshot/prompt-tokens";
 export {
   loadVisualPrompt,
   type PromptedClassifier,

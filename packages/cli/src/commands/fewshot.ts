@@ -43,6 +43,8 @@ export function registerFewShotCommand(program: Command): void {
         .choices([...adaptationMethods])
         .default("linear-probe"),
     )
+    .option("--prompts <n>", "vpt: prompt tokens per layer (default 5)", integerOption({ min: 1 }))
+    .option("--deep", "vpt: VPT-deep, prompt tokens at every block")
     .option(
       "--weights <path>",
       "pretrained torchvision/timm .safetensors or a saved classifier folder",

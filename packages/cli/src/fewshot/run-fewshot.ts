@@ -41,6 +41,10 @@ export interface RunFewShotOptions {
   weightDecay?: number;
   /** `linear-probe`: inverse regularisation strength, as scikit-learn's `C` (default 1). */
   probeC?: number;
+  /** `vpt`: prompt tokens per layer (default 5). */
+  prompts?: number;
+  /** `vpt`: VPT-deep, prompts at every block. */
+  deep?: boolean;
   seed: number;
   backend?: BackendName;
   print?: (line: string) => void;
@@ -162,6 +166,8 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
           ? { optimizer: adamw({ weightDecay: options.weightDecay }) }
           : {}),
         ...(options.probeC !== undefined ? { c: options.probeC } : {}),
+        ...(options.prompts !== undefined ? { promptTokens: options.prompts } : {}),
+        ...(options.deep ? { deepPrompts: true } : {}),
         seed: options.seed + experiment,
         cacheDir: join(".medfm", "cache", "features"),
       });
@@ -176,6 +182,8 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
         result.model.predictScores(images),
       );
       result.model.dispose();
+      // vpt consumes the classifier into a prompted one; disposing the consumed one is a no-op.
+      result.classifier?.dispose();
       classifier.dispose();
       const seconds = (performance.now() - started) / 1000;
       rows.push({

@@ -106,6 +106,31 @@ export interface HubModelConfig {
   preprocessorConfig?: Record<string, unknown>;
 }
 
+/** The prompt tokens of a configuration, as {@link BackbonePromptSupport} reads and sets them. */
+export interface PromptTokenSettings {
+  /** Learnable tokens inserted at the first block (0: none). */
+  tokens: number;
+  /** VPT-deep: every block after the first gets its own prompt tokens. */
+  deep: boolean;
+}
+
+/**
+ * Visual prompt tuning (Jia et al. 2022) for architectures that take tokens: how a
+ * configuration gains prompt tokens. `withPromptTokens` builds the prompted backbone from an
+ * unprompted one through it, so every loader (torch files, hub, saved classifiers) stays strict
+ * and prompts are added after loading. Omit for CNNs (they use the pixel-frame prompt).
+ */
+export interface BackbonePromptSupport<Config extends object = Record<string, unknown>> {
+  /** The prompt tokens `config` builds (`tokens: 0` for none). */
+  promptsOf(config: Config): PromptTokenSettings;
+  /**
+   * `config` with `prompts` set; `seed` seeds the prompts' initialisation (the VPT init the
+   * architecture uses), and may reseed the rest of a fresh build, whose weights are then
+   * overwritten by the loaded ones.
+   */
+  withPrompts(config: Config, prompts: PromptTokenSettings, seed: number): Config;
+}
+
 /** How an architecture recognises the hub checkpoints it can build. */
 export interface BackboneHubSupport<Config extends object = Record<string, unknown>> {
   /**
@@ -143,6 +168,8 @@ export interface BackboneSpec<Config extends object = Record<string, unknown>> {
    * load from files only.
    */
   hub?: BackboneHubSupport<Config>;
+  /** Prompt tokens for visual prompt tuning; omit for architectures without tokens. */
+  prompts?: BackbonePromptSupport<Config>;
 }
 
 /** ImageNet normalisation (torchvision and timm defaults), 224 px, bilinear, no crop. */

@@ -19,6 +19,7 @@ import {
 import { saveClassifier } from "../weights/save-load";
 import { extractFeatures, type FeaturePreprocessing } from "./feature-cache";
 import { fitLogisticRegression, type LogisticRegressionModel } from "./logistic-regression";
+import { promptTokensOf, withPromptTokens } from "./prompt-tokens";
 import {
   promptedClassifier,
   saveVisualPrompt,
@@ -35,19 +36,31 @@ import {
  *   means (Meta-Baseline), no training;
  * - `visual-prompt`: a learnable pixel frame (Bahng et al. 2022) and the head trained with the
  *   backbone frozen;
+ * - `vpt`: visual prompt tuning (Jia et al. 2022) for token backbones (ViT): learnable prompt
+ *   tokens at the first block (VPT-shallow) or at every block (VPT-deep) and the head trained
+ *   with the backbone frozen;
  * - `finetune`: the whole network (or its last blocks) trained.
  */
-export type AdaptationMethod = "linear-probe" | "meta-baseline" | "visual-prompt" | "finetune";
+export type AdaptationMethod =
+  | "linear-probe"
+  | "meta-baseline"
+  | "visual-prompt"
+  | "vpt"
+  | "finetune";
 
 /** The methods {@link adaptClassifier} accepts, in the order a protocol compares them. */
 export const adaptationMethods: readonly AdaptationMethod[] = Object.freeze([
   "linear-probe",
   "meta-baseline",
   "visual-prompt",
+  "vpt",
   "finetune",
 ]);
 
-/** Training settings shared by `visual-prompt` and `finetune`. */
+/** Prompt tokens `vpt` adds when the backbone has none and none are asked for. */
+export const DEFAULT_PROMPT_TOKENS = 5;
+
+/** Training settings shared by `visual-prompt`, `vpt` and `finetune`. */
 export interface AdaptationTrainingOptions {
   /** Epochs over the support set (default 20, as MedFM's DenseNet recipe). */
   epochs?: number;
@@ -96,6 +109,14 @@ export interface AdaptClassifierOptions extends AdaptationTrainingOptions {
   scale?: number;
   /** `visual-prompt`: frame width in pixels (default: an eighth of the smaller side, at least 1). */
   padding?: number;
+  /**
+   * `vpt`: prompt tokens per layer (default: the backbone's own when it has prompts, else
+   * {@link DEFAULT_PROMPT_TOKENS}). A backbone without them (or with other ones) gets them
+   * through `withPromptTokens`, which consumes the classifier: use `result.classifier`.
+   */
+  promptTokens?: number;
+  /** `vpt`: VPT-deep, prompts at every block (default: the backbone's own, else false). */
+  deepPrompts?: boolean;
   /** `finetune`: train only the last `n` dense blocks (default: all of the backbone). */
   trainableBlocks?: number;
   /** Seed of head initialisation, prompt and shuffling (default 0). */
@@ -119,8 +140,9 @@ export interface AdaptationResult {
   /**
    * The classifier, adapted in place, when it alone represents the adapted model and can be
    * saved with `saveClassifier`: after `meta-baseline` and `finetune`, after `visual-prompt`
-   * together with {@link prompt}, and after `linear-probe` (a linear head, normalising its
-   * input when the features were normalised).
+   * together with {@link prompt}, after `vpt` (the prompted classifier, which replaces the
+   * input one when prompt tokens were added) and after `linear-probe` (a linear head,
+   * normalising its input when the features were normalised).
    */
   classifier?: Classifier;
   /** The trained prompt (`visual-prompt`). */
@@ -176,7 +198,8 @@ function ensureTaskHead(classifier: Classifier, task: TaskDefinition, seed: numb
  */
 export async function adaptClassifier(options: AdaptClassifierOptions): Promise<AdaptationResult> {
   const started = performance.now();
-  const { classifier, task, support, preprocessing, method } = options;
+  const { task, support, preprocessing, method } = options;
+  let { classifier } = options;
   const seed = options.seed ?? 0;
   const batchSize = options.batchSize ?? 8;
   const classes = task.classes.length;
@@ -281,6 +304,18 @@ export async function adaptClassifier(options: AdaptClassifierOptions): Promise<
     const prompted = promptedClassifier(classifier, prompt);
     const promptToRelease = prompt;
     model = { ...prompted, dispose: () => promptToRelease.dispose() };
+  } else if (method === "vpt") {
+    const current = promptTokensOf(classifier);
+    const wanted = {
+      tokens: options.promptTokens ?? (current.tokens > 0 ? current.tokens : DEFAULT_PROMPT_TOKENS),
+      deep: options.deepPrompts ?? (current.tokens > 0 ? current.deep : false),
+    };
+    if (wanted.tokens !== current.tokens || wanted.deep !== current.deep) {
+      classifier = withPromptTokens(classifier, { ...wanted, seed });
+    }
+    // The prompts belong to no stage: freezing every stage leaves prompts and head trainable.
+    classifier.freezeBackbone();
+    model = classifierModel(classifier);
   } else if (method === "finetune") {
     if (options.trainableBlocks !== undefined)
       classifier.unfreezeLastBlocks(options.trainableBlocks);

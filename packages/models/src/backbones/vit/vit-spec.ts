@@ -75,4 +75,16 @@ export const vitSpec: BackboneSpec<VitConfig> = {
   },
   preprocessing: VIT_PREPROCESSING,
   hub: vitHubSupport,
+  prompts: {
+    promptsOf: (config) => ({
+      tokens: config.promptTokens ?? 0,
+      deep: config.deepPrompts ?? false,
+    }),
+    withPrompts: (config, prompts, seed) => ({
+      ...config,
+      promptTokens: prompts.tokens,
+      deepPrompts: prompts.tokens > 0 && prompts.deep,
+      seed,
+    }),
+  },
 };
