@@ -202,7 +202,9 @@ describe.skipIf(!hasRedisServer)("medfm grid worker (child processes, real few-s
     ).rejects.toThrow(/"momentum".*lr, weight-decay, probe-c/);
     await expect(
       runMedfm(["grid", "plan", "--task", "colon", "--method", "linear-probe", "--set", "lr=0.1"]),
-    ).rejects.toThrow(/lr does not change linear-probe; it applies to visual-prompt, finetune/);
+    ).rejects.toThrow(
+      /lr does not change linear-probe; it applies to visual-prompt, vpt, finetune/,
+    );
     await expect(
       runMedfm(["grid", "plan", "--task", "colon", "--set", "shots=1,5"]),
     ).rejects.toThrow(/--set shots: sweep it with --shots/);

@@ -17,10 +17,10 @@ interface FewShotSetting {
  * size are job fields (`--set epochs=5,10` sweeps them too); shots are `--shots`.
  */
 export const fewShotSettings: Readonly<Record<string, FewShotSetting>> = Object.freeze({
-  lr: { option: "learningRate", methods: ["visual-prompt", "finetune"], zeroAllowed: false },
+  lr: { option: "learningRate", methods: ["visual-prompt", "vpt", "finetune"], zeroAllowed: false },
   "weight-decay": {
     option: "weightDecay",
-    methods: ["visual-prompt", "finetune"],
+    methods: ["visual-prompt", "vpt", "finetune"],
     zeroAllowed: true,
   },
   "probe-c": { option: "probeC", methods: ["linear-probe"], zeroAllowed: false },
