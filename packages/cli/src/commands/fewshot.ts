@@ -55,12 +55,12 @@ export function registerFewShotCommand(program: Command): void {
     .option("--epochs <n>", "epochs for visual-prompt and finetune", integerOption({ min: 1 }), 10)
     .option(
       "--lr <x>",
-      "visual-prompt, finetune: base learning rate (cosine to 0; default 1e-3)",
+      "visual-prompt, vpt, finetune: base learning rate (cosine to 0; default 1e-3)",
       numberOption({ above: 0 }),
     )
     .option(
       "--weight-decay <x>",
-      "visual-prompt, finetune: AdamW weight decay (default 1e-4)",
+      "visual-prompt, vpt, finetune: AdamW weight decay (default 1e-4)",
       numberOption({ min: 0 }),
     )
     .option(
