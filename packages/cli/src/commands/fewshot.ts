@@ -2,6 +2,7 @@ import { adaptationMethods, type BackendName, backendNames } from "@medfm/models
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { runFewShot } from "../fewshot/run-fewshot";
 import { integerOption, numberOption, seedOption } from "../parse-number";
+import { backboneNames, DEFAULT_BACKBONE } from "../train/build-classifier";
 
 /** Parses `1,5,10` or `1-5` (or a mix, `1-3,5`) into sorted unique positive integers. */
 export function parseIntegerList(value: string): number[] {
@@ -43,11 +44,16 @@ export function registerFewShotCommand(program: Command): void {
         .choices([...adaptationMethods])
         .default("linear-probe"),
     )
+    .addOption(
+      new Option("--backbone <name>", "backbone preset built when --weights is not given")
+        .choices([...backboneNames])
+        .default(DEFAULT_BACKBONE),
+    )
     .option("--prompts <n>", "vpt: prompt tokens per layer (default 5)", integerOption({ min: 1 }))
     .option("--deep", "vpt: VPT-deep, prompt tokens at every block")
     .option(
       "--weights <path>",
-      "pretrained torchvision/timm .safetensors or a saved classifier folder",
+      "pretrained torchvision/timm .safetensors, a saved classifier folder, or a Hugging Face hub repo (org/name[@rev]) or a folder of its files",
     )
     .option("--test-ann <file>", "evaluate every experiment on this list instead of its val file")
     .option("--image-size <n>", "input size", integerOption({ min: 1 }), 64)

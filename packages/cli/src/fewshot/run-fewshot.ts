@@ -28,7 +28,9 @@ export interface RunFewShotOptions {
   shots: number[];
   experiments: number[];
   method: AdaptationMethod;
-  /** Pretrained weights: torchvision/timm `.safetensors` or a saved classifier folder. */
+  /** Backbone preset built when there are no weights (default `densenet-tiny`). */
+  backbone?: string;
+  /** Pretrained weights: torchvision/timm `.safetensors`, a saved classifier folder, or a hub repo. */
   weights?: string;
   /** Evaluate every experiment on this list (e.g. `test_WithLabel.txt`) instead of its val file. */
   testAnn?: string;
@@ -141,7 +143,7 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
       const classifier = await buildClassifier({
         // No weights: a small random backbone, so the protocol runs anywhere (its numbers mean
         // little: few-shot methods assume a pretrained backbone).
-        backbone: DEFAULT_BACKBONE,
+        backbone: options.backbone ?? DEFAULT_BACKBONE,
         head: linearHead({
           numClasses: task.classes.length,
           kind: task.kind,

@@ -1,12 +1,16 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import {
   type Classifier,
   createBackbone,
   createClassifier,
   createClassifierFromTorch,
+  fromPretrained,
   type Head,
   listPresetNames,
   loadClassifier,
   readSafetensors,
+  resolvePretrainedReference,
 } from "@medfm/models";
 
 /** The backbone preset CLI commands build when none is named: small enough for CPUs. */
@@ -24,7 +28,12 @@ export interface BuildClassifierOptions {
   backbone: string;
   /** The head for this task. */
   head: Head;
-  /** torchvision/timm `.safetensors` (backbone loaded, `head` attached) or a saved classifier folder. */
+  /**
+   * torchvision/timm `.safetensors` (backbone loaded, `head` attached), a saved classifier
+   * folder (`model.json`), or a Hugging Face hub repository (`org/name[@rev]`, `hf:org/name`)
+   * or a folder of its files (`config.json` + safetensors), read by `fromPretrained` with
+   * `head` attached.
+   */
   weights?: string;
   /** For a saved classifier: swap its head for `head` (default false: keep the saved head). */
   replaceSavedHead?: boolean;
@@ -41,6 +50,13 @@ export async function buildClassifier(options: BuildClassifierOptions): Promise<
   if (weights?.endsWith(".safetensors")) {
     // Pretrained backbone, new head for this task's classes (the fine-tuning case).
     return createClassifierFromTorch(await readSafetensors(weights), { head, source: weights });
+  }
+  if (
+    weights &&
+    !existsSync(join(weights, "model.json")) &&
+    (resolvePretrainedReference(weights).kind === "hub" || existsSync(join(weights, "config.json")))
+  ) {
+    return (await fromPretrained(weights, { head })).classifier;
   }
   if (weights) {
     const loaded = await loadClassifier(weights);
