@@ -69,28 +69,24 @@ describe("medfm fewshot", () => {
   });
 
   it("adapts a ViT by visual prompt tuning and by linear probe (--backbone, --method vpt --prompts --deep)", async () => {
+    const fewshot = (args: string[]) =>
+      runMedfm([
+        "fewshot",
+        "--task",
+        "colon",
+        ...args,
+        "--shots",
+        "1",
+        "--exps",
+        "1",
+        "--image-size",
+        "32",
+        "--epochs",
+        "2",
+        "--json",
+      ]);
     const run = async (method: string, extra: string[] = []) =>
-      JSON.parse(
-        await runMedfm([
-          "fewshot",
-          "--task",
-          "colon",
-          "--backbone",
-          "vit-tiny-patch16",
-          "--method",
-          method,
-          ...extra,
-          "--shots",
-          "1",
-          "--exps",
-          "1",
-          "--image-size",
-          "32",
-          "--epochs",
-          "2",
-          "--json",
-        ]),
-      );
+      JSON.parse(await fewshot(["--backbone", "vit-tiny-patch16", "--method", method, ...extra]));
     for (const results of [
       await run("vpt", ["--prompts", "2", "--deep"]),
       await run("linear-probe"),
@@ -101,21 +97,9 @@ describe("medfm fewshot", () => {
       expect(results.rows[0].AUC).toBeGreaterThanOrEqual(0);
     }
     // A DenseNet has no prompt tokens: the error points at the pixel-frame prompt.
-    await expect(
-      runMedfm([
-        "fewshot",
-        "--task",
-        "colon",
-        "--method",
-        "vpt",
-        "--shots",
-        "1",
-        "--exps",
-        "1",
-        "--image-size",
-        "32",
-      ]),
-    ).rejects.toThrow(/no prompt tokens; prompt a CNN with the pixel-frame visual-prompt method/);
+    await expect(fewshot(["--method", "vpt"])).rejects.toThrow(
+      /no prompt tokens; prompt a CNN with the pixel-frame visual-prompt method/,
+    );
   }, 300_000);
 
   it("names the missing annotation file", async () => {

@@ -10,6 +10,7 @@ import { type Classifier, createClassifier } from "../classifier";
 import type { CosinePrototypeHead } from "../heads/cosine-prototype-head";
 import { linearHead } from "../heads/linear-head";
 import { loadClassifier } from "../weights/save-load";
+import { changedKeys, snapshot } from "./__fixtures__/variable-changes";
 import { adaptClassifier, saveAdaptation } from "./adapt-classifier";
 import { extractFeatures } from "./feature-cache";
 import { l2NormalizeRows } from "./feature-matrix";
@@ -26,22 +27,6 @@ function tinyClassifier(seed = 1): Classifier {
     // A pretraining head of another width: the adaptation must replace it.
     head: linearHead({ numClasses: 5, kind: "multi-label", seed }),
   });
-}
-
-function snapshot(variables: Map<string, tf.Variable>): Map<string, Float32Array> {
-  return new Map(
-    [...variables].map(([key, variable]) => [key, variable.dataSync().slice() as Float32Array]),
-  );
-}
-
-function changedKeys(before: Map<string, Float32Array>, after: Map<string, tf.Variable>): string[] {
-  return [...after]
-    .filter(([key, variable]) => {
-      const old = before.get(key);
-      const now = variable.dataSync();
-      return !old || old.some((value, index) => value !== now[index]);
-    })
-    .map(([key]) => key);
 }
 
 async function loadImages(names: readonly string[]): Promise<tf.Tensor4D> {

@@ -1,4 +1,4 @@
-import type * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs";
 import type { PromptTokenSettings } from "../backbones/backbone-spec";
 import { specOfBackbone } from "../backbones/spec-of";
 import { type Classifier, moveClassifierToBackbone } from "../classifier";
@@ -63,10 +63,7 @@ export function withPromptTokens(
     }
     for (const [key, variable] of source) {
       const into = target.get(key) as tf.Variable;
-      const sameShape =
-        into.shape.length === variable.shape.length &&
-        into.shape.every((size, index) => size === variable.shape[index]);
-      if (sameShape) into.assign(variable);
+      if (tf.util.arraysEqual(into.shape, variable.shape)) into.assign(variable);
       else if (!/prompt/.test(key)) {
         throw new Error(
           `withPromptTokens: ${key} is [${variable.shape.join(", ")}] in ${backbone.name} but [${into.shape.join(", ")}] once prompted`,

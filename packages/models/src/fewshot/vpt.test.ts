@@ -7,6 +7,7 @@ import { selectBackend } from "../backend/select-backend";
 import { createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
 import type { BatchSource } from "../train/trainer";
+import { changedKeys, snapshot } from "./__fixtures__/variable-changes";
 import { adaptClassifier } from "./adapt-classifier";
 import { promptTokensOf, withPromptTokens } from "./prompt-tokens";
 
@@ -50,20 +51,6 @@ function tinyVit() {
     }),
     head: linearHead({ numClasses: 2, kind: "multi-class", seed: 1 }),
   });
-}
-
-function snapshot(variables: Map<string, tf.Variable>): Map<string, Float32Array> {
-  return new Map([...variables].map(([key, v]) => [key, v.dataSync().slice() as Float32Array]));
-}
-
-function changedKeys(before: Map<string, Float32Array>, after: Map<string, tf.Variable>): string[] {
-  return [...after]
-    .filter(([key, variable]) => {
-      const old = before.get(key);
-      const now = variable.dataSync();
-      return old === undefined || old.some((value, index) => value !== now[index]);
-    })
-    .map(([key]) => key);
 }
 
 const trainingOptions = {
