@@ -1,6 +1,6 @@
 import { adaptationMethods, type BackendName, backendNames } from "@medfm/models";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { runFewShot } from "../fewshot/run-fewshot";
+import { DEFAULT_FEWSHOT_IMAGE_SIZE, runFewShot } from "../fewshot/run-fewshot";
 import { integerOption, numberOption, seedOption } from "../parse-number";
 import { backboneNames, DEFAULT_BACKBONE } from "../train/build-classifier";
 
@@ -56,7 +56,11 @@ export function registerFewShotCommand(program: Command): void {
       "pretrained torchvision/timm .safetensors, a saved classifier folder, or a Hugging Face hub repo (org/name[@rev]) or a folder of its files",
     )
     .option("--test-ann <file>", "evaluate every experiment on this list instead of its val file")
-    .option("--image-size <n>", "input size", integerOption({ min: 1 }), 64)
+    .option(
+      "--image-size <n>",
+      `input size (default: the --weights' own input size, else ${DEFAULT_FEWSHOT_IMAGE_SIZE})`,
+      integerOption({ min: 1 }),
+    )
     .option("--batch-size <n>", "batch size", integerOption({ min: 1 }), 8)
     .option("--epochs <n>", "epochs for visual-prompt and finetune", integerOption({ min: 1 }), 10)
     .option(

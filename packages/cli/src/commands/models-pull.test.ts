@@ -2,31 +2,12 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createDownloadProgress } from "../download-progress";
+import { type FakeHub, modelsSourceDir as modelsFixtures, startFakeHub } from "../testing/fake-hub";
 import { runMedfm } from "../testing/run-medfm";
 import { parseRepoReference } from "./models-pull";
 
-const modelsFixtures = fileURLToPath(new URL("../../../models/src/", import.meta.url));
-
-/** The fake hub of @medfm/models' tests (outside this package's rootDir, so imported by URL). */
-interface FakeHub {
-  endpoint: string;
-  close(): Promise<void>;
-}
-type FakeRepo = {
-  id: string;
-  refs: Record<string, string>;
-  commits: Record<string, Record<string, Uint8Array>>;
-  gatedTokens?: string[];
-};
-const fakeHubModule: string = pathToFileURL(
-  join(modelsFixtures, "hub/__fixtures__/fake-hub.ts"),
-).href;
-const { startFakeHub } = (await import(fakeHubModule)) as {
-  startFakeHub(repos: FakeRepo[]): Promise<FakeHub>;
-};
 const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 const weights = new Uint8Array(
   readFileSync(join(modelsFixtures, "__fixtures__/densenet-small.weights.safetensors")),

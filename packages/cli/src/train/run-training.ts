@@ -10,6 +10,7 @@ import {
   createTrainer,
   type Head,
   linearHead,
+  loaderNormalisation,
   mlpHead,
   selectBackend,
   sgd,
@@ -213,8 +214,17 @@ async function trainInto(
   inputs: TrainingInputs,
 ): Promise<RunTrainingResult> {
   const { print, progress, task, dataRoot, trainAnn, valAnn, train, val, testSet } = inputs;
+  await selectBackend(options.backend ? { backend: options.backend } : {});
+  const model = await buildClassifier({
+    backbone: options.backbone,
+    head: buildHead(options.head, task, options.seed),
+    weights: options.weights,
+    seed: options.seed,
+  });
   const loaderOptions = {
     dataRoot,
+    // The normalisation the weights expect (a CLIP tower's is not ImageNet's).
+    ...loaderNormalisation(model.preprocessing),
     imageSize: options.imageSize,
     batchSize: options.batchSize,
     seed: options.seed,
@@ -231,13 +241,6 @@ async function trainInto(
   });
   const valLoader = createLoader({ ...loaderOptions, samples: val.samples });
 
-  await selectBackend(options.backend ? { backend: options.backend } : {});
-  const model = await buildClassifier({
-    backbone: options.backbone,
-    head: buildHead(options.head, task, options.seed),
-    weights: options.weights,
-    seed: options.seed,
-  });
   const track = options.track;
   const run = initRun({
     project: `medfm-${task.name}`,

@@ -65,6 +65,27 @@ export interface PretrainedLoadReport {
   defaulted: string[];
 }
 
+/**
+ * The spec's default preprocessing at the input size a transformers `config.json` states
+ * (`image_size`, or `vision_config.image_size` of a full CLIP config) when it states one: the
+ * size the position embeddings were trained at, used when the repository has neither timm's
+ * `pretrained_cfg` nor a `preprocessor_config.json`.
+ */
+function specPreprocessingAt(
+  spec: Pick<BackboneSpec, "preprocessing">,
+  config: Record<string, unknown>,
+): BackbonePreprocessing {
+  const vision = config.vision_config;
+  const stated =
+    config.image_size ??
+    (typeof vision === "object" && vision !== null
+      ? (vision as Record<string, unknown>).image_size
+      : undefined);
+  return typeof stated === "number" && Number.isInteger(stated) && stated > 0
+    ? { ...spec.preprocessing, inputSize: stated }
+    : spec.preprocessing;
+}
+
 /** A pretrained backbone, its configuration and the preprocessing its weights want. */
 export interface PretrainedBackbone {
   /** The backbone with the checkpoint's weights. */
@@ -76,7 +97,8 @@ export interface PretrainedBackbone {
   config: object;
   /**
    * Mean, std, input size, resize and crop: from timm's `pretrained_cfg`, else transformers'
-   * `preprocessor_config.json`, else the spec's default.
+   * `preprocessor_config.json`, else the spec's default (at the `image_size` a transformers
+   * `config.json` states, when it states one).
    */
   preprocessing: BackbonePreprocessing;
   /** Which of those the preprocessing came from. */
@@ -348,7 +370,8 @@ export async function fromPretrained(
       state.set(key, { fileKey, values: native.values, shape: native.shape });
     }
     const variables = new Map(backbone.namedVariables());
-    const preprocessing: BackbonePreprocessing = hubConfig.preprocessing ?? spec.preprocessing;
+    const preprocessing: BackbonePreprocessing =
+      hubConfig.preprocessing ?? specPreprocessingAt(spec, hubConfig.config);
     let head: Head | undefined;
     if (headOption === "published") {
       head = publishedHead(spec, sorted.head, { task, classes, source, config: hubConfig.config });

@@ -131,6 +131,13 @@ describe("ViT configurations from hub config.json files", () => {
       await copyFile(`${fixtures}${name}.weights.safetensors`, join(repo, "model.safetensors"));
       const pretrained = await fromPretrained(repo);
       expect(pretrained.spec.type).toBe("vit");
+      // No preprocessor_config.json: the spec's mean and std at the size config.json states
+      // (nested under vision_config for CLIP), not the spec's 224.
+      expect(pretrained.preprocessingSource).toBe("spec");
+      expect(pretrained.preprocessing).toEqual({
+        ...vitSpec.preprocessing,
+        inputSize: config.image_size,
+      });
       expect(pretrained.report.dropped.every((key) => /mask_token|position_ids/.test(key))).toBe(
         true,
       );
