@@ -37,8 +37,15 @@ const train: BatchSource = {
   },
 };
 
+/**
+ * A tiny ViT whose weights have the scale of trained ones: matrices N(0, 4 / fan-in), CLS token
+ * and position embeddings N(0, 1). At timm's initialisation (std 0.02) attention is nearly
+ * uniform and the blocks nearly linear, so prompts only shift the features by a constant the
+ * head absorbs (measured: VPT 0.67 against the linear head's 0.65), which is not what prompts
+ * do to a pretrained backbone.
+ */
 function tinyVit() {
-  return createClassifier({
+  const classifier = createClassifier({
     backbone: new Vit({
       embedDim: 8,
       depth: 2,
@@ -51,6 +58,19 @@ function tinyVit() {
     }),
     head: linearHead({ numClasses: 2, kind: "multi-class", seed: 1 }),
   });
+  const scale = createRandom(3);
+  const normal = (size: number, std: number) =>
+    Float32Array.from({ length: size }, () => scale.normal() * std);
+  for (const [key, variable] of classifier.backbone.namedVariables()) {
+    if (variable.shape.length === 2 && key.endsWith("weight")) {
+      variable.assign(
+        tf.tensor(normal(variable.size, 2 / Math.sqrt(variable.shape[0])), variable.shape),
+      );
+    } else if (key === "cls_token" || key === "pos_embed") {
+      variable.assign(tf.tensor(normal(variable.size, 1), variable.shape));
+    }
+  }
+  return classifier;
 }
 
 const trainingOptions = {
@@ -69,7 +89,7 @@ beforeAll(async () => {
 
 describe("visual prompt tuning (vpt)", () => {
   it.each([false, true])(
-    "deep %s: trains only prompts and head, the backbone stays as loaded, the loss falls",
+    "deep %s: trains only prompts and head, the backbone stays as loaded, and fits labels a linear head cannot",
     async (deep) => {
       // The best a linear head on the frozen features does: the same training, no prompts.
       const linear = tinyVit();
@@ -112,10 +132,10 @@ describe("visual prompt tuning (vpt)", () => {
       const changed = changedKeys(backboneBefore, prompted.backbone.namedVariables());
       expect(changed.sort()).toEqual([...promptKeys].sort());
       const losses = result.history?.epochs.map((epoch) => epoch.loss) ?? [];
-      expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
-      // Measured here: VPT ends near the linear head's loss (0.64 vs 0.64 with avg pooling,
-      // 0.51 vs 0.51 at 32 dimensions and 96 images), not below it: prompts on a random tiny
-      // ViT add little. That VPT beats a linear probe is not shown by this test.
+      // The prompts change what the frozen blocks compute per image, so the head sees features
+      // it can separate: measured 0.06 (shallow) and 0.004 (deep) against the linear head's
+      // 0.59, and below a quarter of it for two other seeds of the weights.
+      expect(losses[losses.length - 1]).toBeLessThan(linearFinal / 2);
       expect(promptTokensOf(prompted)).toEqual({ tokens: 4, deep });
       result.model.dispose();
       prompted.dispose();
