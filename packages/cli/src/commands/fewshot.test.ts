@@ -267,6 +267,14 @@ describe("medfm fewshot --weights from the hub", () => {
     300_000,
   );
 
+  it("checks the weights against --backbone when both are given", async () => {
+    await expect(
+      fewshot(["--backbone", "vit-small-patch16", "--shots", "1", "--exps", "1"]),
+    ).rejects.toThrow(
+      "--weights openai/clip-test is not a vit-small-patch16: embedDim 16, not 384; depth 2, not 12; numHeads 2, not 6; patchSize 4, not 16",
+    );
+  });
+
   it("names the val file on which AUC is undefined before adapting", async () => {
     const png = join(modelsSourceDir, "../../data/src/__fixtures__/images/colon-rgb.png");
     for (const name of ["a.png", "b.png", "c.png", "d.png"]) copyFileSync(png, join(folder, name));

@@ -45,9 +45,10 @@ export function registerFewShotCommand(program: Command): void {
         .default("linear-probe"),
     )
     .addOption(
-      new Option("--backbone <name>", "backbone preset built when --weights is not given")
-        .choices([...backboneNames])
-        .default(DEFAULT_BACKBONE),
+      new Option(
+        "--backbone <name>",
+        `backbone preset built when --weights is not given (default: ${DEFAULT_BACKBONE}); with --weights, the preset they must be`,
+      ).choices([...backboneNames]),
     )
     .option("--prompts <n>", "vpt: prompt tokens per layer (default 5)", integerOption({ min: 1 }))
     .option("--deep", "vpt: VPT-deep, prompt tokens at every block")

@@ -70,6 +70,22 @@ describe("medfm train", () => {
     const resumedEpochs = resumed.filter((line) => line.startsWith("epoch "));
     expect(resumedEpochs).toHaveLength(1);
     expect(resumedEpochs[0]).toMatch(/^epoch 3\/3/);
+
+    // From saved weights, the run records the architecture they hold (the tiny preset's
+    // configuration is named "densenet"), not the --backbone flag.
+    const fromWeights = await medfm(
+      [...common.slice(0, -1), "ck-weights", "--epochs", "1"].concat([
+        "--weights",
+        join("ck", "best"),
+        "--backbone",
+        "vit-tiny-patch16",
+      ]),
+    );
+    const weightsRun = readRun(fromWeights.at(-1)!.match(/stored in (.+)$/)![1]);
+    expect(weightsRun.params).toMatchObject({
+      backbone: "densenet",
+      weights: join("ck", "best"),
+    });
   });
 
   it("refuses an image size the backbone would shrink to nothing", async () => {

@@ -30,7 +30,10 @@ export interface RunFewShotOptions {
   shots: number[];
   experiments: number[];
   method: AdaptationMethod;
-  /** Backbone preset built when there are no weights (default `densenet-tiny`). */
+  /**
+   * Backbone preset built when there are no weights (default `densenet-tiny`); with `weights`,
+   * the preset they must be (their architecture is checked against it).
+   */
   backbone?: string;
   /** Pretrained weights: torchvision/timm `.safetensors`, a saved classifier folder, or a hub repo. */
   weights?: string;
@@ -157,6 +160,7 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
         seed: options.seed,
       }),
       weights: options.weights,
+      checkBackbone: options.backbone !== undefined,
       replaceSavedHead: true,
       seed: options.seed,
     });

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import {
   type Classifier,
   createBackbone,
@@ -10,6 +11,7 @@ import {
   listPresetNames,
   loadClassifier,
   readSafetensors,
+  requirePreset,
   resolvePretrainedReference,
 } from "@medfm/models";
 
@@ -35,6 +37,11 @@ export interface BuildClassifierOptions {
    * `head` attached.
    */
   weights?: string;
+  /**
+   * The user named `backbone` as well as `weights`: throw when the weights build another
+   * architecture than that preset (default false: `weights` alone decide).
+   */
+  checkBackbone?: boolean;
   /** For a saved classifier: swap its head for `head` (default false: keep the saved head). */
   replaceSavedHead?: boolean;
   /** Seed of the initialisation. */
@@ -46,6 +53,45 @@ export interface BuildClassifierOptions {
  * initialised backbone with `head`.
  */
 export async function buildClassifier(options: BuildClassifierOptions): Promise<Classifier> {
+  const classifier = await buildFrom(options);
+  if (options.weights && options.checkBackbone) {
+    try {
+      checkWeightsArePreset(classifier, options.backbone, options.weights);
+    } catch (error) {
+      classifier.dispose();
+      throw error;
+    }
+  }
+  return classifier;
+}
+
+/** Settings a preset may differ from its weights in: input size, LayerScale's initial value. */
+const UNCHECKED_SETTINGS = new Set(["name", "imgSize", "initValues"]);
+
+/**
+ * Throws when the weights' architecture is not the preset's: another type, or a setting of the
+ * preset (width, depth, heads, patch size …) with another value in the weights.
+ */
+function checkWeightsArePreset(classifier: Classifier, backbone: string, weights: string): void {
+  const { spec, preset } = requirePreset(backbone);
+  const loaded = classifier.backbone.metadata();
+  const differences =
+    loaded.type !== spec.type
+      ? [`type ${loaded.type}, not ${spec.type}`]
+      : Object.entries(preset.config as Record<string, unknown>)
+          .filter(([key]) => !UNCHECKED_SETTINGS.has(key) && key in loaded.config)
+          .filter(([key, value]) => !isDeepStrictEqual(loaded.config[key], value))
+          .map(
+            ([key, value]) =>
+              `${key} ${JSON.stringify(loaded.config[key])}, not ${JSON.stringify(value)}`,
+          );
+  if (differences.length > 0)
+    throw new Error(
+      `--weights ${weights} is not a ${backbone}: ${differences.join("; ")} (drop --backbone to use the weights' own architecture)`,
+    );
+}
+
+async function buildFrom(options: BuildClassifierOptions): Promise<Classifier> {
   const { head, weights, seed } = options;
   if (weights?.endsWith(".safetensors")) {
     // Pretrained backbone, new head for this task's classes (the fine-tuning case).

@@ -241,11 +241,13 @@ async function trainInto(
   });
   const valLoader = createLoader({ ...loaderOptions, samples: val.samples });
 
+  // With --weights the weights decide the architecture: record what was built, not the flag.
+  const backboneName = options.weights ? model.backbone.name : options.backbone;
   const track = options.track;
   const run = initRun({
     project: `medfm-${task.name}`,
     name: `train-${task.name}`,
-    tags: [task.name, options.backbone],
+    tags: [task.name, backboneName],
     backend:
       track === "file"
         ? "file"
@@ -255,7 +257,7 @@ async function trainInto(
   });
   run.params = {
     task: task.name,
-    backbone: options.backbone,
+    backbone: backboneName,
     head: options.head,
     weights: options.weights ?? "none",
     imageSize: options.imageSize,
