@@ -72,4 +72,28 @@ export const densenetSpec: BackboneSpec<DenseNetConfig> = {
     headPrefix: HEAD_PREFIX,
   },
   preprocessing: IMAGENET_PREPROCESSING,
+  hub: {
+    accepts: ["timm densenet{121,169,201}"],
+    configFromHub: ({ config }) => {
+      const architecture = config.architecture;
+      if (typeof architecture !== "string" || !architecture.startsWith("densenet")) {
+        return undefined;
+      }
+      // timm names the weights' tag after a dot in some files (densenet121.tv_in1k).
+      const name = architecture.split(".")[0];
+      const configs: Record<string, Readonly<DenseNetConfig>> = {
+        densenet121: DENSENET121_CONFIG,
+        densenet169: DENSENET169_CONFIG,
+        densenet201: DENSENET201_CONFIG,
+      };
+      const found = configs[name];
+      if (found === undefined) {
+        // densenet161 (growth 48), densenet264d and densenetblur121d (deep stem, blur pooling).
+        throw new Error(
+          `timm architecture ${architecture} is not supported (densenet121, densenet169, densenet201 are)`,
+        );
+      }
+      return { ...found, blockConfig: [...found.blockConfig] };
+    },
+  },
 };
