@@ -36,9 +36,10 @@ import {
  *   means (Meta-Baseline), no training;
  * - `visual-prompt`: a learnable pixel frame (Bahng et al. 2022) and the head trained with the
  *   backbone frozen;
- * - `vpt`: visual prompt tuning (Jia et al. 2022) for token backbones (ViT): learnable prompt
- *   tokens at the first block (VPT-shallow) or at every block (VPT-deep) and the head trained
- *   with the backbone frozen;
+ * - `vpt`: visual prompt tuning (Jia et al. 2022) for token backbones: learnable prompt tokens
+ *   at the first block (VPT-shallow) or at every block (VPT-deep; ViT only), and the head,
+ *   trained with the backbone frozen. On a Swin the prompts are MedFM's (prepended to every
+ *   window, averaged back, carried through patch merging);
  * - `finetune`: the whole network (or its last blocks) trained.
  */
 export type AdaptationMethod =
@@ -115,7 +116,10 @@ export interface AdaptClassifierOptions extends AdaptationTrainingOptions {
    * through `withPromptTokens`, which consumes the classifier: use `result.classifier`.
    */
   promptTokens?: number;
-  /** `vpt`: VPT-deep, prompts at every block (default: the backbone's own, else false). */
+  /**
+   * `vpt`: VPT-deep, prompts at every block (default: the backbone's own, else false). ViT only:
+   * a Swin refuses it.
+   */
   deepPrompts?: boolean;
   /** `finetune`: train only the last `n` dense blocks (default: all of the backbone). */
   trainableBlocks?: number;

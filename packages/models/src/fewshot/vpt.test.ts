@@ -1,7 +1,10 @@
 import { colonTask, createRandom, type Sample } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Backbone } from "../backbones/backbone";
 import { densenet } from "../backbones/densenet/densenet";
+import { headPrefixOf } from "../backbones/spec-of";
+import { Swin } from "../backbones/swin/swin";
 import { Vit } from "../backbones/vit/vit";
 import { selectBackend } from "../backend/select-backend";
 import { createClassifier } from "../classifier";
@@ -45,8 +48,8 @@ const train: BatchSource = {
  * do to a pretrained backbone.
  */
 function tinyVit() {
-  const classifier = createClassifier({
-    backbone: new Vit({
+  return atTrainedScale(
+    new Vit({
       embedDim: 8,
       depth: 2,
       numHeads: 2,
@@ -56,6 +59,28 @@ function tinyVit() {
       globalPool: "token",
       seed: 5,
     }),
+  );
+}
+
+/** A tiny Swin (two stages, shifted windows, patch merging, 8 features), likewise scaled. */
+function tinySwin() {
+  return atTrainedScale(
+    new Swin({
+      embedDim: 4,
+      depths: [2, 2],
+      numHeads: [1, 2],
+      imgSize: SIZE,
+      patchSize: 2,
+      windowSize: 2,
+      mlpRatio: 2,
+      seed: 5,
+    }),
+  );
+}
+
+function atTrainedScale(backbone: Backbone) {
+  const classifier = createClassifier({
+    backbone,
     head: linearHead({ numClasses: 2, kind: "multi-class", seed: 1 }),
   });
   const scale = createRandom(3);
@@ -88,11 +113,16 @@ beforeAll(async () => {
 });
 
 describe("visual prompt tuning (vpt)", () => {
-  it.each([false, true])(
-    "deep %s: trains only prompts and head, the backbone stays as loaded, and fits labels a linear head cannot",
-    async (deep) => {
+  it.each([
+    ["ViT", false],
+    ["ViT", true],
+    ["Swin", false],
+  ] as const)(
+    "%s, deep %s: trains only prompts and head, the backbone stays as loaded, and fits labels a linear head cannot",
+    async (architecture, deep) => {
+      const build = architecture === "ViT" ? tinyVit : tinySwin;
       // The best a linear head on the frozen features does: the same training, no prompts.
-      const linear = tinyVit();
+      const linear = build();
       linear.freezeBackbone();
       const linearBackbone = snapshot(linear.backbone.namedVariables());
       const probe = await adaptClassifier({
@@ -108,7 +138,7 @@ describe("visual prompt tuning (vpt)", () => {
       expect(Math.abs(linearLosses[linearLosses.length - 20] - linearFinal)).toBeLessThan(0.01);
       expect(linearFinal).toBeGreaterThan(0.3);
 
-      const classifier = tinyVit();
+      const classifier = build();
       const backboneBefore = snapshot(classifier.backbone.namedVariables());
       const result = await adaptClassifier({
         ...trainingOptions,
@@ -126,16 +156,24 @@ describe("visual prompt tuning (vpt)", () => {
         ? ["prompt_embeddings", "deep_prompt_embeddings"]
         : ["prompt_embeddings"];
       expect([...prompted.namedTrainableVariables().keys()].sort()).toEqual(
-        [...promptKeys, "head.bias", "head.weight"].sort(),
+        [
+          ...promptKeys,
+          `${headPrefixOf(prompted.backbone)}bias`,
+          `${headPrefixOf(prompted.backbone)}weight`,
+        ].sort(),
       );
       // Every backbone weight is as loaded; only the prompts (new) and the head moved.
       const changed = changedKeys(backboneBefore, prompted.backbone.namedVariables());
       expect(changed.sort()).toEqual([...promptKeys].sort());
       const losses = result.history?.epochs.map((epoch) => epoch.loss) ?? [];
       // The prompts change what the frozen blocks compute per image, so the head sees features
-      // it can separate: measured 0.06 (shallow) and 0.004 (deep) against the linear head's
-      // 0.59, and below a quarter of it for two other seeds of the weights.
-      expect(losses[losses.length - 1]).toBeLessThan(linearFinal / 2);
+      // it can separate. Measured, ViT: 0.06 (shallow) and 0.004 (deep) against the linear
+      // head's 0.59, and below a quarter of it for two other seeds of the weights. Swin, whose
+      // prompts are averaged over its windows: 0.26 against 0.57 (0.31/0.56 and 0.36/0.52 for
+      // the other two seeds).
+      expect(losses[losses.length - 1]).toBeLessThan(
+        linearFinal * (architecture === "ViT" ? 0.5 : 0.6),
+      );
       expect(promptTokensOf(prompted)).toEqual({ tokens: 4, deep });
       result.model.dispose();
       prompted.dispose();
@@ -143,6 +181,14 @@ describe("visual prompt tuning (vpt)", () => {
       linear.dispose();
     },
   );
+
+  it("refuses VPT-deep on a Swin, whose prompts are prepended once (MedFM's)", () => {
+    const classifier = tinySwin();
+    expect(() => withPromptTokens(classifier, { tokens: 2, deep: true })).toThrow(
+      /swin: VPT-deep is not supported/,
+    );
+    classifier.dispose();
+  });
 
   it("refuses a CNN, pointing at the pixel-frame visual prompt", () => {
     const cnn = createClassifier({

@@ -44,4 +44,15 @@ export class PatchMerging {
       return applyLinear(applyLayerNorm(merged as tf.Tensor4D, this.norm), this.reduction);
     });
   }
+
+  /**
+   * Prompt tokens `[B, N, C]` → `[B, N, outDim]`: each token's channels repeated four times (as
+   * MedFM's `PromptedPatchMerging.upsample_prompt`), then the same norm and reduction.
+   */
+  applyToTokens(tokens: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const repeated = tf.concat([tokens, tokens, tokens, tokens], 2) as tf.Tensor3D;
+      return applyLinear(applyLayerNorm(repeated, this.norm), this.reduction);
+    });
+  }
 }

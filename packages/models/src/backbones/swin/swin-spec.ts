@@ -79,6 +79,17 @@ export const swinSpec: BackboneSpec<SwinConfig> = {
     headPrefix: "head.fc.",
   },
   preprocessing: SWIN_PREPROCESSING,
+  prompts: {
+    promptsOf: (config) => ({ tokens: config.promptTokens ?? 0, deep: false }),
+    withPrompts: (config, prompts, seed) => {
+      if (prompts.tokens > 0 && prompts.deep) {
+        throw new RangeError(
+          "swin: VPT-deep is not supported (Swin's prompts are MedFM's PromptedSwinTransformer's, prepended once); use deepPrompts: false",
+        );
+      }
+      return { ...config, promptTokens: prompts.tokens, seed };
+    },
+  },
   hub: {
     accepts: ["timm swin_{tiny,small,base}_patch4_windowW_SIZE"],
     configFromHub: ({ config }) => {

@@ -100,6 +100,36 @@ function maxAbsDifference(actual: tf.Tensor, expected: tf.Tensor): number {
 
 const FIXTURES = ["swin-w7", "swin-w4-pad"] as const;
 
+describe.each(backends)("prompted Swin (MedFM's VPT) on %s", (backend) => {
+  // scripts/fixtures/models/swin/make-prompted-swin-fixture.py: MedFM's prompted window
+  // attention, patch merging and pooling written on timm's modules, 3 prompts, batch 2.
+  it("matches the prompted reference (shifted, masked, padded windows, merging), image by image", async () => {
+    await selectBackend({ backend, env: backendEnv, log: () => {} });
+    const fixture = await readFixture("swin-w4-pad");
+    const io = await readSafetensors(`${fixtures}swin-w4-pad-prompted.io.safetensors`);
+    const plain = loadFixture(fixture);
+    const prompted = swinSpec.create({ ...plain.config, promptTokens: 3 }) as Swin;
+    const variables = prompted.namedVariables();
+    for (const [key, variable] of plain.namedVariables()) variables.get(key)?.assign(variable);
+    const promptTensor = ioTensor(io, "prompts");
+    variables.get("prompt_embeddings")?.assign(promptTensor);
+    const input = ioTensor(io, "input") as tf.Tensor4D;
+    const expected = ioTensor(io, "pooled");
+    const pooled = prompted.forward(input, { training: false });
+    expect(maxAbsDifference(pooled, expected)).toBeLessThan(TOLERANCE);
+    // The prompts matter: without them the features are timm's, far from these.
+    const unprompted = plain.forward(input, { training: false });
+    expect(maxAbsDifference(unprompted, expected)).toBeGreaterThan(0.01);
+    // Each image attends to its own prompts only: alone, the second image gives the same row.
+    const second = tf.slice(input, [1, 0, 0, 0], [1, -1, -1, -1]);
+    const alone = prompted.forward(second, { training: false });
+    expect(maxAbsDifference(alone, tf.slice(pooled, [1, 0], [1, -1]))).toBeLessThan(1e-5);
+    tf.dispose([promptTensor, input, expected, pooled, unprompted, second, alone]);
+    plain.dispose();
+    prompted.dispose();
+  });
+});
+
 describe.each(backends)("timm Swin parity on %s", (backend) => {
   it.each(FIXTURES)("%s: pooled features and the final feature map match timm", async (name) => {
     await selectBackend({ backend, env: backendEnv, log: () => {} });

@@ -52,6 +52,15 @@ export interface SwinConfig {
    * blocks. Default 0 (timm's constructor default is 0.1, a training choice).
    */
   dropPathRate?: number;
+  /**
+   * Visual prompt tuning as MedFM's `PromptedSwinTransformer` (prompt position "prepend"):
+   * learnable tokens (key `prompt_embeddings`, `[1, N, embedDim]`) travel beside the map through
+   * every block: in each window attention they are prepended to every window (no relative
+   * position bias, never masked) and their outputs averaged over the windows; patch merging
+   * repeats their channels four times before its norm and reduction; the pooled features average
+   * the map and the prompts. Default 0 (none). {@link Swin.freezeStages} never freezes them.
+   */
+  promptTokens?: number;
   /** Seed of the deterministic initialisation and of the drop-path draws (default 0). */
   seed?: number;
   /** Architecture name reported by the backbone (default `"swin"`). */
@@ -71,6 +80,7 @@ export interface ResolvedSwinConfig {
   qkvBias: boolean;
   alwaysPartition: boolean;
   dropPathRate: number;
+  promptTokens: number;
   seed: number;
   name: string;
 }
@@ -98,6 +108,15 @@ interface SwinBlock {
 interface SwinStage {
   downsample: PatchMerging | undefined;
   blocks: SwinBlock[];
+}
+
+/** The stage of prompt tokens: none, so that freezing stages never freezes them. */
+const PROMPT_STAGE = -1;
+
+/** The map `[B, H, W, C]` and, with prompt tuning, the prompt tokens `[B, N, C]` beside it. */
+interface SwinState {
+  map: tf.Tensor4D;
+  prompts: tf.Tensor3D | undefined;
 }
 
 function checkPositiveInteger(name: string, value: number): void {
@@ -143,6 +162,7 @@ function resolveConfig(config: SwinConfig): ResolvedSwinConfig {
     qkvBias: config.qkvBias ?? true,
     alwaysPartition: config.alwaysPartition ?? false,
     dropPathRate: config.dropPathRate ?? 0,
+    promptTokens: config.promptTokens ?? 0,
     seed: config.seed ?? 0,
     name: config.name ?? "swin",
   };
@@ -151,6 +171,11 @@ function resolveConfig(config: SwinConfig): ResolvedSwinConfig {
   if (resolved.headDim !== undefined) checkPositiveInteger("headDim", resolved.headDim);
   if (!(resolved.mlpRatio > 0)) {
     throw new RangeError(`swin: mlpRatio must be positive, got ${config.mlpRatio}`);
+  }
+  if (!Number.isInteger(resolved.promptTokens) || resolved.promptTokens < 0) {
+    throw new RangeError(
+      `swin: promptTokens must be a non-negative integer, got ${config.promptTokens}`,
+    );
   }
   if (!(resolved.dropPathRate >= 0 && resolved.dropPathRate < 1)) {
     throw new RangeError(`swin: dropPathRate must be in [0, 1), got ${config.dropPathRate}`);
@@ -186,6 +211,7 @@ export class Swin implements Backbone {
   private readonly patchNorm: LayerNorm;
   private readonly stages: SwinStage[] = [];
   private readonly norm: LayerNorm;
+  private readonly prompts: tf.Variable<tf.Rank.R3> | undefined;
   private readonly dropPathRandom: Random;
   private readonly frozenStages = new Set<number>();
   /** One-hot relative position indices by window, shared by the blocks. */
@@ -220,6 +246,16 @@ export class Swin implements Backbone {
       ) as tf.Variable<tf.Rank.R1>,
     };
     this.patchNorm = store.layerNorm("patch_embed.norm", embedDim, 0);
+    if (this.config.promptTokens > 0) {
+      // VPT's init: uniform in ±sqrt(6 / (3·patch² + D)), as the ViT's prompts.
+      const bound = Math.sqrt(6 / (3 * patchSize * patchSize + embedDim));
+      this.prompts = store.add(
+        "prompt_embeddings",
+        [1, this.config.promptTokens, embedDim],
+        PROMPT_STAGE,
+        (random, size) => Float32Array.from({ length: size }, () => random.uniform(-bound, bound)),
+      ) as tf.Variable<tf.Rank.R3>;
+    }
 
     const totalBlocks = this.config.depths.reduce((sum, depth) => sum + depth, 0);
     let resolution = Math.floor(imgSize / patchSize);
@@ -273,24 +309,45 @@ export class Swin implements Backbone {
 
   /** The map after the final norm, `[B, H/patch/2^(stages−1), …, numFeatures]` (timm `forward_features`). */
   featureMap(images: tf.Tensor4D, options: BackboneForwardOptions): tf.Tensor4D {
+    return tf.tidy(() => this.features(images, options).map);
+  }
+
+  /** The final map and prompts, each after the final norm. */
+  private features(images: tf.Tensor4D, options: BackboneForwardOptions): SwinState {
     this.checkInput(images);
-    return tf.tidy(() => {
-      const { patchSize } = this.config;
-      let x = tf.add(
-        tf.conv2d(images, this.patchEmbed.weight, patchSize, "valid"),
-        this.patchEmbed.bias,
-      ) as tf.Tensor4D;
-      x = applyLayerNorm(x, this.patchNorm);
-      for (const stage of this.stages) {
-        if (stage.downsample !== undefined) x = stage.downsample.apply(x);
-        for (const block of stage.blocks) x = this.block(block, x, options);
+    const { patchSize } = this.config;
+    let map = tf.add(
+      tf.conv2d(images, this.patchEmbed.weight, patchSize, "valid"),
+      this.patchEmbed.bias,
+    ) as tf.Tensor4D;
+    map = applyLayerNorm(map, this.patchNorm);
+    let prompts =
+      this.prompts === undefined
+        ? undefined
+        : (tf.tile(this.prompts, [images.shape[0], 1, 1]) as tf.Tensor3D);
+    for (const stage of this.stages) {
+      if (stage.downsample !== undefined) {
+        map = stage.downsample.apply(map);
+        if (prompts !== undefined) prompts = stage.downsample.applyToTokens(prompts);
       }
-      return applyLayerNorm(x, this.norm);
-    });
+      for (const block of stage.blocks)
+        ({ map, prompts } = this.block(block, { map, prompts }, options));
+    }
+    return {
+      map: applyLayerNorm(map, this.norm),
+      prompts: prompts === undefined ? undefined : applyLayerNorm(prompts, this.norm),
+    };
   }
 
   forward(images: tf.Tensor4D, options: BackboneForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => this.poolFeatureMap(this.featureMap(images, options)));
+    return tf.tidy(() => {
+      const { map, prompts } = this.features(images, options);
+      if (prompts === undefined) return this.poolFeatureMap(map);
+      // MedFM's PromptedSwinTransformer averages every token, the prompts included.
+      const [batch, height, width, channels] = map.shape;
+      const tokens = tf.concat([prompts, tf.reshape(map, [batch, height * width, channels])], 1);
+      return tf.mean(tokens, 1) as tf.Tensor2D;
+    });
   }
 
   /** Global average pooling over the map, as timm's `ClassifierHead` with `global_pool="avg"`. */
@@ -298,8 +355,9 @@ export class Swin implements Backbone {
     return tf.mean(featureMap, [1, 2]) as tf.Tensor2D;
   }
 
-  private block(block: SwinBlock, x: tf.Tensor4D, options: BackboneForwardOptions): tf.Tensor4D {
-    const [, height, width, channels] = x.shape;
+  private block(block: SwinBlock, state: SwinState, options: BackboneForwardOptions): SwinState {
+    const { map: x, prompts } = state;
+    const [batch, height, width, channels] = x.shape;
     const { window, shift } = block;
     const hasShift = shift[0] !== 0 || shift[1] !== 0;
     let shifted = applyLayerNorm(x, block.norm1);
@@ -319,26 +377,69 @@ export class Swin implements Backbone {
     const mask = hasShift
       ? this.mask(paddedHeight, paddedWidth, window, shift, block.attention.numHeads)
       : undefined;
-    const attended = block.attention.apply(
-      windowPartition(shifted, window),
-      this.oneHot(window),
-      mask,
-    );
+    let windows = windowPartition(shifted, window);
+    const windowCount = windows.shape[0] / batch;
+    const promptCount = prompts === undefined ? 0 : prompts.shape[1];
+    if (prompts !== undefined) {
+      // Every window of an image attends to that image's prompts.
+      const normed = applyLayerNorm(prompts, block.norm1);
+      const perWindow = tf.reshape(tf.tile(tf.expandDims(normed, 1), [1, windowCount, 1, 1]), [
+        batch * windowCount,
+        promptCount,
+        channels,
+      ]);
+      windows = tf.concat([perWindow, windows], 1) as tf.Tensor3D;
+    }
+    let attended = block.attention.apply(windows, this.oneHot(window), mask, promptCount);
+    let attendedPrompts: tf.Tensor3D | undefined;
+    if (prompts !== undefined) {
+      const area = window[0] * window[1];
+      // The prompts' outputs, averaged over the windows of their image.
+      attendedPrompts = tf.mean(
+        tf.reshape(tf.slice(attended, [0, 0, 0], [-1, promptCount, -1]), [
+          batch,
+          windowCount,
+          promptCount,
+          channels,
+        ]),
+        1,
+      ) as tf.Tensor3D;
+      attended = tf.slice(attended, [0, promptCount, 0], [-1, area, -1]);
+    }
     let y = windowReverse(attended, window, paddedHeight, paddedWidth);
     if (padHeight > 0 || padWidth > 0) y = tf.slice(y, [0, 0, 0, 0], [-1, height, width, channels]);
     if (hasShift) y = roll(y, shift);
     const frozen = this.frozenStages.has(block.stage);
-    const residual = (branch: tf.Tensor4D) =>
-      options.training && !frozen && block.dropPath > 0
-        ? dropPath(branch, block.dropPath, this.dropPathRandom)
-        : branch;
-    let out = tf.add(x, residual(y)) as tf.Tensor4D;
-    const mlp = applyLinear(
-      gelu(applyLinear(applyLayerNorm(out, block.norm2), block.fc1)),
-      block.fc2,
+    const dropping = options.training === true && !frozen && block.dropPath > 0;
+    // One keep-or-drop draw per image, applied to its map and its prompts alike.
+    const residual = (branch: tf.Tensor4D, promptBranch: tf.Tensor3D | undefined) => {
+      if (!dropping) return { map: branch, prompts: promptBranch };
+      if (promptBranch === undefined) {
+        return { map: dropPath(branch, block.dropPath, this.dropPathRandom), prompts: undefined };
+      }
+      const scales = dropPath(tf.ones([batch]), block.dropPath, this.dropPathRandom);
+      return {
+        map: tf.mul(branch, tf.reshape(scales, [batch, 1, 1, 1])) as tf.Tensor4D,
+        prompts: tf.mul(promptBranch, tf.reshape(scales, [batch, 1, 1])) as tf.Tensor3D,
+      };
+    };
+    const mlpOf = <T extends tf.Tensor>(input: T): T =>
+      applyLinear(gelu(applyLinear(applyLayerNorm(input, block.norm2), block.fc1)), block.fc2);
+    const attentionBranch = residual(y, attendedPrompts);
+    let out = tf.add(x, attentionBranch.map) as tf.Tensor4D;
+    let outPrompts =
+      prompts === undefined || attentionBranch.prompts === undefined
+        ? undefined
+        : (tf.add(prompts, attentionBranch.prompts) as tf.Tensor3D);
+    const mlpBranch = residual(
+      mlpOf(out),
+      outPrompts === undefined ? undefined : mlpOf(outPrompts),
     );
-    out = tf.add(out, residual(mlp)) as tf.Tensor4D;
-    return out;
+    out = tf.add(out, mlpBranch.map) as tf.Tensor4D;
+    if (outPrompts !== undefined && mlpBranch.prompts !== undefined) {
+      outPrompts = tf.add(outPrompts, mlpBranch.prompts) as tf.Tensor3D;
+    }
+    return { map: out, prompts: outPrompts };
   }
 
   private oneHot(window: Size2): tf.Tensor2D {

@@ -85,15 +85,27 @@ export class WindowAttention {
   /**
    * Attention inside windows. `windows` is `[B·nW, N, C]`; `oneHotIndex` the window's relative
    * position one-hot; `mask` the shifted-window mask tiled over heads, `[1, nW·heads, N, N]`
-   * (nW windows per image), or undefined for unshifted windows.
+   * (nW windows per image), or undefined for unshifted windows; `prompts`: how many of each
+   * window's N tokens lead it as prompt tokens (MedFM's prompted window attention), default 0.
    */
   apply(
     windows: tf.Tensor3D,
     oneHotIndex: tf.Tensor2D,
     mask: tf.Tensor4D | undefined,
+    prompts = 0,
   ): tf.Tensor3D {
     return tf.tidy(() => {
       const [count, tokens] = windows.shape;
+      // Prompt tokens lead each window: no relative position, never masked (zero bias).
+      const padForPrompts = (tensor: tf.Tensor4D): tf.Tensor4D =>
+        prompts === 0
+          ? tensor
+          : tf.pad(tensor, [
+              [0, 0],
+              [0, 0],
+              [prompts, 0],
+              [prompts, 0],
+            ]);
       const qkv = tf.transpose(
         tf.reshape(applyLinear(windows, this.qkv), [count, tokens, 3, this.numHeads, this.headDim]),
         [2, 0, 3, 1, 4],
@@ -102,13 +114,13 @@ export class WindowAttention {
         .split(qkv, 3, 0)
         .map((part) => tf.reshape(part, [count, this.numHeads, tokens, this.headDim]));
       let attention: tf.Tensor = tf.matMul(tf.mul(query, this.scale), key, false, true);
-      attention = tf.add(attention, this.relativePositionBias(oneHotIndex));
+      attention = tf.add(attention, padForPrompts(this.relativePositionBias(oneHotIndex)));
       if (mask !== undefined) {
         const windowsPerImage = mask.shape[1] / this.numHeads;
         attention = tf.reshape(
           tf.add(
             tf.reshape(attention, [-1, windowsPerImage * this.numHeads, tokens, tokens]),
-            mask,
+            padForPrompts(mask),
           ),
           [count, this.numHeads, tokens, tokens],
         );
