@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+import { errorMessage } from "./error-message";
 import { createProgram } from "./program";
 
 createProgram()
   .parseAsync(process.argv)
   .catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : String(error));
+    console.error(errorMessage(error));
     process.exitCode = 1;
   });
