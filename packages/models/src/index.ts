@@ -51,29 +51,8 @@ export {
   headPrefixOf,
   specOfBackbone,
 } from "./backbones/spec-of";
-// Swin Transformer (src/backbones/swin/).
-export {
-  type ResolvedSwinConfig,
-  Swin,
-  type SwinConfig,
-  SwinInputError,
-  swin,
-} from "./backbones/swin/swin";
-export {
-  inferSwinConfig,
-  normaliseSwinKey,
-  remapOriginalSwinKeys,
-  SwinStateDictError,
-  swinTensorToNative,
-  swinTensorToTorch,
-} from "./backbones/swin/swin-keys";
-export {
-  SWIN_BASE_CONFIG,
-  SWIN_PREPROCESSING,
-  SWIN_SMALL_CONFIG,
-  SWIN_TINY_CONFIG,
-  swinSpec,
-} from "./backbones/swin/swin-spec";
+// Swin Transformer: its folder's public API (src/backbones/swin/index.ts).
+export * from "./backbones/swin/index";
 export { HWIO_TO_OIHW, OIHW_TO_HWIO, permuteValues } from "./backbones/torch-layout";
 // Vision Transformer (src/backbones/vit/).
 export {
