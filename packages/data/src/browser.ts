@@ -21,12 +21,14 @@ export {
   preprocessRgba,
   type RgbaImage,
 } from "./images/preprocess-rgba";
-export type {
-  CropBox,
-  ResizeBackend,
-  ResizeKernel,
-  ResizeMode,
-  ResizeOptions,
+export {
+  type CropBox,
+  type CropConvention,
+  type ResizeBackend,
+  type ResizeKernel,
+  type ResizeMode,
+  type ResizeOptions,
+  shortSideCropGeometry,
 } from "./images/resize-options";
 export { type DrawableImage, decodeImageBlob, rgbaFromImage } from "./images/rgba-from-image";
 export { createRandom, hashSeed, type Random, type RandomState } from "./random";

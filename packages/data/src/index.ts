@@ -77,12 +77,14 @@ export {
   type ReadPixelsOptions,
   readPixels,
 } from "./images/read-pixels";
-export type {
-  CropBox,
-  ResizeBackend,
-  ResizeKernel,
-  ResizeMode,
-  ResizeOptions,
+export {
+  type CropBox,
+  type CropConvention,
+  type ResizeBackend,
+  type ResizeKernel,
+  type ResizeMode,
+  type ResizeOptions,
+  shortSideCropGeometry,
 } from "./images/resize-options";
 export { rotatePixels } from "./images/rotate-pixels";
 export {

@@ -2,9 +2,21 @@
  * How an image is brought to the model's size:
  * - `"exact"`: stretched to `width × height` without keeping the aspect ratio (mmcls `Resize`).
  * - `"short-side-crop"`: short side scaled to `shortSide` (default: the larger of width and
- *   height), then a centered `width × height` crop (mmcls `ResizeEdge` + `CenterCrop`).
+ *   height), then a centered `width × height` crop (mmcls `ResizeEdge` + `CenterCrop`, or
+ *   torchvision's `Resize(shortSide)` + `CenterCrop` as timm's evaluation transform applies them;
+ *   see {@link CropConvention}).
  */
 export type ResizeMode = "exact" | "short-side-crop";
+
+/**
+ * Whose arithmetic places a `"short-side-crop"`; they differ by a pixel on some sizes:
+ * - `"mmcls"` (default): the long side rounded to the nearest pixel, the crop's corner floored.
+ * - `"torchvision"`: the long side truncated (`int(shortSide * long / short)`) and the corner
+ *   rounded half to even (`int(round((scaled - out) / 2))`), as torchvision's `Resize` with one
+ *   size and `CenterCrop` compute them, and so timm's `create_transform` for evaluation
+ *   (`Resize(floor(inputSize / crop_pct))` then `CenterCrop(inputSize)`).
+ */
+export type CropConvention = "mmcls" | "torchvision";
 
 /**
  * Interpolation kernels, each mapped to one exact implementation by the backend:
@@ -36,6 +48,8 @@ export interface ResizeOptions {
   mode?: ResizeMode;
   /** Short side before the center crop, for `"short-side-crop"`; default `max(width, height)`. */
   shortSide?: number;
+  /** Whose rounding places a `"short-side-crop"`; default `"mmcls"`. */
+  convention?: CropConvention;
   /** Interpolation; default `"linear"` (mmcls `Resize` is bilinear). */
   kernel?: ResizeKernel;
   /**
@@ -78,10 +92,20 @@ export function inputDimensions(
   return [height, width];
 }
 
+/** Python 3's `round`: to the nearest integer, halves to the even one. */
+function roundHalfEven(value: number): number {
+  const floor = Math.floor(value);
+  const fraction = value - floor;
+  if (fraction !== 0.5) return Math.round(value);
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
 /**
  * The geometry of a `"short-side-crop"` resize of a `width × height` image: the size the short
- * side scaling gives (rounded, never below the output) and the top-left corner of the centered
- * output crop (floored), as mmcls `ResizeEdge` + `CenterCrop` place it.
+ * side scaling gives (never below the output) and the top-left corner of the centered output
+ * crop, rounded as `resize.convention` says (mmcls `ResizeEdge` + `CenterCrop` by default:
+ * sides rounded, corner floored; torchvision `Resize` + `CenterCrop`: the long side truncated,
+ * the corner rounded half to even).
  */
 export function shortSideCropGeometry(
   resize: ResizeOptions,
@@ -89,6 +113,25 @@ export function shortSideCropGeometry(
   height: number,
 ): { scaledWidth: number; scaledHeight: number; left: number; top: number } {
   const shortSide = resize.shortSide ?? Math.max(resize.width, resize.height);
+  if (resize.convention === "torchvision") {
+    // torchvision's _compute_resized_output_size, then F.center_crop.
+    const short = Math.min(width, height);
+    const long = Math.max(width, height);
+    const scaledLong = Math.trunc((shortSide * long) / short);
+    const [scaledWidth, scaledHeight] =
+      width <= height ? [shortSide, scaledLong] : [scaledLong, shortSide];
+    if (scaledWidth < resize.width || scaledHeight < resize.height) {
+      throw new RangeError(
+        `short-side-crop: a ${width}x${height} image scaled to ${scaledWidth}x${scaledHeight} is smaller than the ${resize.width}x${resize.height} crop (torchvision would pad; shortSide ${shortSide} must reach the crop)`,
+      );
+    }
+    return {
+      scaledWidth,
+      scaledHeight,
+      left: roundHalfEven((scaledWidth - resize.width) / 2),
+      top: roundHalfEven((scaledHeight - resize.height) / 2),
+    };
+  }
   const scale = shortSide / Math.min(width, height);
   const scaledWidth = Math.max(resize.width, Math.round(width * scale));
   const scaledHeight = Math.max(resize.height, Math.round(height * scale));

@@ -1,0 +1,136 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import sharp from "sharp";
+import { describe, expect, it } from "vitest";
+import { createLoader } from "../loader";
+import { preprocessRgba } from "./preprocess-rgba";
+import { readPixels } from "./read-pixels";
+import { type ResizeOptions, shortSideCropGeometry } from "./resize-options";
+
+// References from timm's evaluation transform (Resize(floor(size / crop_pct)) + CenterCrop(size)
+// on the RGB image), written by scripts/fixtures/images/make-timm-eval-fixtures.py.
+// Manifest paths are relative to packages/data/src.
+const root = new URL("../", import.meta.url).pathname;
+interface Case {
+  input: string;
+  size: number;
+  interpolation: "bicubic" | "bilinear";
+  crop: number;
+  output: string;
+}
+const manifest = JSON.parse(
+  readFileSync(join(root, "images/__fixtures__/timm-eval/manifest.json"), "utf8"),
+) as {
+  cases: Case[];
+};
+
+/** The loader's resize that names timm's evaluation transform for `entry`. */
+function timmResize(entry: Case): Omit<ResizeOptions, "width" | "height"> {
+  return {
+    mode: "short-side-crop",
+    convention: "torchvision",
+    shortSide: Math.floor(entry.size / entry.crop),
+    kernel: entry.interpolation === "bicubic" ? "cubic" : "linear",
+  };
+}
+
+async function rgb(path: string): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const { data, info } = await sharp(path)
+    .toColourspace("srgb")
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data), width: info.width, height: info.height };
+}
+
+/** Count of samples that differ; lengths must agree. */
+function differences(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let count = 0;
+  for (let index = 0; index < actual.length; index += 1) {
+    if (actual[index] !== expected[index]) count += 1;
+  }
+  return count;
+}
+
+describe("timm's evaluation transform (resize the short side, centre crop)", () => {
+  it.each(manifest.cases.map((entry) => [entry.output, entry] as const))(
+    "gives timm's bytes through readPixels, preprocessRgba and the loader: %s",
+    async (_, entry) => {
+      const input = join(root, entry.input);
+      const expected = await rgb(join(root, entry.output));
+      const resize = timmResize(entry);
+      const size = entry.size;
+
+      const pixels = await readPixels(input, {
+        channels: 3,
+        resize: { ...resize, width: size, height: size },
+      });
+      expect([pixels.width, pixels.height]).toEqual([size, size]);
+      // Gray sources come back with one channel; timm's RGB copy repeats it.
+      const reference =
+        pixels.channels === 3
+          ? expected.data
+          : expected.data.filter((_value, index) => index % 3 === 0);
+      expect(differences(pixels.data, reference)).toBe(0);
+
+      const decoded = await sharp(input).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      const floats = preprocessRgba(
+        {
+          data: new Uint8Array(decoded.data),
+          width: decoded.info.width,
+          height: decoded.info.height,
+        },
+        { imageSize: size, resize, mean: [0, 0, 0], std: [1, 1, 1] },
+      );
+      expect(differences(floats, expected.data)).toBe(0);
+
+      const loader = createLoader({
+        samples: [{ name: entry.input, labels: new Uint8Array([1]) }],
+        dataRoot: root,
+        imageSize: size,
+        batchSize: 1,
+        resize,
+        mean: [0, 0, 0],
+        std: [1, 1, 1],
+      });
+      for await (const batch of loader.epoch(0)) {
+        expect(differences(batch.images, expected.data)).toBe(0);
+      }
+    },
+  );
+
+  it("places the crop as torchvision does where mmcls's rounding differs", () => {
+    // A 96-px square to 71 then 64: the corner (71 - 64) / 2 = 3.5 rounds to 4 (half to even).
+    const square = { width: 64, height: 64, mode: "short-side-crop", shortSide: 71 } as const;
+    expect(shortSideCropGeometry({ ...square, convention: "torchvision" }, 96, 96)).toEqual({
+      scaledWidth: 71,
+      scaledHeight: 71,
+      left: 4,
+      top: 4,
+    });
+    expect(shortSideCropGeometry(square, 96, 96)).toMatchObject({ left: 3, top: 3 });
+    // 40x63 to a short side of 27: the long side 42.525 is truncated to 42 (mmcls rounds to 43).
+    const portrait = { width: 24, height: 24, mode: "short-side-crop", shortSide: 27 } as const;
+    expect(shortSideCropGeometry({ ...portrait, convention: "torchvision" }, 40, 63)).toMatchObject(
+      { scaledWidth: 27, scaledHeight: 42 },
+    );
+    expect(shortSideCropGeometry(portrait, 40, 63)).toMatchObject({ scaledHeight: 43 });
+  });
+
+  it("refuses a short side below the crop instead of padding as torchvision would", () => {
+    expect(() =>
+      shortSideCropGeometry(
+        {
+          width: 64,
+          height: 64,
+          mode: "short-side-crop",
+          shortSide: 60,
+          convention: "torchvision",
+        },
+        96,
+        80,
+      ),
+    ).toThrow(/96x80 image scaled to 72x60 is smaller than the 64x64 crop/);
+  });
+});
