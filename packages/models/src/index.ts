@@ -283,7 +283,9 @@ export { formatSubmission, writeSubmission } from "./predict/format-submission";
 export { IMAGE_EXTENSIONS, type ListImagesOptions, listImages } from "./predict/list-images";
 export {
   type LoaderNormalisation,
+  type LoaderResize,
   loaderNormalisation,
+  loaderResize,
 } from "./predict/loader-normalisation";
 export {
   type PredictImagesOptions,

@@ -94,6 +94,64 @@ describe("medfm gradcam", () => {
     model.dispose();
   });
 
+  it("sees the centre crop the weights record and draws on that part of the image", async () => {
+    // timm's ViT defaults at 32 px: bicubic, short side to floor(32 / 0.9) = 35, centre 32 x 32
+    // at (2, 2) of the 35 x 35 image, which is (2, 2) and 37 x 37 px of the 40 x 40 original.
+    const own = {
+      mean: [0.485, 0.456, 0.406] as const,
+      std: [0.229, 0.224, 0.225] as const,
+      inputSize: 32,
+      interpolation: "bicubic" as const,
+      crop: 0.9,
+    };
+    const saved = createClassifier({
+      backbone: densenet({ growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2 }),
+      head: linearHead({ numClasses: 2, kind: "multi-class", classes: colonTask.classes }),
+      preprocessing: own,
+    });
+    const cropDir = join(root, "own-crop");
+    await saveClassifier(saved, cropDir, { metadata: { imageSize: 32 } });
+    saved.dispose();
+    const output = join(root, "out", "crop.png");
+    const summary = JSON.parse(
+      await runMedfm([
+        "gradcam",
+        "--weights",
+        cropDir,
+        "--image",
+        image,
+        "--class",
+        "positive",
+        "--output",
+        output,
+        "--json",
+      ]),
+    );
+    expect(summary).toMatchObject({ width: 37, height: 37 });
+    const png = await sharp(output).raw().toBuffer({ resolveWithObject: true });
+    expect(png.info).toMatchObject({ width: 37, height: 37 });
+    const { loadClassifier } = await import("@medfm/models");
+    const model = await loadClassifier(cropDir);
+    const logitOf = async (resize: object): Promise<number> => {
+      const pixels = await readPixels(image, {
+        channels: 3,
+        resize: { width: 32, height: 32, ...resize },
+      });
+      const values = new Float32Array(32 * 32 * 3);
+      normalizeInto(values, 0, pixels);
+      return tf.tidy(() => model.predict(tf.tensor4d(values, [1, 32, 32, 3])).dataSync()[1]);
+    };
+    const cropped = await logitOf({
+      mode: "short-side-crop",
+      convention: "torchvision",
+      shortSide: 35,
+      kernel: "cubic",
+    });
+    expect(summary.logit).toBeCloseTo(cropped, 4);
+    expect(Math.abs(summary.logit - (await logitOf({})))).toBeGreaterThan(1e-4);
+    model.dispose();
+  });
+
   it("writes the heatmap over the image at the image's size, peak as the library finds it", async () => {
     const output = join(root, "out", "cam.png");
     const text = await runMedfm([

@@ -1,12 +1,13 @@
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { normalizeInto, readPixels } from "@medfm/data";
+import { type CropBox, normalizeInto, readPixels, shortSideCropGeometry } from "@medfm/data";
 import {
   type Classifier,
   type GradCamResult,
   gradCam,
   heatmapOverlay,
   loaderNormalisation,
+  loaderResize,
   scoresFromLogits,
   type VisualPrompt,
 } from "@medfm/models";
@@ -40,19 +41,36 @@ export interface WrittenGradCam {
 
 /**
  * Grad-CAM of one class on one image file, written as a PNG heatmap over the image at its own
- * size (the model sees it resized to `imageSize`).
+ * size (the model sees it resized to `imageSize` with the weights' interpolation). Weights that
+ * centre-crop (timm's `crop_pct` below 1) see the centre of the image only: the overlay is then
+ * drawn on that part of the image, at its own size.
  */
 export async function writeGradCam(options: WriteGradCamOptions): Promise<WrittenGradCam> {
   const { classifier, prompt, imageSize, classIndex } = options;
-  const input = await readPixels(options.image, {
-    channels: 3,
-    resize: { width: imageSize, height: imageSize },
-  });
+  const resize = {
+    ...loaderResize(classifier.preprocessing, imageSize),
+    width: imageSize,
+    height: imageSize,
+  };
+  const input = await readPixels(options.image, { channels: 3, resize });
   const values = new Float32Array(imageSize * imageSize * 3);
   // The model's own normalisation (ImageNet's for models that record none).
   normalizeInto(values, 0, input, loaderNormalisation(classifier.preprocessing) ?? {});
-  // The overlay is drawn on the image at its own size, as 8-bit RGB.
-  const original = await readPixels(options.image, { channels: 3 });
+  // The overlay is drawn on the part of the image the model saw, at its own size, as 8-bit RGB.
+  const seen = (width: number, height: number): CropBox => {
+    if (resize.mode !== "short-side-crop") return { left: 0, top: 0, width, height };
+    const geometry = shortSideCropGeometry(resize, width, height);
+    const [x, y] = [width / geometry.scaledWidth, height / geometry.scaledHeight];
+    const left = Math.round(geometry.left * x);
+    const top = Math.round(geometry.top * y);
+    return {
+      left,
+      top,
+      width: Math.max(1, Math.min(width - left, Math.round(imageSize * x))),
+      height: Math.max(1, Math.min(height - top, Math.round(imageSize * y))),
+    };
+  };
+  const original = await readPixels(options.image, { channels: 3, crop: seen });
   const scale = 255 / original.maxValue;
   const rgb = new Uint8Array(original.width * original.height * 3);
   for (let i = 0; i < rgb.length / 3; i += 1) {

@@ -11,6 +11,7 @@ import {
   evaluateModel,
   linearHead,
   loaderNormalisation,
+  loaderResize,
   selectBackend,
 } from "@medfm/models";
 import {
@@ -235,6 +236,8 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
           dataRoot,
           imageSize,
           batchSize: options.batchSize,
+          // The weights' interpolation and centre crop, as their features were extracted.
+          resize: loaderResize(weightsPreprocessing, imageSize),
           ...normalisation,
         });
         // Scores are probabilities here; AP, AUC and accuracy depend only on their order.

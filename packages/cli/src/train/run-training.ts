@@ -11,6 +11,7 @@ import {
   type Head,
   linearHead,
   loaderNormalisation,
+  loaderResize,
   mlpHead,
   selectBackend,
   sgd,
@@ -225,6 +226,8 @@ async function trainInto(
     dataRoot,
     // The normalisation the weights expect (a CLIP tower's is not ImageNet's).
     ...loaderNormalisation(model.preprocessing),
+    // Evaluation resizes with the weights' interpolation and centre crop (training augments).
+    resize: loaderResize(model.preprocessing, options.imageSize),
     imageSize: options.imageSize,
     batchSize: options.batchSize,
     seed: options.seed,

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { createLoader, IMAGENET_MEAN, IMAGENET_STD, type ResizeOptions } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { Classifier } from "../classifier";
-import { loaderNormalisation } from "../predict/loader-normalisation";
+import { loaderNormalisation, loaderResize } from "../predict/loader-normalisation";
 import type { FeatureMatrix } from "./feature-matrix";
 
 /** The default on-disk feature cache, relative to the working directory. */
@@ -14,7 +14,11 @@ export const DEFAULT_FEATURE_CACHE_DIR = ".medfm/cache/features";
 export interface FeaturePreprocessing {
   /** Model input size: one number for square images, or `[height, width]`. */
   imageSize: number | readonly [number, number];
-  /** How images are resized (default `{ mode: "exact" }`, the loader's default). */
+  /**
+   * How images are resized. {@link extractFeatures} and the evaluation loaders default to the
+   * weights' interpolation and centre crop (`loaderResize`); `{ mode: "exact" }` (Pillow
+   * bilinear) for weights that record neither, the loader's default.
+   */
   resize?: Omit<ResizeOptions, "width" | "height">;
   /** Channels fed to the model (default 3). */
   channels?: 1 | 3;
@@ -33,8 +37,9 @@ export interface ExtractFeaturesOptions {
   /** Image names (relative to `dataRoot`), in the order of the returned rows. */
   names: readonly string[];
   /**
-   * Preprocessing (size, resize, normalisation); without `mean`/`std`, the classifier's own
-   * (`classifier.preprocessing`).
+   * Preprocessing (size, resize, normalisation); without `resize`, `mean` or `std`, the
+   * classifier's own (`classifier.preprocessing`, through `loaderResize` and
+   * `loaderNormalisation`).
    */
   preprocessing: FeaturePreprocessing;
   /** Images per forward pass (default 16). */
@@ -114,6 +119,10 @@ export async function extractFeatures(options: ExtractFeaturesOptions): Promise<
   const normalisation = loaderNormalisation(classifier.preprocessing);
   const preprocessing: FeaturePreprocessing = {
     ...options.preprocessing,
+    // The weights' interpolation and centre crop unless the caller names a resize.
+    resize:
+      options.preprocessing.resize ??
+      loaderResize(classifier.preprocessing, options.preprocessing.imageSize),
     mean: options.preprocessing.mean ?? normalisation?.mean,
     std: options.preprocessing.std ?? normalisation?.std,
   };

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import {
   generateSyntheticDataset,
   normalizeInto,
+  type ResizeOptions,
   readAnnotationFile,
   readPixels,
 } from "@medfm/data";
@@ -39,9 +40,10 @@ async function input(
   name: string,
   flip: boolean,
   normalisation: { mean?: readonly number[]; std?: readonly number[] } = {},
+  resize: Omit<ResizeOptions, "width" | "height"> = {},
 ): Promise<Float32Array> {
   const pixels = await readPixels(join(dataRoot, name), {
-    resize: { width: size, height: size },
+    resize: { ...resize, width: size, height: size },
     flip,
   });
   const target = new Float32Array(size * size * 3);
@@ -112,6 +114,60 @@ describe("predictImages", () => {
     }
     // ImageNet normalisation would give other scores: the test tells the two apart.
     expect(imageNetDifference).toBeGreaterThan(1e-3);
+    model.dispose();
+  });
+
+  it("resizes with the interpolation and centre crop the loaded model records", async () => {
+    // timm's ViT defaults: bicubic, crop_pct 0.9 (short side to floor(16 / 0.9) = 17, then the
+    // centre 16 x 16), with ImageNet's normalisation so only the geometry differs.
+    const own = {
+      mean: [0.485, 0.456, 0.406] as const,
+      std: [0.229, 0.224, 0.225] as const,
+      inputSize: size,
+      interpolation: "bicubic" as const,
+      crop: 0.9,
+    };
+    const original = createClassifier({
+      backbone: densenet({ growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2 }),
+      head: linearHead({ numClasses: 3, kind: "multi-label", seed: 2 }),
+      preprocessing: own,
+    });
+    const model = await loadClassifier(await saveClassifier(original, join(root, "own-crop")));
+    original.dispose();
+    const predicted = await predictImages({
+      model,
+      dataRoot,
+      names,
+      preprocessing: { imageSize: size },
+    });
+    let stretchedDifference = 0;
+    for (const [row, name] of names.entries()) {
+      const cropped = await input(
+        name,
+        false,
+        {},
+        {
+          mode: "short-side-crop",
+          convention: "torchvision",
+          shortSide: 17,
+          kernel: "cubic",
+        },
+      );
+      const stretched = await input(name, false);
+      const [expected, plain] = tf.tidy(() => [
+        model.predictScores(tf.tensor4d(cropped, [1, size, size, 3])).dataSync(),
+        model.predictScores(tf.tensor4d(stretched, [1, size, size, 3])).dataSync(),
+      ]);
+      expected.forEach((value, c) => {
+        expect(predicted.scores[row * 3 + c]).toBeCloseTo(value, 5);
+        stretchedDifference = Math.max(
+          stretchedDifference,
+          Math.abs(predicted.scores[row * 3 + c] - plain[c]),
+        );
+      });
+    }
+    // The bilinear stretch of models that record no crop gives other scores.
+    expect(stretchedDifference).toBeGreaterThan(1e-4);
     model.dispose();
   });
 

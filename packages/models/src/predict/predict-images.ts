@@ -2,7 +2,7 @@ import { createLoader } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { BackbonePreprocessing } from "../backbones/backbone-spec";
 import type { FeaturePreprocessing } from "../fewshot/feature-cache";
-import { loaderNormalisation } from "./loader-normalisation";
+import { loaderNormalisation, loaderResize } from "./loader-normalisation";
 
 /** Anything that turns normalised NHWC images into scores: a classifier or an adapted model. */
 export interface ScoringModel {
@@ -35,8 +35,10 @@ export interface PredictImagesOptions {
   /** Image names, relative to `dataRoot`; rows come back in this order. */
   names: readonly string[];
   /**
-   * Image size and normalisation: the ones the model was trained with. Without `mean`/`std`,
-   * the model's own preprocessing applies (ImageNet's for models that record none).
+   * Image size, resize and normalisation: the ones the model was trained with. Without
+   * `resize`, `mean` or `std`, the model's own preprocessing applies (its interpolation and
+   * centre crop through `loaderResize`; ImageNet's, bilinear, no crop, for models that record
+   * none).
    */
   preprocessing: FeaturePreprocessing;
   /** Images per forward pass (default 16). */
@@ -76,7 +78,7 @@ export async function predictImages(options: PredictImagesOptions): Promise<Pred
     dataRoot: options.dataRoot,
     imageSize: preprocessing.imageSize,
     batchSize: options.batchSize ?? 16,
-    resize: preprocessing.resize,
+    resize: preprocessing.resize ?? loaderResize(model.preprocessing, preprocessing.imageSize),
     channels: preprocessing.channels,
     mean: preprocessing.mean ?? normalisation?.mean,
     std: preprocessing.std ?? normalisation?.std,

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { IMAGENET_PREPROCESSING } from "../backbones/backbone-spec";
+import { loaderNormalisation, loaderResize } from "./loader-normalisation";
+
+const vit = {
+  mean: [0.5, 0.5, 0.5] as const,
+  std: [0.5, 0.5, 0.5] as const,
+  inputSize: 224,
+  interpolation: "bicubic" as const,
+  crop: 0.9,
+};
+
+describe("loaderNormalisation and loaderResize", () => {
+  it("leave ImageNet's bilinear stretch to the loader's defaults", () => {
+    expect(loaderNormalisation(IMAGENET_PREPROCESSING)).toBeUndefined();
+    expect(loaderResize(IMAGENET_PREPROCESSING)).toBeUndefined();
+    expect(loaderResize(undefined, 224)).toBeUndefined();
+  });
+
+  it("follow timm's evaluation transform: short side to floor(size / crop_pct), centre crop", () => {
+    expect(loaderNormalisation(vit)).toEqual({
+      mean: [127.5, 127.5, 127.5],
+      std: [127.5, 127.5, 127.5],
+    });
+    expect(loaderResize(vit)).toEqual({
+      mode: "short-side-crop",
+      convention: "torchvision",
+      shortSide: 248,
+      kernel: "cubic",
+    });
+    // At another input size the crop fraction holds: 64 / 0.9 = 71.1.
+    expect(loaderResize(vit, 64)).toMatchObject({ shortSide: 71 });
+    expect(loaderResize({ ...vit, crop: 0.875, interpolation: "bilinear" }, [32, 32])).toEqual({
+      mode: "short-side-crop",
+      convention: "torchvision",
+      shortSide: 36,
+      kernel: "linear",
+    });
+  });
+
+  it("stretch without a crop at crop 1 or a non-square input, with the weights' kernel", () => {
+    expect(loaderResize({ ...vit, crop: 1 })).toEqual({ mode: "exact", kernel: "cubic" });
+    expect(loaderResize(vit, [32, 48])).toEqual({ mode: "exact", kernel: "cubic" });
+    expect(loaderResize({ ...vit, interpolation: "bilinear" }, [32, 48])).toBeUndefined();
+  });
+
+  it("refuses a crop outside (0, 1]", () => {
+    expect(() => loaderResize({ ...vit, crop: 1.2 })).toThrow("crop must be in (0, 1], got 1.2");
+    expect(() => loaderResize({ ...vit, crop: 0 })).toThrow("got 0");
+  });
+});
