@@ -28,6 +28,7 @@ export {
   type ResizeKernel,
   type ResizeMode,
   type ResizeOptions,
+  resizedRegion,
   shortSideCropGeometry,
 } from "./images/resize-options";
 export { type DrawableImage, decodeImageBlob, rgbaFromImage } from "./images/rgba-from-image";

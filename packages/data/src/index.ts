@@ -84,6 +84,7 @@ export {
   type ResizeKernel,
   type ResizeMode,
   type ResizeOptions,
+  resizedRegion,
   shortSideCropGeometry,
 } from "./images/resize-options";
 export { rotatePixels } from "./images/rotate-pixels";

@@ -4,6 +4,11 @@
 // index.ts.
 export type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backbones/backbone";
 export {
+  type BackbonePreprocessing,
+  IMAGENET_PREPROCESSING,
+  type PreprocessingInterpolation,
+} from "./backbones/backbone-spec";
+export {
   DENSENET121_CONFIG,
   DENSENET169_CONFIG,
   DENSENET201_CONFIG,
@@ -68,4 +73,11 @@ export {
   parseClassifierModelJson,
 } from "./io/classifier-artifacts";
 export { type HttpClassifierOptions, httpClassifier } from "./io/http-classifier";
+// The loader settings a model's preprocessing implies (preprocessRgba takes them).
+export {
+  type LoaderNormalisation,
+  type LoaderResize,
+  loaderNormalisation,
+  loaderResize,
+} from "./predict/loader-normalisation";
 export type { ClassifierModelJson } from "./weights/save-load";

@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { type CropBox, normalizeInto, readPixels, shortSideCropGeometry } from "@medfm/data";
+import { normalizeInto, readPixels, resizedRegion } from "@medfm/data";
 import {
   type Classifier,
   type GradCamResult,
@@ -57,20 +57,10 @@ export async function writeGradCam(options: WriteGradCamOptions): Promise<Writte
   // The model's own normalisation (ImageNet's for models that record none).
   normalizeInto(values, 0, input, loaderNormalisation(classifier.preprocessing) ?? {});
   // The overlay is drawn on the part of the image the model saw, at its own size, as 8-bit RGB.
-  const seen = (width: number, height: number): CropBox => {
-    if (resize.mode !== "short-side-crop") return { left: 0, top: 0, width, height };
-    const geometry = shortSideCropGeometry(resize, width, height);
-    const [x, y] = [width / geometry.scaledWidth, height / geometry.scaledHeight];
-    const left = Math.round(geometry.left * x);
-    const top = Math.round(geometry.top * y);
-    return {
-      left,
-      top,
-      width: Math.max(1, Math.min(width - left, Math.round(imageSize * x))),
-      height: Math.max(1, Math.min(height - top, Math.round(imageSize * y))),
-    };
-  };
-  const original = await readPixels(options.image, { channels: 3, crop: seen });
+  const original = await readPixels(options.image, {
+    channels: 3,
+    crop: (width, height) => resizedRegion(resize, width, height),
+  });
   const scale = 255 / original.maxValue;
   const rgb = new Uint8Array(original.width * original.height * 3);
   for (let i = 0; i < rgb.length / 3; i += 1) {

@@ -7,12 +7,17 @@ import { buildModelCard } from "./model-card";
 const directory = mkdtempSync(join(tmpdir(), "medfm-card-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
-function writeModelJson(head: Record<string, unknown>, metadata: Record<string, unknown>): void {
+function writeModelJson(
+  head: Record<string, unknown>,
+  metadata: Record<string, unknown>,
+  preprocessing?: Record<string, unknown>,
+): void {
   writeFileSync(
     join(directory, "model.json"),
     JSON.stringify({
       modelTopology: { backbone: { type: "densenet" }, head },
       userDefinedMetadata: metadata,
+      ...(preprocessing ? { preprocessing } : {}),
     }),
   );
 }
@@ -45,6 +50,41 @@ describe("buildModelCard", () => {
       threshold: null,
       classes: ["a", "b"],
       task: null,
+    });
+  });
+
+  it("carries the weights' normalisation, interpolation and centre crop to the viewer", async () => {
+    writeModelJson({ type: "linear", task: "multi-class", numClasses: 2 }, { imageSize: 96 });
+    expect((await buildModelCard(directory, undefined)).preprocessing).toEqual({
+      resize: { mode: "exact" },
+      kernel: "linear",
+      backend: "pillow",
+      mean: [123.675, 116.28, 103.53],
+      std: [58.395, 57.12, 57.375],
+    });
+    writeModelJson(
+      { type: "linear", task: "multi-class", numClasses: 2 },
+      { imageSize: 96 },
+      {
+        mean: [0.5, 0.5, 0.5],
+        std: [0.5, 0.5, 0.5],
+        inputSize: 224,
+        interpolation: "bicubic",
+        crop: 0.9,
+      },
+    );
+    expect((await buildModelCard(directory, undefined)).preprocessing).toEqual({
+      // timm's evaluation transform at the model's 96 px: short side to floor(96 / 0.9) = 106.
+      resize: {
+        mode: "short-side-crop",
+        convention: "torchvision",
+        shortSide: 106,
+        kernel: "cubic",
+      },
+      kernel: "cubic",
+      backend: "pillow",
+      mean: [127.5, 127.5, 127.5],
+      std: [127.5, 127.5, 127.5],
     });
   });
 });

@@ -1,6 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { getTask, IMAGENET_MEAN, IMAGENET_STD } from "@medfm/data";
+import { getTask, IMAGENET_MEAN, IMAGENET_STD, type ResizeOptions } from "@medfm/data";
+import {
+  type BackbonePreprocessing,
+  IMAGENET_PREPROCESSING,
+  loaderNormalisation,
+  loaderResize,
+} from "@medfm/models";
 import type { StoredRun } from "@medfm/track";
 
 /** What the viewer shows about a model, served beside it as `model/card.json`. */
@@ -15,10 +21,15 @@ export interface ModelCard {
   threshold: number | null;
   /** Model input size in pixels (square). */
   imageSize: number;
-  /** The evaluation preprocessing `medfm train` used. */
+  /**
+   * The evaluation preprocessing of the model's weights (`model.json`'s `preprocessing`,
+   * ImageNet's bilinear stretch when it records none), as `preprocessRgba` takes it: the resize
+   * of `loaderResize` (a centre crop for weights with `crop` below 1) and mean/std on the 0–255
+   * scale.
+   */
   preprocessing: {
-    resize: "exact";
-    kernel: "linear";
+    resize: Omit<ResizeOptions, "width" | "height">;
+    kernel: NonNullable<ResizeOptions["kernel"]>;
     backend: "pillow";
     mean: readonly number[];
     std: readonly number[];
@@ -46,10 +57,25 @@ interface ModelJsonFields {
     head?: { type?: string; task?: string; classes?: string[]; numClasses?: number };
   };
   userDefinedMetadata?: { task?: unknown; classes?: unknown; imageSize?: unknown };
+  preprocessing?: BackbonePreprocessing;
 }
 
 const numberOrNull = (value: unknown): number | null => (typeof value === "number" ? value : null);
 const stringOrNull = (value: unknown): string | null => (typeof value === "string" ? value : null);
+
+/** The card's preprocessing for weights that record `preprocessing`, at `imageSize` px. */
+function cardPreprocessing(
+  preprocessing: BackbonePreprocessing,
+  imageSize: number,
+): ModelCard["preprocessing"] {
+  const resize = { mode: "exact" as const, ...loaderResize(preprocessing, imageSize) };
+  // ImageNet's exact 0–255 constants, as the loader uses them, when the weights want those.
+  const { mean, std } = loaderNormalisation(preprocessing) ?? {
+    mean: IMAGENET_MEAN,
+    std: IMAGENET_STD,
+  };
+  return { resize, kernel: resize.kernel ?? "linear", backend: "pillow", mean, std };
+}
 
 /**
  * Builds the model card of a saved model directory, with the training data and metrics of
@@ -102,13 +128,7 @@ export async function buildModelCard(
     classes,
     threshold: kind === "multi-label" ? 0.5 : null,
     imageSize,
-    preprocessing: {
-      resize: "exact",
-      kernel: "linear",
-      backend: "pillow",
-      mean: IMAGENET_MEAN,
-      std: IMAGENET_STD,
-    },
+    preprocessing: cardPreprocessing(modelJson.preprocessing ?? IMAGENET_PREPROCESSING, imageSize),
     architecture: {
       backbone: modelJson.modelTopology?.backbone?.type ?? "unknown",
       head: head.type ?? "unknown",

@@ -1,7 +1,7 @@
 // The model viewer: loads the model `medfm serve` (or `medfm export-web`) put under ./model/,
 // scores a dropped image in the browser with TensorFlow.js and draws Grad-CAM over it.
 import "./style.css";
-import { decodeImageBlob, preprocessRgba, type RgbaImage } from "@medfm/data";
+import { decodeImageBlob, preprocessRgba, type RgbaImage, resizedRegion } from "@medfm/data";
 import {
   type BrowserBackendName,
   browserBackendNames,
@@ -69,7 +69,7 @@ function renderCard(card: ModelCard): void {
     ],
     [
       "Input",
-      `${card.imageSize}×${card.imageSize}, ${card.preprocessing.backend} ${card.preprocessing.kernel} resize, ImageNet mean/std`,
+      `${card.imageSize}×${card.imageSize}, ${card.preprocessing.backend} ${card.preprocessing.kernel} resize${card.preprocessing.resize.mode === "short-side-crop" ? `, centre crop of a ${card.preprocessing.resize.shortSide} px short side` : ""}, mean ${card.preprocessing.mean.map((value) => value.toFixed(1)).join("/")}, std ${card.preprocessing.std.map((value) => value.toFixed(1)).join("/")}`,
     ],
     ["Architecture", `${card.architecture.backbone} + ${card.architecture.head} head`],
   ];
@@ -151,14 +151,23 @@ function drawImage(rgba: RgbaImage): void {
   element("overlay-controls").hidden = false;
 }
 
-/** Grad-CAM of one class, drawn in the jet colours with the heatmap as alpha. */
+/**
+ * Grad-CAM of one class, drawn in the jet colours with the heatmap as alpha, over the part of
+ * the image the model saw (the centre, for weights that crop).
+ */
 function explain(loaded: Loaded, image: Scored, classIndex: number): void {
   const { rgba } = image;
+  const { imageSize, preprocessing } = loaded.card;
+  const region = resizedRegion(
+    { ...preprocessing.resize, width: imageSize, height: imageSize },
+    rgba.width,
+    rgba.height,
+  );
   const result = gradCam(loaded.classifier, image.input, {
     classIndex,
-    outputSize: [rgba.height, rgba.width],
+    outputSize: [region.height, region.width],
   });
-  const pixels = new ImageData(rgba.width, rgba.height);
+  const pixels = new ImageData(region.width, region.height);
   for (let i = 0; i < result.heatmap.length; i += 1) {
     const value = result.heatmap[i];
     const [red, green, blue] = jetColor(value);
@@ -167,16 +176,20 @@ function explain(loaded: Loaded, image: Scored, classIndex: number): void {
     pixels.data[i * 4 + 2] = blue;
     pixels.data[i * 4 + 3] = Math.round(value * 255);
   }
-  (overlayCanvas.getContext("2d") as CanvasRenderingContext2D).putImageData(pixels, 0, 0);
+  const overlay = overlayCanvas.getContext("2d") as CanvasRenderingContext2D;
+  overlay.clearRect(0, 0, overlayCanvas.width, overlayCanvas.height);
+  overlay.putImageData(pixels, region.left, region.top);
   overlayCanvas.dataset.class = loaded.card.classes[classIndex];
-  overlayCanvas.dataset.peakX = String(result.peak.x);
-  overlayCanvas.dataset.peakY = String(result.peak.y);
+  // The peak in the image's own pixels.
+  const peak = { x: result.peak.x + region.left, y: result.peak.y + region.top };
+  overlayCanvas.dataset.peakX = String(peak.x);
+  overlayCanvas.dataset.peakY = String(peak.y);
   overlayCanvas.dataset.flat = String(result.flat);
   renderScores(loaded.card, image.scores, classIndex);
   say(
     result.flat
       ? `Grad-CAM of ${loaded.card.classes[classIndex]} is flat: no positive evidence anywhere`
-      : `Grad-CAM of ${loaded.card.classes[classIndex]}: peak at x=${result.peak.x}, y=${result.peak.y}`,
+      : `Grad-CAM of ${loaded.card.classes[classIndex]}: peak at x=${peak.x}, y=${peak.y}`,
     "explained",
   );
 }
@@ -187,6 +200,7 @@ async function score(loaded: Loaded, file: File): Promise<void> {
   const { card } = loaded;
   const values = preprocessRgba(rgba, {
     imageSize: card.imageSize,
+    resize: card.preprocessing.resize,
     mean: card.preprocessing.mean,
     std: card.preprocessing.std,
   });

@@ -144,6 +144,26 @@ export function shortSideCropGeometry(
 }
 
 /**
+ * The part of a `width × height` source image that a resize keeps, in source pixels: all of it
+ * for `"exact"`, else the centre crop of `"short-side-crop"` mapped back through the scaling
+ * (rounded to whole pixels). Grad-CAM draws its heatmap over this region.
+ */
+export function resizedRegion(resize: ResizeOptions, width: number, height: number): CropBox {
+  if ((resize.mode ?? "exact") === "exact") return { left: 0, top: 0, width, height };
+  const geometry = shortSideCropGeometry(resize, width, height);
+  const x = width / geometry.scaledWidth;
+  const y = height / geometry.scaledHeight;
+  const left = Math.round(geometry.left * x);
+  const top = Math.round(geometry.top * y);
+  return {
+    left,
+    top,
+    width: Math.max(1, Math.min(width - left, Math.round(resize.width * x))),
+    height: Math.max(1, Math.min(height - top, Math.round(resize.height * y))),
+  };
+}
+
+/**
  * Packs `rows` runs of `rowLength` samples into one `Uint8Array` (`Uint16Array` for 16-bit
  * samples): the first run starts at sample `start` of `data`, each next one `stride` samples
  * further (a rectangle out of an image's rows).

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createLoader } from "../loader";
 import { preprocessRgba } from "./preprocess-rgba";
 import { readPixels } from "./read-pixels";
-import { type ResizeOptions, shortSideCropGeometry } from "./resize-options";
+import { type ResizeOptions, resizedRegion, shortSideCropGeometry } from "./resize-options";
 
 // References from timm's evaluation transform (Resize(floor(size / crop_pct)) + CenterCrop(size)
 // on the RGB image), written by scripts/fixtures/images/make-timm-eval-fixtures.py.
@@ -116,6 +116,30 @@ describe("timm's evaluation transform (resize the short side, centre crop)", () 
       { scaledWidth: 27, scaledHeight: 42 },
     );
     expect(shortSideCropGeometry(portrait, 40, 63)).toMatchObject({ scaledHeight: 43 });
+  });
+
+  it("maps the crop back to the source pixels it covers, for Grad-CAM overlays", () => {
+    const crop = { width: 32, height: 32, mode: "short-side-crop", shortSide: 35 } as const;
+    // 40 x 40 to 35 x 35, corner (2, 2): 2 * 40 / 35 = 2.3 and 32 * 40 / 35 = 36.6 source px.
+    expect(resizedRegion({ ...crop, convention: "torchvision" }, 40, 40)).toEqual({
+      left: 2,
+      top: 2,
+      width: 37,
+      height: 37,
+    });
+    // 80 x 40 to 70 x 35: the crop starts at column 19 of 70, 19 * 80 / 70 = 21.7 source px in.
+    expect(resizedRegion({ ...crop, convention: "torchvision" }, 80, 40)).toEqual({
+      left: 22,
+      top: 2,
+      width: 37,
+      height: 37,
+    });
+    expect(resizedRegion({ width: 32, height: 32 }, 80, 40)).toEqual({
+      left: 0,
+      top: 0,
+      width: 80,
+      height: 40,
+    });
   });
 
   it("refuses a short side below the crop instead of padding as torchvision would", () => {
