@@ -78,6 +78,7 @@ export {
   type LoaderNormalisation,
   type LoaderResize,
   loaderNormalisation,
+  loaderPreprocessing,
   loaderResize,
 } from "./predict/loader-normalisation";
 export type { ClassifierModelJson } from "./weights/save-load";

@@ -285,7 +285,9 @@ export {
   type LoaderNormalisation,
   type LoaderResize,
   loaderNormalisation,
+  loaderPreprocessing,
   loaderResize,
+  withModelPreprocessing,
 } from "./predict/loader-normalisation";
 export {
   type PredictImagesOptions,

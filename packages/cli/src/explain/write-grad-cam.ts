@@ -6,8 +6,7 @@ import {
   type GradCamResult,
   gradCam,
   heatmapOverlay,
-  loaderNormalisation,
-  loaderResize,
+  loaderPreprocessing,
   scoresFromLogits,
   type VisualPrompt,
 } from "@medfm/models";
@@ -47,15 +46,15 @@ export interface WrittenGradCam {
  */
 export async function writeGradCam(options: WriteGradCamOptions): Promise<WrittenGradCam> {
   const { classifier, prompt, imageSize, classIndex } = options;
-  const resize = {
-    ...loaderResize(classifier.preprocessing, imageSize),
-    width: imageSize,
-    height: imageSize,
-  };
+  const { resize: ownResize, ...normalisation } = loaderPreprocessing(
+    classifier.preprocessing,
+    imageSize,
+  );
+  const resize = { ...ownResize, width: imageSize, height: imageSize };
   const input = await readPixels(options.image, { channels: 3, resize });
   const values = new Float32Array(imageSize * imageSize * 3);
   // The model's own normalisation (ImageNet's for models that record none).
-  normalizeInto(values, 0, input, loaderNormalisation(classifier.preprocessing) ?? {});
+  normalizeInto(values, 0, input, normalisation);
   // The overlay is drawn on the part of the image the model saw, at its own size, as 8-bit RGB.
   const original = await readPixels(options.image, {
     channels: 3,

@@ -11,7 +11,7 @@ import {
   evaluateModel,
   linearHead,
   loaderNormalisation,
-  loaderResize,
+  loaderPreprocessing,
   selectBackend,
 } from "@medfm/models";
 import {
@@ -236,9 +236,8 @@ export async function runFewShot(options: RunFewShotOptions): Promise<FewShotRes
           dataRoot,
           imageSize,
           batchSize: options.batchSize,
-          // The weights' interpolation and centre crop, as their features were extracted.
-          resize: loaderResize(weightsPreprocessing, imageSize),
-          ...normalisation,
+          // The weights' normalisation, interpolation and centre crop, as adaptation used them.
+          ...loaderPreprocessing(weightsPreprocessing, imageSize),
         });
         // Scores are probabilities here; AP, AUC and accuracy depend only on their order.
         const { metrics, count } = await evaluateModel(task, loader, (images) =>

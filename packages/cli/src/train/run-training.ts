@@ -10,8 +10,7 @@ import {
   createTrainer,
   type Head,
   linearHead,
-  loaderNormalisation,
-  loaderResize,
+  loaderPreprocessing,
   mlpHead,
   selectBackend,
   sgd,
@@ -224,10 +223,9 @@ async function trainInto(
   });
   const loaderOptions = {
     dataRoot,
-    // The normalisation the weights expect (a CLIP tower's is not ImageNet's).
-    ...loaderNormalisation(model.preprocessing),
-    // Evaluation resizes with the weights' interpolation and centre crop (training augments).
-    resize: loaderResize(model.preprocessing, options.imageSize),
+    // The normalisation the weights expect (a CLIP tower's is not ImageNet's), and for
+    // evaluation their interpolation and centre crop (training augments).
+    ...loaderPreprocessing(model.preprocessing, options.imageSize),
     imageSize: options.imageSize,
     batchSize: options.batchSize,
     seed: options.seed,

@@ -4,8 +4,8 @@ import { getTask, IMAGENET_MEAN, IMAGENET_STD, type ResizeOptions } from "@medfm
 import {
   type BackbonePreprocessing,
   IMAGENET_PREPROCESSING,
-  loaderNormalisation,
-  loaderResize,
+  type LoaderResize,
+  loaderPreprocessing,
 } from "@medfm/models";
 import type { StoredRun } from "@medfm/track";
 
@@ -28,7 +28,7 @@ export interface ModelCard {
    * scale.
    */
   preprocessing: {
-    resize: Omit<ResizeOptions, "width" | "height">;
+    resize: LoaderResize;
     kernel: NonNullable<ResizeOptions["kernel"]>;
     backend: "pillow";
     mean: readonly number[];
@@ -68,13 +68,16 @@ function cardPreprocessing(
   preprocessing: BackbonePreprocessing,
   imageSize: number,
 ): ModelCard["preprocessing"] {
-  const resize = { mode: "exact" as const, ...loaderResize(preprocessing, imageSize) };
-  // ImageNet's exact 0–255 constants, as the loader uses them, when the weights want those.
-  const { mean, std } = loaderNormalisation(preprocessing) ?? {
-    mean: IMAGENET_MEAN,
-    std: IMAGENET_STD,
+  const own = loaderPreprocessing(preprocessing, imageSize);
+  const resize = { mode: "exact" as const, ...own.resize };
+  return {
+    resize,
+    kernel: resize.kernel ?? "linear",
+    backend: "pillow",
+    // ImageNet's exact 0–255 constants, as the loader uses them, when the weights want those.
+    mean: own.mean ?? IMAGENET_MEAN,
+    std: own.std ?? IMAGENET_STD,
   };
-  return { resize, kernel: resize.kernel ?? "linear", backend: "pillow", mean, std };
 }
 
 /**

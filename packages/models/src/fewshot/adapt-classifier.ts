@@ -5,7 +5,7 @@ import type { Classifier } from "../classifier";
 import { cosinePrototypeHead } from "../heads/cosine-prototype-head";
 import { scoresFromLogits } from "../heads/head";
 import { linearHead } from "../heads/linear-head";
-import { loaderNormalisation } from "../predict/loader-normalisation";
+import { withModelPreprocessing } from "../predict/loader-normalisation";
 import type { LossFunction } from "../train/losses";
 import { adamw, type Optimizer } from "../train/optimizers";
 import { cosineSchedule, type LearningRateSchedule } from "../train/schedules";
@@ -330,6 +330,7 @@ export async function adaptClassifier(options: AdaptClassifierOptions): Promise<
       `adaptClassifier: unknown method ${JSON.stringify(method)} (expected ${adaptationMethods.join(", ")})`,
     );
   }
+  const own = withModelPreprocessing(preprocessing, classifier.preprocessing);
   const train =
     options.train ??
     createLoader({
@@ -342,8 +343,8 @@ export async function adaptClassifier(options: AdaptClassifierOptions): Promise<
       seed,
       channels: preprocessing.channels,
       // The classifier's own normalisation unless the caller names one.
-      mean: preprocessing.mean ?? loaderNormalisation(classifier.preprocessing)?.mean,
-      std: preprocessing.std ?? loaderNormalisation(classifier.preprocessing)?.std,
+      mean: own.mean,
+      std: own.std,
     });
   const epochs = options.epochs ?? 20;
   const stepsPerEpoch = train.length ?? Math.ceil(support.samples.length / batchSize);

@@ -1,32 +1,18 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { createLoader, IMAGENET_MEAN, IMAGENET_STD, type ResizeOptions } from "@medfm/data";
+import { createLoader, IMAGENET_MEAN, IMAGENET_STD } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { Classifier } from "../classifier";
-import { loaderNormalisation, loaderResize } from "../predict/loader-normalisation";
+import { type FeaturePreprocessing, withModelPreprocessing } from "../predict/loader-normalisation";
 import type { FeatureMatrix } from "./feature-matrix";
 
 /** The default on-disk feature cache, relative to the working directory. */
 export const DEFAULT_FEATURE_CACHE_DIR = ".medfm/cache/features";
 
-/** How images become model input; part of every feature's cache key. */
-export interface FeaturePreprocessing {
-  /** Model input size: one number for square images, or `[height, width]`. */
-  imageSize: number | readonly [number, number];
-  /**
-   * How images are resized. {@link extractFeatures} and the evaluation loaders default to the
-   * weights' interpolation and centre crop (`loaderResize`); `{ mode: "exact" }` (Pillow
-   * bilinear) for weights that record neither, the loader's default.
-   */
-  resize?: Omit<ResizeOptions, "width" | "height">;
-  /** Channels fed to the model (default 3). */
-  channels?: 1 | 3;
-  /** Channel means on the 0–255 scale (default ImageNet's). */
-  mean?: readonly number[];
-  /** Channel standard deviations on the 0–255 scale (default ImageNet's). */
-  std?: readonly number[];
-}
+// Defined beside the loader settings it is filled from (no Node module there, so the browser
+// entry can take it); exported from here as before.
+export type { FeaturePreprocessing };
 
 /** Options of {@link extractFeatures}. */
 export interface ExtractFeaturesOptions {
@@ -115,17 +101,8 @@ export function preprocessingKey(preprocessing: FeaturePreprocessing): string {
  */
 export async function extractFeatures(options: ExtractFeaturesOptions): Promise<ExtractedFeatures> {
   const { classifier, dataRoot, names } = options;
-  // The model's normalisation unless the caller names one; part of the cache key.
-  const normalisation = loaderNormalisation(classifier.preprocessing);
-  const preprocessing: FeaturePreprocessing = {
-    ...options.preprocessing,
-    // The weights' interpolation and centre crop unless the caller names a resize.
-    resize:
-      options.preprocessing.resize ??
-      loaderResize(classifier.preprocessing, options.preprocessing.imageSize),
-    mean: options.preprocessing.mean ?? normalisation?.mean,
-    std: options.preprocessing.std ?? normalisation?.std,
-  };
+  // The model's resize and normalisation unless the caller names them; part of the cache key.
+  const preprocessing = withModelPreprocessing(options.preprocessing, classifier.preprocessing);
   const batchSize = options.batchSize ?? 16;
   const columns = classifier.backbone.numFeatures;
   const data = new Float32Array(names.length * columns);

@@ -40,6 +40,24 @@ export function loaderNormalisation(
 /** The loader's resize, without the output size. */
 export type LoaderResize = Omit<ResizeOptions, "width" | "height">;
 
+/** How images become model input; part of every feature's cache key. */
+export interface FeaturePreprocessing {
+  /** Model input size: one number for square images, or `[height, width]`. */
+  imageSize: number | readonly [number, number];
+  /**
+   * How images are resized. `extractFeatures`, `predictImages` and the evaluation loaders
+   * default to the weights' interpolation and centre crop (`loaderResize`); `{ mode: "exact" }`
+   * (Pillow bilinear) for weights that record neither, the loader's default.
+   */
+  resize?: LoaderResize;
+  /** Channels fed to the model (default 3). */
+  channels?: 1 | 3;
+  /** Channel means on the 0–255 scale (default ImageNet's). */
+  mean?: readonly number[];
+  /** Channel standard deviations on the 0–255 scale (default ImageNet's). */
+  std?: readonly number[];
+}
+
 const kernelOf: Record<PreprocessingInterpolation, NonNullable<ResizeOptions["kernel"]>> = {
   bilinear: "linear",
   bicubic: "cubic",
@@ -51,12 +69,11 @@ const kernelOf: Record<PreprocessingInterpolation, NonNullable<ResizeOptions["ke
  * weights' `inputSize`), as timm's evaluation transform does it: with `crop < 1` the short side
  * goes to `floor(imageSize / crop)` with the weights' interpolation and the centre
  * `imageSize × imageSize` is kept, rounded as torchvision rounds (`Resize` + `CenterCrop`), so
- * the pixels equal timm's; with `crop` 1 the image is resized straight to the input size with
- * that interpolation. `undefined` for bilinear without a crop, the loader's default (Pillow
- * bilinear, `"exact"`), so DenseNet's ImageNet default and its feature-cache keys stay as they
- * were. A crop of 1 stretches as mmpretrain's `Resize` and MedFM's configs do (timm would still
- * centre-crop a non-square image), and a non-square `imageSize` is resized straight to it with
- * the weights' interpolation, without a crop.
+ * the pixels equal timm's. With `crop` 1, or a non-square `imageSize`, the image is stretched
+ * to the input size with that interpolation, as mmpretrain's `Resize` and MedFM's configs do
+ * (timm would still centre-crop a non-square image). `undefined` for bilinear without a crop,
+ * the loader's default (Pillow bilinear, `"exact"`), so DenseNet's ImageNet default and its
+ * feature-cache keys stay as they were.
  */
 export function loaderResize(
   preprocessing: BackbonePreprocessing | undefined,
@@ -80,5 +97,35 @@ export function loaderResize(
     convention: "torchvision",
     shortSide: Math.floor(height / crop),
     kernel,
+  };
+}
+
+/**
+ * The loader settings a model's preprocessing implies at `imageSize` px: its normalisation
+ * ({@link loaderNormalisation}) and resize ({@link loaderResize}), each present only where it
+ * differs from the loader's defaults, to spread into `createLoader`'s options.
+ */
+export function loaderPreprocessing(
+  preprocessing: BackbonePreprocessing | undefined,
+  imageSize?: number | readonly [number, number],
+): Partial<LoaderNormalisation> & { resize?: LoaderResize } {
+  const resize = loaderResize(preprocessing, imageSize ?? preprocessing?.inputSize);
+  return { ...loaderNormalisation(preprocessing), ...(resize ? { resize } : {}) };
+}
+
+/**
+ * `preprocessing` with the model's own resize, mean and std ({@link loaderPreprocessing}) where
+ * the caller left them out: what predict, the feature cache and few-shot adaptation load with.
+ */
+export function withModelPreprocessing(
+  preprocessing: FeaturePreprocessing,
+  model: BackbonePreprocessing | undefined,
+): FeaturePreprocessing {
+  const own = loaderPreprocessing(model, preprocessing.imageSize);
+  return {
+    ...preprocessing,
+    resize: preprocessing.resize ?? own.resize,
+    mean: preprocessing.mean ?? own.mean,
+    std: preprocessing.std ?? own.std,
   };
 }

@@ -10,8 +10,9 @@ import {
 } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BackbonePreprocessing } from "../backbones/backbone-spec";
 import { densenet } from "../backbones/densenet/densenet";
-import { createClassifier } from "../classifier";
+import { type Classifier, createClassifier } from "../classifier";
 import { linearHead } from "../heads/linear-head";
 import { loadClassifier, saveClassifier } from "../weights/save-load";
 import { formatSubmission } from "./format-submission";
@@ -70,6 +71,54 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** A tiny DenseNet that records `preprocessing`, saved into `folder` and loaded back. */
+async function savedWith(
+  preprocessing: BackbonePreprocessing,
+  folder: string,
+): Promise<Classifier> {
+  const original = createClassifier({
+    backbone: densenet({ growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2 }),
+    head: linearHead({ numClasses: 3, kind: "multi-label", seed: 2 }),
+    preprocessing,
+  });
+  const model = await loadClassifier(await saveClassifier(original, join(root, folder)));
+  original.dispose();
+  return model;
+}
+
+/**
+ * Checks that predictImages scores every image as the model scores `expected(name)`, and
+ * returns the largest difference from its scores on `other(name)`.
+ */
+async function scoresMatch(
+  model: Classifier,
+  expected: (name: string) => Promise<Float32Array>,
+  other: (name: string) => Promise<Float32Array>,
+): Promise<number> {
+  const predicted = await predictImages({
+    model,
+    dataRoot,
+    names,
+    preprocessing: { imageSize: size },
+  });
+  let otherDifference = 0;
+  for (const [row, name] of names.entries()) {
+    const [wanted, alternative] = [await expected(name), await other(name)];
+    const [wantedScores, otherScores] = tf.tidy(() => [
+      model.predictScores(tf.tensor4d(wanted, [1, size, size, 3])).dataSync(),
+      model.predictScores(tf.tensor4d(alternative, [1, size, size, 3])).dataSync(),
+    ]);
+    wantedScores.forEach((value, c) => {
+      expect(predicted.scores[row * 3 + c]).toBeCloseTo(value, 5);
+      otherDifference = Math.max(
+        otherDifference,
+        Math.abs(predicted.scores[row * 3 + c] - otherScores[c]),
+      );
+    });
+  }
+  return otherDifference;
+}
+
 describe("predictImages", () => {
   it("normalises with the preprocessing a loaded model records, not ImageNet's", async () => {
     const own = {
@@ -79,39 +128,17 @@ describe("predictImages", () => {
       interpolation: "bilinear" as const,
       crop: 1,
     };
-    const original = createClassifier({
-      backbone: densenet({ growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2 }),
-      head: linearHead({ numClasses: 3, kind: "multi-label", seed: 2 }),
-      preprocessing: own,
-    });
-    const model = await loadClassifier(await saveClassifier(original, join(root, "own-norm")));
-    original.dispose();
+    const model = await savedWith(own, "own-norm");
     expect(model.preprocessing).toEqual(own);
-    const predicted = await predictImages({
+    const imageNetDifference = await scoresMatch(
       model,
-      dataRoot,
-      names,
-      preprocessing: { imageSize: size },
-    });
-    let imageNetDifference = 0;
-    for (const [row, name] of names.entries()) {
-      const ownInput = await input(name, false, {
-        mean: own.mean.map((value) => value * 255),
-        std: own.std.map((value) => value * 255),
-      });
-      const imageNetInput = await input(name, false);
-      const [expected, imageNet] = tf.tidy(() => [
-        model.predictScores(tf.tensor4d(ownInput, [1, size, size, 3])).dataSync(),
-        model.predictScores(tf.tensor4d(imageNetInput, [1, size, size, 3])).dataSync(),
-      ]);
-      expected.forEach((value, c) => {
-        expect(predicted.scores[row * 3 + c]).toBeCloseTo(value, 5);
-        imageNetDifference = Math.max(
-          imageNetDifference,
-          Math.abs(predicted.scores[row * 3 + c] - imageNet[c]),
-        );
-      });
-    }
+      (name) =>
+        input(name, false, {
+          mean: own.mean.map((value) => value * 255),
+          std: own.std.map((value) => value * 255),
+        }),
+      (name) => input(name, false),
+    );
     // ImageNet normalisation would give other scores: the test tells the two apart.
     expect(imageNetDifference).toBeGreaterThan(1e-3);
     model.dispose();
@@ -120,52 +147,27 @@ describe("predictImages", () => {
   it("resizes with the interpolation and centre crop the loaded model records", async () => {
     // timm's ViT defaults: bicubic, crop_pct 0.9 (short side to floor(16 / 0.9) = 17, then the
     // centre 16 x 16), with ImageNet's normalisation so only the geometry differs.
-    const own = {
-      mean: [0.485, 0.456, 0.406] as const,
-      std: [0.229, 0.224, 0.225] as const,
-      inputSize: size,
-      interpolation: "bicubic" as const,
-      crop: 0.9,
-    };
-    const original = createClassifier({
-      backbone: densenet({ growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2 }),
-      head: linearHead({ numClasses: 3, kind: "multi-label", seed: 2 }),
-      preprocessing: own,
-    });
-    const model = await loadClassifier(await saveClassifier(original, join(root, "own-crop")));
-    original.dispose();
-    const predicted = await predictImages({
+    const model = await savedWith(
+      {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+        inputSize: size,
+        interpolation: "bicubic",
+        crop: 0.9,
+      },
+      "own-crop",
+    );
+    const crop = {
+      mode: "short-side-crop",
+      convention: "torchvision",
+      shortSide: 17,
+      kernel: "cubic",
+    } as const;
+    const stretchedDifference = await scoresMatch(
       model,
-      dataRoot,
-      names,
-      preprocessing: { imageSize: size },
-    });
-    let stretchedDifference = 0;
-    for (const [row, name] of names.entries()) {
-      const cropped = await input(
-        name,
-        false,
-        {},
-        {
-          mode: "short-side-crop",
-          convention: "torchvision",
-          shortSide: 17,
-          kernel: "cubic",
-        },
-      );
-      const stretched = await input(name, false);
-      const [expected, plain] = tf.tidy(() => [
-        model.predictScores(tf.tensor4d(cropped, [1, size, size, 3])).dataSync(),
-        model.predictScores(tf.tensor4d(stretched, [1, size, size, 3])).dataSync(),
-      ]);
-      expected.forEach((value, c) => {
-        expect(predicted.scores[row * 3 + c]).toBeCloseTo(value, 5);
-        stretchedDifference = Math.max(
-          stretchedDifference,
-          Math.abs(predicted.scores[row * 3 + c] - plain[c]),
-        );
-      });
-    }
+      (name) => input(name, false, {}, crop),
+      (name) => input(name, false),
+    );
     // The bilinear stretch of models that record no crop gives other scores.
     expect(stretchedDifference).toBeGreaterThan(1e-4);
     model.dispose();

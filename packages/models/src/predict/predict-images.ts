@@ -1,8 +1,7 @@
 import { createLoader } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import type { BackbonePreprocessing } from "../backbones/backbone-spec";
-import type { FeaturePreprocessing } from "../fewshot/feature-cache";
-import { loaderNormalisation, loaderResize } from "./loader-normalisation";
+import { type FeaturePreprocessing, withModelPreprocessing } from "./loader-normalisation";
 
 /** Anything that turns normalised NHWC images into scores: a classifier or an adapted model. */
 export interface ScoringModel {
@@ -66,22 +65,22 @@ export interface Predictions {
  * with an error naming the file.
  */
 export async function predictImages(options: PredictImagesOptions): Promise<Predictions> {
-  const { model, names, preprocessing } = options;
+  const { model, names } = options;
   const tta = options.tta ?? "none";
   if (tta !== "none" && tta !== "flip") {
     throw new RangeError(`predictImages: tta must be "none" or "flip", got ${JSON.stringify(tta)}`);
   }
   if (names.length === 0) throw new RangeError("predictImages: no images to score");
-  const normalisation = loaderNormalisation(model.preprocessing);
+  const preprocessing = withModelPreprocessing(options.preprocessing, model.preprocessing);
   const loader = createLoader({
     samples: names.map((name) => ({ name, labels: new Uint8Array(0) })),
     dataRoot: options.dataRoot,
     imageSize: preprocessing.imageSize,
     batchSize: options.batchSize ?? 16,
-    resize: preprocessing.resize ?? loaderResize(model.preprocessing, preprocessing.imageSize),
+    resize: preprocessing.resize,
     channels: preprocessing.channels,
-    mean: preprocessing.mean ?? normalisation?.mean,
-    std: preprocessing.std ?? normalisation?.std,
+    mean: preprocessing.mean,
+    std: preprocessing.std,
   });
   let scores: Float32Array | undefined;
   let numClasses = 0;
