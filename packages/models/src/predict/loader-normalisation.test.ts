@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { IMAGENET_PREPROCESSING } from "../backbones/backbone-spec";
-import { loaderNormalisation, loaderResize } from "./loader-normalisation";
+import {
+  loaderNormalisation,
+  loaderPreprocessing,
+  loaderResize,
+  withModelPreprocessing,
+} from "./loader-normalisation";
 
 const vit = {
   mean: [0.5, 0.5, 0.5] as const,
@@ -47,5 +52,32 @@ describe("loaderNormalisation and loaderResize", () => {
   it("refuses a crop outside (0, 1]", () => {
     expect(() => loaderResize({ ...vit, crop: 1.2 })).toThrow("crop must be in (0, 1], got 1.2");
     expect(() => loaderResize({ ...vit, crop: 0 })).toThrow("got 0");
+  });
+
+  it("loaderPreprocessing gives both, withModelPreprocessing fills only what the caller left out", () => {
+    expect(loaderPreprocessing(IMAGENET_PREPROCESSING, 224)).toEqual({});
+    expect(loaderPreprocessing(vit, 64)).toEqual({
+      mean: [127.5, 127.5, 127.5],
+      std: [127.5, 127.5, 127.5],
+      resize: {
+        mode: "short-side-crop",
+        convention: "torchvision",
+        shortSide: 71,
+        kernel: "cubic",
+      },
+    });
+    expect(withModelPreprocessing({ imageSize: 64, channels: 1 }, vit)).toEqual({
+      imageSize: 64,
+      channels: 1,
+      ...loaderPreprocessing(vit, 64),
+    });
+    const named = { imageSize: 64, resize: { mode: "exact" as const }, mean: [1, 2, 3] };
+    expect(withModelPreprocessing(named, vit)).toEqual({ ...named, std: [127.5, 127.5, 127.5] });
+    expect(withModelPreprocessing({ imageSize: 32 }, undefined)).toEqual({
+      imageSize: 32,
+      resize: undefined,
+      mean: undefined,
+      std: undefined,
+    });
   });
 });
