@@ -6,6 +6,8 @@ export type { Backbone, BackboneForwardOptions, BackboneMetadata } from "./backb
 export {
   type BackbonePreprocessing,
   IMAGENET_PREPROCESSING,
+  type PreprocessingCropConvention,
+  type PreprocessingCropMode,
   type PreprocessingInterpolation,
 } from "./backbones/backbone-spec";
 export {

@@ -7,6 +7,8 @@ export {
   type BackboneSpec,
   type BackboneWeights,
   IMAGENET_PREPROCESSING,
+  type PreprocessingCropConvention,
+  type PreprocessingCropMode,
   type PreprocessingInterpolation,
   type PromptTokenSettings,
 } from "./backbones/backbone-spec";

@@ -25,7 +25,7 @@ export function parseRepoReference(reference: string): { repo: string; revision:
 
 function describePreprocessing(preprocessing: HubPreprocessing): string {
   const numbers = (values: readonly number[]) => values.map((value) => String(value)).join(", ");
-  return `mean [${numbers(preprocessing.mean)}], std [${numbers(preprocessing.std)}], input ${preprocessing.inputSize}, ${preprocessing.interpolation}, crop ${preprocessing.crop}`;
+  return `mean [${numbers(preprocessing.mean)}], std [${numbers(preprocessing.std)}], input ${preprocessing.inputSize}, ${preprocessing.interpolation}, crop ${preprocessing.crop}${preprocessing.cropMode ? ` (${preprocessing.cropMode})` : ""}`;
 }
 
 /**

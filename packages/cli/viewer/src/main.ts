@@ -69,7 +69,7 @@ function renderCard(card: ModelCard): void {
     ],
     [
       "Input",
-      `${card.imageSize}×${card.imageSize}, ${card.preprocessing.backend} ${card.preprocessing.kernel} resize${card.preprocessing.resize.mode === "short-side-crop" ? `, centre crop of a ${card.preprocessing.resize.shortSide} px short side` : ""}, mean ${card.preprocessing.mean.map((value) => value.toFixed(1)).join("/")}, std ${card.preprocessing.std.map((value) => value.toFixed(1)).join("/")}`,
+      `${card.imageSize}×${card.imageSize}, ${card.preprocessing.backend} ${card.preprocessing.kernel} resize${card.preprocessing.resize.mode === "short-side-crop" ? `, centre crop of a ${card.preprocessing.resize.shortSide} px short side` : card.preprocessing.resize.mode === "squash-crop" ? `, centre crop of a ${card.preprocessing.resize.shortSide} px square` : ""}, mean ${card.preprocessing.mean.map((value) => value.toFixed(1)).join("/")}, std ${card.preprocessing.std.map((value) => value.toFixed(1)).join("/")}`,
     ],
     ["Architecture", `${card.architecture.backbone} + ${card.architecture.head} head`],
   ];

@@ -118,7 +118,7 @@ export function preprocessRgba(image: RgbaImage, options: PreprocessRgbaOptions)
       ? cv2Resize(source, outWidth, outHeight, whole, kernel as "nearest" | "linear")
       : pilResize(source, outWidth, outHeight, whole, { filter: pillowFilter[kernel] });
   let pixels: Uint8Array;
-  if (resize.mode === "short-side-crop") {
+  if ((resize.mode ?? "exact") !== "exact") {
     const geometry = shortSideCropGeometry(resize, image.width, image.height);
     const scaled = scale(geometry.scaledWidth, geometry.scaledHeight);
     pixels = copyRows(

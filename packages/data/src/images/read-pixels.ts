@@ -439,7 +439,7 @@ function resize8(
 /**
  * The 8-bit path of a `"cubic"` resize: Pillow's `convert("L")` or `convert("RGB")` (alpha
  * dropped, color to luma when one channel is asked), Pillow's bicubic resize, then the center
- * crop of `"short-side-crop"` and the flip, all on the cropped region's raw samples.
+ * crop of `"short-side-crop"` or `"squash-crop"` and the flip, all on the cropped region's raw samples.
  */
 function finishLikePillow(
   image: PilSource,
@@ -504,7 +504,7 @@ function finishLikePillow(
 
 /**
  * The 16-bit path of a resize done here: {@link pilResize16} on the decoded, cropped pixels (or
- * cv2's nearest pick), then the center crop of `"short-side-crop"` and the flip.
+ * cv2's nearest pick), then the center crop of `"short-side-crop"` or `"squash-crop"` and the flip.
  */
 function resize16(pixels: RawPixels, options: ReadPixelsOptions, name: string): RawPixels {
   const resize = options.resize as ResizeOptions;

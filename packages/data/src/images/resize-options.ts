@@ -5,18 +5,28 @@
  *   height), then a centered `width × height` crop (mmcls `ResizeEdge` + `CenterCrop`, or
  *   torchvision's `Resize(shortSide)` + `CenterCrop` as timm's evaluation transform applies them;
  *   see {@link CropConvention}).
+ * - `"squash-crop"`: stretched without keeping the aspect ratio so that the output's shorter
+ *   side becomes `shortSide` (a square output: both sides `shortSide`; the other side of a
+ *   non-square one `floor(shortSide × longer / shorter)` of the output's sides), then the
+ *   centered `width × height` crop: timm's `crop_mode="squash"` (`Resize((S, S))` +
+ *   `CenterCrop`) and transformers' processors with `size: {height, width}` followed by a
+ *   `crop_size` centre crop (DeiT's).
  */
-export type ResizeMode = "exact" | "short-side-crop";
+export type ResizeMode = "exact" | "short-side-crop" | "squash-crop";
 
 /**
- * Whose arithmetic places a `"short-side-crop"`; they differ by a pixel on some sizes:
+ * Whose arithmetic places a `"short-side-crop"` or `"squash-crop"`; they differ by a pixel on
+ * some sizes:
  * - `"mmcls"` (default): the long side rounded to the nearest pixel, the crop's corner floored.
  * - `"torchvision"`: the long side truncated (`int(shortSide * long / short)`) and the corner
  *   rounded half to even (`int(round((scaled - out) / 2))`), as torchvision's `Resize` with one
  *   size and `CenterCrop` compute them, and so timm's `create_transform` for evaluation
  *   (`Resize(floor(inputSize / crop_pct))` then `CenterCrop(inputSize)`).
+ * - `"transformers"`: the long side truncated as torchvision does and the corner floored
+ *   (`(scaled - out) // 2`), as transformers' `get_resize_output_image_size` and `center_crop`
+ *   compute them (`shortest_edge` resizes of CLIP, DINOv2 and RAD-DINO processors).
  */
-export type CropConvention = "mmcls" | "torchvision";
+export type CropConvention = "mmcls" | "torchvision" | "transformers";
 
 /**
  * Interpolation kernels, each mapped to one exact implementation by the backend:
@@ -46,9 +56,12 @@ export interface ResizeOptions {
   height: number;
   /** Resize mode; default `"exact"`. */
   mode?: ResizeMode;
-  /** Short side before the center crop, for `"short-side-crop"`; default `max(width, height)`. */
+  /**
+   * Short side before the center crop, for `"short-side-crop"` and `"squash-crop"`; default
+   * `max(width, height)`.
+   */
   shortSide?: number;
-  /** Whose rounding places a `"short-side-crop"`; default `"mmcls"`. */
+  /** Whose rounding places a `"short-side-crop"` or `"squash-crop"`; default `"mmcls"`. */
   convention?: CropConvention;
   /** Interpolation; default `"linear"` (mmcls `Resize` is bilinear). */
   kernel?: ResizeKernel;
@@ -101,11 +114,12 @@ function roundHalfEven(value: number): number {
 }
 
 /**
- * The geometry of a `"short-side-crop"` resize of a `width × height` image: the size the short
- * side scaling gives (never below the output) and the top-left corner of the centered output
- * crop, rounded as `resize.convention` says (mmcls `ResizeEdge` + `CenterCrop` by default:
- * sides rounded, corner floored; torchvision `Resize` + `CenterCrop`: the long side truncated,
- * the corner rounded half to even).
+ * The geometry of a `"short-side-crop"` or `"squash-crop"` resize of a `width × height` image:
+ * the size the scaling gives (never below the output) and the top-left corner of the centered
+ * output crop, rounded as `resize.convention` says (mmcls `ResizeEdge` + `CenterCrop` by
+ * default: sides rounded, corner floored; torchvision `Resize` + `CenterCrop`: the long side
+ * truncated, the corner rounded half to even; transformers: truncated, floored).
+ * @throws RangeError when the scaled image is smaller than the crop (the references would pad).
  */
 export function shortSideCropGeometry(
   resize: ResizeOptions,
@@ -113,40 +127,47 @@ export function shortSideCropGeometry(
   height: number,
 ): { scaledWidth: number; scaledHeight: number; left: number; top: number } {
   const shortSide = resize.shortSide ?? Math.max(resize.width, resize.height);
-  if (resize.convention === "torchvision") {
-    // torchvision's _compute_resized_output_size, then F.center_crop.
+  const convention = resize.convention ?? "mmcls";
+  let scaledWidth: number;
+  let scaledHeight: number;
+  if (resize.mode === "squash-crop") {
+    // The output's shape at the scale that brings its shorter side to shortSide.
+    const outShort = Math.min(resize.width, resize.height);
+    const outLong = Math.max(resize.width, resize.height);
+    const scaledLong = Math.floor((shortSide * outLong) / outShort);
+    [scaledWidth, scaledHeight] =
+      resize.width <= resize.height ? [shortSide, scaledLong] : [scaledLong, shortSide];
+  } else if (convention === "mmcls") {
+    const scale = shortSide / Math.min(width, height);
+    scaledWidth = Math.max(resize.width, Math.round(width * scale));
+    scaledHeight = Math.max(resize.height, Math.round(height * scale));
+  } else {
+    // torchvision's _compute_resized_output_size; transformers' get_resize_output_image_size.
     const short = Math.min(width, height);
     const long = Math.max(width, height);
     const scaledLong = Math.trunc((shortSide * long) / short);
-    const [scaledWidth, scaledHeight] =
+    [scaledWidth, scaledHeight] =
       width <= height ? [shortSide, scaledLong] : [scaledLong, shortSide];
-    if (scaledWidth < resize.width || scaledHeight < resize.height) {
-      throw new RangeError(
-        `short-side-crop: a ${width}x${height} image scaled to ${scaledWidth}x${scaledHeight} is smaller than the ${resize.width}x${resize.height} crop (torchvision would pad; shortSide ${shortSide} must reach the crop)`,
-      );
-    }
-    return {
-      scaledWidth,
-      scaledHeight,
-      left: roundHalfEven((scaledWidth - resize.width) / 2),
-      top: roundHalfEven((scaledHeight - resize.height) / 2),
-    };
   }
-  const scale = shortSide / Math.min(width, height);
-  const scaledWidth = Math.max(resize.width, Math.round(width * scale));
-  const scaledHeight = Math.max(resize.height, Math.round(height * scale));
+  if (scaledWidth < resize.width || scaledHeight < resize.height) {
+    throw new RangeError(
+      `${resize.mode ?? "short-side-crop"}: a ${width}x${height} image scaled to ${scaledWidth}x${scaledHeight} is smaller than the ${resize.width}x${resize.height} crop (the references would pad; shortSide ${shortSide} must reach the crop)`,
+    );
+  }
+  // torchvision's F.center_crop rounds half to even; mmcls and transformers floor.
+  const corner = convention === "torchvision" ? roundHalfEven : Math.floor;
   return {
     scaledWidth,
     scaledHeight,
-    left: Math.floor((scaledWidth - resize.width) / 2),
-    top: Math.floor((scaledHeight - resize.height) / 2),
+    left: corner((scaledWidth - resize.width) / 2),
+    top: corner((scaledHeight - resize.height) / 2),
   };
 }
 
 /**
  * The part of a `width × height` source image that a resize keeps, in source pixels: all of it
- * for `"exact"`, else the centre crop of `"short-side-crop"` mapped back through the scaling
- * (rounded to whole pixels). Grad-CAM draws its heatmap over this region.
+ * for `"exact"`, else the centre crop of `"short-side-crop"` or `"squash-crop"` mapped back
+ * through the scaling (rounded to whole pixels). Grad-CAM draws its heatmap over this region.
  */
 export function resizedRegion(resize: ResizeOptions, width: number, height: number): CropBox {
   if ((resize.mode ?? "exact") === "exact") return { left: 0, top: 0, width, height };

@@ -7,15 +7,16 @@ import { preprocessRgba } from "./preprocess-rgba";
 import { readPixels } from "./read-pixels";
 import { type ResizeOptions, resizedRegion, shortSideCropGeometry } from "./resize-options";
 
-// References from timm's evaluation transform (Resize(floor(size / crop_pct)) + CenterCrop(size)
-// on the RGB image), written by scripts/fixtures/images/make-timm-eval-fixtures.py.
-// Manifest paths are relative to packages/data/src.
+// References from timm's evaluation transform (Resize(floor(size / crop_pct)) of the short side
+// or, with crop_mode "squash", of both, then CenterCrop(size), on the RGB image) and from
+// transformers' image processors (shortest_edge or {height, width} resizes, centre crops with a
+// floored corner), written by scripts/fixtures/images/make-timm-eval-fixtures.py with the resize
+// options that name each reference's steps. Manifest paths are relative to packages/data/src.
 const root = new URL("../", import.meta.url).pathname;
 interface Case {
   input: string;
-  size: number;
-  interpolation: "bicubic" | "bilinear";
-  crop: number;
+  reference: "timm" | "transformers";
+  resize: Omit<ResizeOptions, "width" | "height">;
   output: string;
 }
 const manifest = JSON.parse(
@@ -23,16 +24,6 @@ const manifest = JSON.parse(
 ) as {
   cases: Case[];
 };
-
-/** The loader's resize that names timm's evaluation transform for `entry`. */
-function timmResize(entry: Case): Omit<ResizeOptions, "width" | "height"> {
-  return {
-    mode: "short-side-crop",
-    convention: "torchvision",
-    shortSide: Math.floor(entry.size / entry.crop),
-    kernel: entry.interpolation === "bicubic" ? "cubic" : "linear",
-  };
-}
 
 async function rgb(path: string): Promise<{ data: Uint8Array; width: number; height: number }> {
   const { data, info } = await sharp(path)
@@ -53,14 +44,15 @@ function differences(actual: ArrayLike<number>, expected: ArrayLike<number>): nu
   return count;
 }
 
-describe("timm's evaluation transform (resize the short side, centre crop)", () => {
-  it.each(manifest.cases.map((entry) => [entry.output, entry] as const))(
-    "gives timm's bytes through readPixels, preprocessRgba and the loader: %s",
-    async (_, entry) => {
+describe("timm's and transformers' evaluation resizes (short side or squash, centre crop)", () => {
+  it.each(manifest.cases.map((entry) => [entry.reference, entry.output, entry] as const))(
+    "gives %s's bytes through readPixels, preprocessRgba and the loader: %s",
+    async (_reference, _output, entry) => {
       const input = join(root, entry.input);
       const expected = await rgb(join(root, entry.output));
-      const resize = timmResize(entry);
-      const size = entry.size;
+      const resize = entry.resize;
+      const size = expected.width;
+      expect(expected.height).toBe(size);
 
       const pixels = await readPixels(input, {
         channels: 3,
@@ -99,6 +91,58 @@ describe("timm's evaluation transform (resize the short side, centre crop)", () 
       }
     },
   );
+
+  it("differs from transformers' bytes when its crops are placed as torchvision places them", async () => {
+    const cropped = manifest.cases.filter(
+      (entry) => entry.reference === "transformers" && entry.resize.mode !== "exact",
+    );
+    expect(cropped.length).toBeGreaterThanOrEqual(3);
+    for (const entry of cropped) {
+      const expected = await rgb(join(root, entry.output));
+      const size = expected.width;
+      const pixels = await readPixels(join(root, entry.input), {
+        channels: 3,
+        resize: { ...entry.resize, convention: "torchvision", width: size, height: size },
+      });
+      // The fixtures are sized so that half the margin is k + 0.5 with k odd: a pixel apart.
+      expect(differences(pixels.data, expected.data), entry.output).toBeGreaterThan(0);
+    }
+  });
+
+  it("squashes to shortSide before the crop, for square and non-square outputs", () => {
+    const squash = { mode: "squash-crop", shortSide: 35 } as const;
+    // Any source shape: stretched to 35 x 35, the 32 x 32 crop at 1.5 (floored; half to even 2).
+    expect(shortSideCropGeometry({ ...squash, width: 32, height: 32 }, 40, 63)).toEqual({
+      scaledWidth: 35,
+      scaledHeight: 35,
+      left: 1,
+      top: 1,
+    });
+    expect(
+      shortSideCropGeometry(
+        { ...squash, width: 32, height: 32, convention: "torchvision" },
+        63,
+        40,
+      ),
+    ).toMatchObject({ left: 2, top: 2 });
+    // A 32 x 48 output: its short side to 35, the long one floor(35 * 48 / 32) = 52.
+    expect(shortSideCropGeometry({ ...squash, width: 32, height: 48 }, 200, 100)).toEqual({
+      scaledWidth: 35,
+      scaledHeight: 52,
+      left: 1,
+      top: 2,
+    });
+    expect(() =>
+      shortSideCropGeometry({ mode: "squash-crop", shortSide: 30, width: 32, height: 32 }, 64, 64),
+    ).toThrow(/squash-crop: a 64x64 image scaled to 30x30 is smaller than the 32x32 crop/);
+    // Grad-CAM's region: the crop's 1.5 px margin of 35 maps back to 40 / 35 and 63 / 35 px.
+    expect(resizedRegion({ ...squash, width: 32, height: 32 }, 40, 63)).toEqual({
+      left: 1,
+      top: 2,
+      width: 37,
+      height: 58,
+    });
+  });
 
   it("places the crop as torchvision does where mmcls's rounding differs", () => {
     // A 96-px square to 71 then 64: the corner (71 - 64) / 2 = 3.5 rounds to 4 (half to even).

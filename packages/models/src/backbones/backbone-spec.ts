@@ -18,11 +18,36 @@ export interface BackbonePreprocessing {
   /** Resampling filter used to resize images. */
   interpolation: PreprocessingInterpolation;
   /**
-   * Centre-crop fraction as timm's `crop_pct` (1 resizes straight to `inputSize`; 0.875 resizes
-   * to `inputSize / 0.875` and crops the centre).
+   * Centre-crop fraction as timm's `crop_pct`: images are first resized to
+   * `floor(inputSize / crop)` (as {@link BackbonePreprocessing.cropMode} says), then the centre
+   * `inputSize × inputSize` is kept (0.875: 256 then 224; 1: the crop keeps the whole resize).
    */
   crop: number;
+  /**
+   * How images reach `floor(inputSize / crop)` before the centre crop:
+   * - `"center"`: the short side scaled, the aspect ratio kept (timm's default `crop_mode`;
+   *   transformers' `size: {shortest_edge}`), so a non-square image loses its long side's ends
+   *   even at `crop` 1.
+   * - `"squash"`: both sides stretched to it (timm's `crop_mode="squash"`; transformers'
+   *   `size: {height, width}`; mmpretrain's `Resize` and MedFM's configs at `crop` 1).
+   *
+   * Absent: `"center"` when `crop < 1`, `"squash"` at `crop` 1, the rule before the mode was
+   * recorded, so `model.json` files written without it load as they did.
+   */
+  cropMode?: PreprocessingCropMode;
+  /**
+   * Whose rounding places the centre crop: `"torchvision"` (default: timm's evaluation
+   * transform, corner rounded half to even) or `"transformers"` (its image processors, corner
+   * floored); they differ by a pixel where the margin is odd.
+   */
+  cropConvention?: PreprocessingCropConvention;
 }
+
+/** How an image is resized before the centre crop; see {@link BackbonePreprocessing.cropMode}. */
+export type PreprocessingCropMode = "center" | "squash";
+
+/** Whose rounding places a centre crop; see {@link BackbonePreprocessing.cropConvention}. */
+export type PreprocessingCropConvention = "torchvision" | "transformers";
 
 /** A named configuration of an architecture, e.g. `densenet121` or `vit-small-patch16`. */
 export interface BackbonePreset<Config extends object = Record<string, unknown>> {

@@ -278,6 +278,8 @@ describe("fromPretrained", () => {
         inputSize: 96,
         interpolation: "bicubic",
         crop: 0.9,
+        cropMode: "center",
+        cropConvention: "torchvision",
       });
       expect(pretrained.preprocessingSource).toBe("pretrained_cfg");
       expect(pretrained.report.skippedHead).toEqual(["classifier.weight", "classifier.bias"]);
@@ -358,6 +360,8 @@ describe("fromPretrained", () => {
         inputSize: 224,
         interpolation: "bicubic",
         crop: 224 / 256,
+        cropMode: "center",
+        cropConvention: "transformers",
       });
     } finally {
       pretrained.backbone.dispose();

@@ -24,6 +24,8 @@ describe("preprocessingFromPretrainedCfg", () => {
       inputSize: 224,
       interpolation: "bicubic",
       crop: 0.9,
+      cropMode: "center",
+      cropConvention: "torchvision",
     });
     const swin = fixture("timm-swin_tiny_patch4_window7_224.config.json");
     const preprocessing = preprocessingFromPretrainedCfg(swin.pretrained_cfg, location);
@@ -53,6 +55,28 @@ describe("preprocessingFromPretrainedCfg", () => {
       /pretrained_cfg\.mean is \[0\.5\]/,
     );
   });
+
+  it("reads crop_mode: center by default, squash kept, border (padding) refused", () => {
+    const cfg = {
+      input_size: [3, 224, 224],
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+      crop_pct: 1.0,
+    };
+    expect(preprocessingFromPretrainedCfg(cfg, location)).toMatchObject({
+      crop: 1,
+      cropMode: "center",
+    });
+    expect(preprocessingFromPretrainedCfg({ ...cfg, crop_mode: "squash" }, location)).toMatchObject(
+      { cropMode: "squash" },
+    );
+    expect(() => preprocessingFromPretrainedCfg({ ...cfg, crop_mode: "border" }, location)).toThrow(
+      /pretrained_cfg\.crop_mode is "border"; supported: center, squash/,
+    );
+    expect(() => preprocessingFromPretrainedCfg({ ...cfg, crop_pct: 1.15 }, location)).toThrow(
+      /pretrained_cfg\.crop_pct is 1\.15; above 1/,
+    );
+  });
 });
 
 describe("preprocessingFromImageProcessor", () => {
@@ -64,7 +88,35 @@ describe("preprocessingFromImageProcessor", () => {
       inputSize: 224,
       interpolation: "bicubic",
       crop: 224 / 256,
+      cropMode: "center",
+      cropConvention: "transformers",
     });
+  });
+
+  it("keeps the aspect ratio of RAD-DINO's equal resize and crop, squashes DeiT's before its crop", () => {
+    const radDino = fixture("transformers-rad-dino.preprocessor_config.json");
+    expect(preprocessingFromImageProcessor(radDino, location)).toMatchObject({
+      inputSize: 518,
+      crop: 1,
+      cropMode: "center",
+      cropConvention: "transformers",
+    });
+    const deit = fixture("transformers-deit-base-distilled-patch16-224.preprocessor_config.json");
+    const preprocessing = preprocessingFromImageProcessor(deit, location);
+    expect(preprocessing).toMatchObject({
+      inputSize: 224,
+      interpolation: "bicubic",
+      cropMode: "squash",
+      cropConvention: "transformers",
+    });
+    // The loader resizes to floor(inputSize / crop): the processor's 256 exactly.
+    expect(Math.floor(224 / preprocessing.crop)).toBe(256);
+    expect(() =>
+      preprocessingFromImageProcessor(
+        { ...deit, crop_size: { height: 300, width: 300 } },
+        location,
+      ),
+    ).toThrow(/crop_size 300 is larger than the resized 256/);
   });
 
   it("reads ViT's square resize without crop and CLIP's resize-and-crop of equal sides", () => {
@@ -75,6 +127,8 @@ describe("preprocessingFromImageProcessor", () => {
       inputSize: 224,
       interpolation: "bilinear",
       crop: 1,
+      cropMode: "squash",
+      cropConvention: "transformers",
     });
     const clip = fixture("transformers-clip-vit-base-patch16.preprocessor_config.json");
     expect(preprocessingFromImageProcessor(clip, location)).toMatchObject({
@@ -82,6 +136,7 @@ describe("preprocessingFromImageProcessor", () => {
       std: clip.image_std,
       inputSize: 224,
       crop: 1,
+      cropMode: "center",
     });
   });
 

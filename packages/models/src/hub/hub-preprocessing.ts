@@ -74,7 +74,8 @@ function positive(location: HubLocation, key: string, value: unknown): number {
 
 /**
  * Reads timm's `pretrained_cfg` (`mean`, `std`, `input_size` [C, H, W], `interpolation`,
- * `crop_pct`, default 0.875 as in timm).
+ * `crop_pct`, default 0.875 as in timm, and `crop_mode`: `"center"`, timm's default, or
+ * `"squash"`; `"border"`, which pads, is refused).
  * @throws HubFormatError naming the key and value that do not fit.
  */
 export function preprocessingFromPretrainedCfg(
@@ -105,16 +106,32 @@ export function preprocessingFromPretrainedCfg(
       `pretrained_cfg.interpolation is ${JSON.stringify(interpolation)}; supported: bilinear, bicubic, nearest`,
     );
   }
+  const cropMode = pretrainedCfg.crop_mode ?? "center";
+  if (cropMode !== "center" && cropMode !== "squash") {
+    throw new HubFormatError(
+      location,
+      `pretrained_cfg.crop_mode is ${JSON.stringify(cropMode)}; supported: center, squash (border pads, which the image pipeline does not)`,
+    );
+  }
+  const crop = positive(
+    location,
+    "pretrained_cfg.crop_pct",
+    pretrainedCfg.crop_pct ?? TIMM_DEFAULT_CROP_PCT,
+  );
+  if (crop > 1) {
+    throw new HubFormatError(
+      location,
+      `pretrained_cfg.crop_pct is ${crop}; above 1 the crop would need padding, which the image pipeline does not do`,
+    );
+  }
   return {
     mean: triple(location, "pretrained_cfg.mean", pretrainedCfg.mean),
     std: triple(location, "pretrained_cfg.std", pretrainedCfg.std),
     inputSize: inputSize[1],
     interpolation,
-    crop: positive(
-      location,
-      "pretrained_cfg.crop_pct",
-      pretrainedCfg.crop_pct ?? TIMM_DEFAULT_CROP_PCT,
-    ),
+    crop,
+    cropMode,
+    cropConvention: "torchvision",
   };
 }
 
@@ -149,8 +166,12 @@ function sizeOf(
 
 /**
  * Reads transformers' `preprocessor_config.json` (`image_mean`, `image_std`, `size`,
- * `crop_size` with `do_center_crop`, `resample` as PIL's constant). A resize of the short side
- * to S followed by a centre crop of C becomes `inputSize: C, crop: C / S`, timm's convention.
+ * `crop_size` with `do_center_crop`, `resample` as PIL's constant). A resize to S followed by a
+ * centre crop of C becomes `inputSize: C, crop: C / S`, timm's convention; `size:
+ * {shortest_edge}` keeps the aspect ratio (`cropMode: "center"`), `size: {height, width}` or a
+ * number stretches (`"squash"`), and the crop's corner is floored as transformers' `center_crop`
+ * does (`cropConvention: "transformers"`). A `shortest_edge` resize without a centre crop gives
+ * transformers' model images of varying shape; here it becomes the centre square of that side.
  * @throws HubFormatError naming the key and value that do not fit.
  */
 export function preprocessingFromImageProcessor(
@@ -212,8 +233,19 @@ export function preprocessingFromImageProcessor(
   if (inputSize === undefined) {
     throw new HubFormatError(location, "neither size nor crop_size gives the input size");
   }
-  const crop = cropSize?.square !== undefined && resized !== undefined ? inputSize / resized : 1;
-  return { mean, std, inputSize, interpolation, crop };
+  let crop = cropSize?.square !== undefined && resized !== undefined ? inputSize / resized : 1;
+  if (crop > 1) {
+    throw new HubFormatError(
+      location,
+      `crop_size ${inputSize} is larger than the resized ${resized}: the crop would need padding, which the image pipeline does not do`,
+    );
+  }
+  // loaderResize resizes to floor(inputSize / crop): keep that equal to the processor's size.
+  if (resized !== undefined && Math.floor(inputSize / crop) !== resized) {
+    crop = inputSize / (resized + 1e-7);
+  }
+  const cropMode = resize?.shortestEdge !== undefined ? "center" : "squash";
+  return { mean, std, inputSize, interpolation, crop, cropMode, cropConvention: "transformers" };
 }
 
 async function readJson(location: HubLocation, path: string): Promise<Record<string, unknown>> {

@@ -112,6 +112,8 @@ describe("pullSnapshot", () => {
       inputSize: 224,
       interpolation: "bicubic",
       crop: 0.9,
+      cropMode: "center",
+      cropConvention: "torchvision",
     });
   });
 

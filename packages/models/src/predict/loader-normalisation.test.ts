@@ -43,15 +43,49 @@ describe("loaderNormalisation and loaderResize", () => {
     });
   });
 
-  it("stretch without a crop at crop 1 or a non-square input, with the weights' kernel", () => {
+  it("stretch at crop 1 without a crop mode (older model.json) or a non-square input", () => {
     expect(loaderResize({ ...vit, crop: 1 })).toEqual({ mode: "exact", kernel: "cubic" });
     expect(loaderResize(vit, [32, 48])).toEqual({ mode: "exact", kernel: "cubic" });
+    expect(loaderResize({ ...vit, cropMode: "center" }, [32, 48])).toEqual({
+      mode: "exact",
+      kernel: "cubic",
+    });
     expect(loaderResize({ ...vit, interpolation: "bilinear" }, [32, 48])).toBeUndefined();
   });
 
-  it("refuses a crop outside (0, 1]", () => {
+  it("keep the aspect ratio at crop 1 in center mode and squash before the crop in squash mode", () => {
+    // timm's DINOv2 (crop_pct 1, crop_mode center) and transformers' CLIP / RAD-DINO processors.
+    expect(loaderResize({ ...vit, crop: 1, cropMode: "center" })).toEqual({
+      mode: "short-side-crop",
+      convention: "torchvision",
+      shortSide: 224,
+      kernel: "cubic",
+    });
+    expect(
+      loaderResize({ ...vit, crop: 1, cropMode: "center", cropConvention: "transformers" }, 518),
+    ).toMatchObject({ convention: "transformers", shortSide: 518 });
+    // DeiT's processor: squashed to 256, centre 224.
+    expect(loaderResize({ ...vit, crop: 224 / 256, cropMode: "squash" })).toEqual({
+      mode: "squash-crop",
+      convention: "torchvision",
+      shortSide: 256,
+      kernel: "cubic",
+    });
+    expect(loaderResize({ ...vit, crop: 1, cropMode: "squash" })).toEqual({
+      mode: "exact",
+      kernel: "cubic",
+    });
+  });
+
+  it("refuses a crop outside (0, 1] and a mode or convention it does not know, naming the value", () => {
     expect(() => loaderResize({ ...vit, crop: 1.2 })).toThrow("crop must be in (0, 1], got 1.2");
     expect(() => loaderResize({ ...vit, crop: 0 })).toThrow("got 0");
+    const edited = { ...vit, cropMode: "border" } as unknown as typeof vit;
+    expect(() => loaderResize(edited)).toThrow(
+      'cropMode must be "center" or "squash", got "border"',
+    );
+    const rounding = { ...vit, cropConvention: "mmcls" } as unknown as typeof vit;
+    expect(() => loaderResize(rounding)).toThrow('got "mmcls"');
   });
 
   it("loaderPreprocessing gives both, withModelPreprocessing fills only what the caller left out", () => {

@@ -66,14 +66,22 @@ const kernelOf: Record<PreprocessingInterpolation, NonNullable<ResizeOptions["ke
 
 /**
  * The loader's evaluation resize for a model's preprocessing at `imageSize` px (default the
- * weights' `inputSize`), as timm's evaluation transform does it: with `crop < 1` the short side
- * goes to `floor(imageSize / crop)` with the weights' interpolation and the centre
- * `imageSize × imageSize` is kept, rounded as torchvision rounds (`Resize` + `CenterCrop`), so
- * the pixels equal timm's. With `crop` 1, or a non-square `imageSize`, the image is stretched
- * to the input size with that interpolation, as mmpretrain's `Resize` and MedFM's configs do
- * (timm would still centre-crop a non-square image). `undefined` for bilinear without a crop,
- * the loader's default (Pillow bilinear, `"exact"`), so DenseNet's ImageNet default and its
- * feature-cache keys stay as they were.
+ * weights' `inputSize`), as timm's evaluation transform (or, with `cropConvention`
+ * `"transformers"`, the image processor) does it, so the pixels equal the reference's:
+ * - `cropMode` `"center"`: the short side to `floor(imageSize / crop)` with the weights'
+ *   interpolation and the centre `imageSize × imageSize` kept (`Resize` + `CenterCrop`; at
+ *   `crop` 1 too, which keeps the aspect ratio and drops the long side's ends).
+ * - `cropMode` `"squash"`: both sides stretched to `floor(imageSize / crop)`, then the centre
+ *   crop; at `crop` 1 a plain stretch to the input size, as mmpretrain's `Resize` and MedFM's
+ *   configs do.
+ * - no `cropMode`: `"center"` below `crop` 1, `"squash"` at 1 (older `model.json` files).
+ *
+ * A non-square `imageSize` is stretched to with that interpolation whatever the mode (timm
+ * would keep the ratio with its `ResizeKeepRatio`, which is not reproduced). `undefined` for a
+ * bilinear stretch, the loader's default (Pillow bilinear, `"exact"`), so DenseNet's ImageNet
+ * default and its feature-cache keys stay as they were.
+ * @throws RangeError naming the value when the interpolation, crop, mode or convention is not
+ * one this function knows (a hand-edited `model.json`).
  */
 export function loaderResize(
   preprocessing: BackbonePreprocessing | undefined,
@@ -89,12 +97,24 @@ export function loaderResize(
   if (!(crop > 0 && crop <= 1)) {
     throw new RangeError(`loaderResize: crop must be in (0, 1], got ${crop}`);
   }
-  if (crop === 1 || height !== width) {
+  const cropMode = preprocessing.cropMode ?? (crop < 1 ? "center" : "squash");
+  if (cropMode !== "center" && cropMode !== "squash") {
+    throw new RangeError(
+      `loaderResize: cropMode must be "center" or "squash", got ${JSON.stringify(cropMode)}`,
+    );
+  }
+  const convention = preprocessing.cropConvention ?? "torchvision";
+  if (convention !== "torchvision" && convention !== "transformers") {
+    throw new RangeError(
+      `loaderResize: cropConvention must be "torchvision" or "transformers", got ${JSON.stringify(convention)}`,
+    );
+  }
+  if (height !== width || (cropMode === "squash" && crop === 1)) {
     return interpolation === "bilinear" ? undefined : { mode: "exact", kernel };
   }
   return {
-    mode: "short-side-crop",
-    convention: "torchvision",
+    mode: cropMode === "center" ? "short-side-crop" : "squash-crop",
+    convention,
     shortSide: Math.floor(height / crop),
     kernel,
   };

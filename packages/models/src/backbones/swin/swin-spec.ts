@@ -44,6 +44,7 @@ export const SWIN_PREPROCESSING: Readonly<BackbonePreprocessing> = Object.freeze
   ...IMAGENET_PREPROCESSING,
   interpolation: "bicubic",
   crop: 0.9,
+  cropMode: "center",
 });
 
 /**

@@ -14,13 +14,19 @@ export const VIT_PREPROCESSING: Readonly<BackbonePreprocessing> = Object.freeze(
   inputSize: 224,
   interpolation: "bicubic",
   crop: 0.9,
+  cropMode: "center",
 });
 
-/** DINOv2's preprocessing (timm `vit_*_patch14_dinov2`): ImageNet mean and std, bicubic, no crop. */
+/**
+ * DINOv2's preprocessing (timm `vit_*_patch14_dinov2`): ImageNet mean and std, bicubic,
+ * `crop_pct` 1 in timm's default `"center"` mode (the short side to the input size, the centre
+ * square kept).
+ */
 export const DINOV2_PREPROCESSING: Readonly<BackbonePreprocessing> = Object.freeze({
   ...IMAGENET_PREPROCESSING,
   interpolation: "bicubic",
   crop: 1,
+  cropMode: "center",
 });
 
 const SIZES = {
