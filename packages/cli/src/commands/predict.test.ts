@@ -5,6 +5,7 @@ import { colonTask, generateSyntheticDataset, readAnnotationFile } from "@medfm/
 import {
   createClassifier,
   densenet,
+  type LoaderResize,
   linearHead,
   loadClassifier,
   predictImages,
@@ -14,6 +15,7 @@ import {
   visualPrompt,
 } from "@medfm/models";
 import * as tf from "@tensorflow/tfjs";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMedfm } from "../testing/run-medfm";
 
@@ -178,6 +180,79 @@ describe("medfm predict", () => {
       files,
     ]);
     expect(parseCsv(await readFile(files, "utf8")).names).toEqual(chosen.slice(0, 2));
+  });
+
+  it("resizes as model.json says by default, and stretches or centre-crops with --resize", async () => {
+    // Landscape copies of three val images, so a centre crop and a stretch see different pixels.
+    const wide = join(root, "wide");
+    await mkdir(wide, { recursive: true });
+    const chosen = valNames.slice(0, 3);
+    const names = chosen.map((_, index) => `wide-${index}.png`);
+    await Promise.all(
+      chosen.map((name, index) =>
+        sharp(join(dataRoot, name))
+          .resize(36, 20, { fit: "fill" })
+          .png()
+          .toFile(join(wide, names[index] as string)),
+      ),
+    );
+    const run = async (mode?: string) => {
+      const output = join(root, `wide-${mode ?? "default"}.csv`);
+      const summary = JSON.parse(
+        await runMedfm([
+          "predict",
+          ...names.map((name) => join(wide, name)),
+          "--task",
+          "colon",
+          "--weights",
+          modelDir,
+          "--output",
+          output,
+          "--json",
+          ...(mode ? ["--resize", mode] : []),
+        ]),
+      );
+      return { summary, rows: parseCsv(await readFile(output, "utf8")).rows.flat() };
+    };
+    const reference = async (resize: LoaderResize) => {
+      const classifier = await loadClassifier(modelDir);
+      const result = await predictImages({
+        model: classifier,
+        dataRoot: wide,
+        names,
+        preprocessing: { imageSize: 16, resize },
+      });
+      classifier.dispose();
+      return [...result.scores];
+    };
+    const close = (actual: number[], expected: number[]) => {
+      expect(actual).toHaveLength(expected.length);
+      actual.forEach((value, index) => expect(value).toBeCloseTo(expected[index] as number, 6));
+    };
+
+    // DenseNet's ImageNet default records crop 1 and bilinear: a stretch, as mmpretrain's Resize.
+    const byWeights = await run();
+    expect(byWeights.summary.resize).toEqual({ mode: "exact", kernel: "linear" });
+    const stretched = await run("stretch");
+    expect(stretched.summary.resize).toEqual({ mode: "exact", kernel: "linear" });
+    close(byWeights.rows, stretched.rows);
+    close(stretched.rows, await reference({ mode: "exact" }));
+
+    const cropped = await run("center-crop");
+    const centre = {
+      mode: "short-side-crop",
+      convention: "torchvision",
+      shortSide: 16,
+      kernel: "linear",
+    } as const;
+    expect(cropped.summary.resize).toEqual(centre);
+    close(cropped.rows, await reference(centre));
+    const moved = Math.max(
+      ...cropped.rows.map((value, i) => Math.abs(value - (stretched.rows[i] ?? 0))),
+    );
+    expect(moved).toBeGreaterThan(1e-6);
+
+    await expect(run("fit")).rejects.toThrow(/--resize.*fit.*weights, stretch, center-crop/s);
   });
 
   it("finds the best checkpoint of a train folder and applies a saved visual prompt", async () => {

@@ -5,8 +5,10 @@ import {
   type BackendName,
   backendNames,
   type Classifier,
+  type LoaderResize,
   listImages,
   loadClassifier,
+  loaderResize,
   loadVisualPrompt,
   predictImages,
   promptedClassifier,
@@ -100,8 +102,41 @@ interface PredictOptions {
   tta: "none" | "flip";
   batchSize: number;
   imageSize?: number;
+  resize: PredictResize;
   backend?: BackendName;
   json?: boolean;
+}
+
+/** `medfm predict --resize`: how images reach the model's input size. */
+export type PredictResize = "weights" | "stretch" | "center-crop";
+
+/**
+ * The loader's resize for `--resize` on `classifier` at `imageSize` px, always explicit (so the
+ * summary can say what was applied): `"weights"` the crop, crop mode and interpolation the model
+ * records (`loaderResize`); `"stretch"` the whole image to the input size without keeping the
+ * aspect ratio; `"center-crop"` the short side to the input size and the centre square kept;
+ * both with the model's interpolation and torchvision's rounding.
+ */
+export function predictResize(
+  mode: PredictResize,
+  classifier: Pick<Classifier, "preprocessing">,
+  imageSize: number,
+): LoaderResize {
+  const preprocessing = classifier.preprocessing;
+  const resize =
+    mode === "weights"
+      ? loaderResize(preprocessing, imageSize)
+      : loaderResize(
+          {
+            ...preprocessing,
+            crop: 1,
+            cropMode: mode === "stretch" ? "squash" : "center",
+            cropConvention: "torchvision",
+          },
+          imageSize,
+        );
+  // undefined: the loader's default, a Pillow bilinear stretch.
+  return resize ?? { mode: "exact", kernel: "linear" };
 }
 
 /** Names relative to the deepest folder holding every file, and that folder. */
@@ -188,6 +223,14 @@ export function registerPredictCommand(program: Command): void {
       "model input size (default: the size recorded at training)",
       integerOption({ min: 1 }),
     )
+    .addOption(
+      new Option(
+        "--resize <mode>",
+        "how images reach the input size: weights (the crop and interpolation model.json records), stretch (the whole image, aspect ratio not kept), center-crop (short side to the input size, centre square kept)",
+      )
+        .choices(["weights", "stretch", "center-crop"])
+        .default("weights"),
+    )
     .addOption(new Option("--backend <name>", "tfjs backend").choices([...backendNames]))
     .option("--json", "print a JSON summary")
     .action(async (files: string[], options: PredictOptions, command: Command) => {
@@ -231,13 +274,14 @@ export function registerPredictCommand(program: Command): void {
           );
         }
         const model: ScoringModel = prompt ? promptedClassifier(classifier, prompt) : classifier;
+        const resize = predictResize(options.resize, classifier, opened.imageSize);
         const started = performance.now();
         const progress = scoringProgress(names.length);
         const predictions = await predictImages({
           model,
           dataRoot,
           names,
-          preprocessing: { imageSize: opened.imageSize },
+          preprocessing: { imageSize: opened.imageSize, resize },
           batchSize,
           tta: options.tta,
           onProgress: ({ done }) => progress.update(done),
@@ -249,6 +293,7 @@ export function registerPredictCommand(program: Command): void {
           classes: predictions.numClasses,
           tta: options.tta,
           imageSize: opened.imageSize,
+          resize,
           model: opened.directory,
           prompt: prompt !== undefined,
           output: options.output,
