@@ -26,6 +26,10 @@ TF_NewShapeAndTypeList, TF_ShapeAndTypeListSetShape, TF_ShapeAndTypeListSetUnkno
 TF_DeleteShapeAndTypeList, TFE_OpGetAttrs, TFE_OpAttrsSerialize, TFE_ContextGetExecutorForThread,
 TFE_ExecutorClearError and TFE_DeleteExecutor.
 
+It also passes an array of strings as a list-of-string attribute (TFE_OpSetAttrStringList), which
+TensorFlow's fused ops take (`fused_ops`); the unpatched binding refuses it ("Argument is not a
+string!").
+
 The patch also compiles @medfm/models' own CPU kernels into the binding: it copies
 medfm_kernels.cc (which sits beside this script) into BINDING_DIR, lists it in ../binding.gyp,
 and has tfjs_binding.cc register them once per process and export "medfmKernels" (1 when
@@ -559,6 +563,48 @@ void TFJSBackend::ThrowAsyncError(napi_env env, TF_Status *status) {
 """,
     ),
 ]
+
+
+# medfm: list-of-string attributes. tfjs-node passes a string attribute's value as one string;
+# TensorFlow's fused ops (`_FusedMatMul`, `_MklNativeFusedMatMul`, `_FusedConv2D`) take their
+# `fused_ops` as a list. An array value becomes TFE_OpSetAttrStringList; a string stays as it was.
+SOURCE_EDITS.append(
+    (
+        """    case TF_ATTR_STRING: {
+      // NOTE: String attribute values do not have to be utf8 encoded strings
+      // (could be arbitrary byte sequences).
+      std::string str_value;
+""",
+        """    case TF_ATTR_STRING: {
+      // medfm: list-of-string attributes (an array of strings).
+      if (IsArray(env, nstatus, &js_value)) {
+        uint32_t length;
+        nstatus = napi_get_array_length(env, js_value, &length);
+        ENSURE_NAPI_OK(env, nstatus);
+        std::vector<std::string> strings(length);
+        for (uint32_t i = 0; i < length; ++i) {
+          napi_value element;
+          nstatus = napi_get_element(env, js_value, i, &element);
+          ENSURE_NAPI_OK(env, nstatus);
+          nstatus = GetStringParam(env, element, strings[i]);
+          ENSURE_NAPI_OK(env, nstatus);
+        }
+        std::vector<const void *> values(length);
+        std::vector<size_t> lengths(length);
+        for (uint32_t i = 0; i < length; ++i) {
+          values[i] = strings[i].data();
+          lengths[i] = strings[i].size();
+        }
+        TFE_OpSetAttrStringList(tfe_op, attr_name, values.data(), lengths.data(),
+                                static_cast<int>(length));
+        break;
+      }
+      // NOTE: String attribute values do not have to be utf8 encoded strings
+      // (could be arbitrary byte sequences).
+      std::string str_value;
+""",
+    )
+)
 
 
 BINDING_EDITS = [

@@ -74,6 +74,7 @@ export const ASYNC_BINDING_SYMBOLS: readonly string[] = [
   "TFE_InferShapes",
   "TFE_OpAttrsSerialize",
   "TFE_OpGetAttrs",
+  "TFE_OpSetAttrStringList",
   "TF_DeleteShapeAndTypeList",
   "TF_NewShapeAndTypeList",
   "TF_ShapeAndTypeListSetShape",

@@ -43,6 +43,20 @@ export const MedfmReluGrad = "MedfmReluGrad";
  */
 export const MedfmSgdMomentumUpdate = "MedfmSgdMomentumUpdate";
 
+/**
+ * A linear layer on a matrix, optionally followed by exact GELU: inputs `{x, weight, bias}` (`x`
+ * `[rows, in]`, `weight` `[in, out]`, `bias` `[out]`), attrs {@link LinearAttrs}; one output
+ * `activation(x·weight + bias)`. Differentiable (the GELU variant recomputes `x·weight + bias`
+ * in its gradient; `applyLinear` asks for it only outside gradient recording).
+ */
+export const MedfmLinear = "MedfmLinear";
+
+/** Attributes of {@link MedfmLinear}. */
+export interface LinearAttrs {
+  /** Applied to `x·weight + bias`: `"none"`, or `"gelu"` (exact, `x/2·(1 + erf(x/√2))`). */
+  activation: "none" | "gelu";
+}
+
 /** Attributes of {@link MedfmBatchNormTraining}. */
 export interface BatchNormTrainingAttrs {
   /** Added to the variance before the square root. */

@@ -28,6 +28,7 @@ import * as tf from "@tensorflow/tfjs";
 import { batchNormTrainingGradConfig } from "./batch-norm-training-grad";
 import { fusedBatchNormGradConfig } from "./fused-batch-norm-grad";
 import { MedfmReluGrad } from "./kernel-names";
+import { linearGradConfig } from "./linear-grad";
 import { activeNativeBackend } from "./native-ops";
 import { portableKernelConfigs } from "./portable/portable-kernels";
 import { reluGradConfig } from "./relu-grad";
@@ -38,6 +39,7 @@ export const medfmGradientConfigs: readonly tf.GradConfig[] = [
   batchNormTrainingGradConfig,
   reluGradConfig,
   fusedBatchNormGradConfig,
+  linearGradConfig,
 ];
 
 /** Backend instances whose table is registered (a re-created backend is probed again). */

@@ -1,11 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
+import { exactGelu } from "../../backend/exact-gelu";
 
 /** The MLP activations of the transformers here: `gelu` (timm, DINOv2) and `quick_gelu` (CLIP). */
 export type TransformerActivation = "gelu" | "quick_gelu";
 
 /** Exact GELU, `x·Φ(x) = x/2·(1 + erf(x/√2))`, as `nn.GELU()` with its default. */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T);
+  return exactGelu(x) as T;
 }
 
 /** OpenAI CLIP's `quick_gelu`, `x·σ(1.702·x)`, as transformers' `QuickGELUActivation`. */

@@ -16,5 +16,10 @@ export function applyMlp<T extends tf.Tensor>(
   mlp: Mlp,
   activation: TransformerActivation = "gelu",
 ): T {
-  return applyLinear(applyActivation(applyLinear(x, mlp.fc1), activation), mlp.fc2);
+  // Exact GELU goes into fc1's kernel (fused on the native backend outside training).
+  const hidden =
+    activation === "gelu"
+      ? applyLinear(x, mlp.fc1, "gelu")
+      : applyActivation(applyLinear(x, mlp.fc1), activation);
+  return applyLinear(hidden, mlp.fc2);
 }

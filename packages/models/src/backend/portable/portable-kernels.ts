@@ -4,6 +4,7 @@ import {
   portableBatchNormTraining,
   portableBatchNormTrainingGrad,
 } from "./batch-norm-training";
+import { portableLinear } from "./linear";
 import { portableReluGrad } from "./relu-grad";
 import { portableSgdMomentumUpdate } from "./sgd-momentum-update";
 
@@ -18,5 +19,6 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableBatchNormReluGradAdd(backendName),
     portableReluGrad(backendName),
     portableSgdMomentumUpdate(backendName),
+    portableLinear(backendName),
   ];
 }

@@ -1,7 +1,9 @@
 import type * as tf from "@tensorflow/tfjs";
+import { MedfmLinear } from "../kernel-names";
 import {
   hasMedfmKernels,
   hasOneDnnBatchNormRelu,
+  hasOneDnnFusedMatMul,
   hasOneDnnMaxPoolGrad,
   type NativeBackend,
 } from "../native-ops";
@@ -11,6 +13,7 @@ import {
   tensorflowBatchNormTraining,
   tensorflowBatchNormTrainingGrad,
 } from "./batch-norm-training";
+import { tensorflowLinear } from "./linear";
 import { tensorflowMaxPoolGrad } from "./max-pool-grad";
 import { tensorflowReluGrad } from "./relu-grad";
 import { tensorflowSgdMomentumUpdate } from "./sgd-momentum-update";
@@ -23,6 +26,11 @@ export interface TensorflowCapabilities {
   oneDnnRelu: boolean;
   /** oneDNN's max-pool gradient runs (x86 CPU builds). */
   oneDnnMaxPoolGrad: boolean;
+  /**
+   * oneDNN's fused inner product with bias and GELU runs (x86 CPU builds, with a binding that
+   * passes list-of-string attributes).
+   */
+  oneDnnFusedMatMul: boolean;
 }
 
 /** Probes what `backend` offers (each check runs a tiny op once). */
@@ -31,6 +39,7 @@ export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabi
     medfmKernels: hasMedfmKernels(backend),
     oneDnnRelu: hasOneDnnBatchNormRelu(backend),
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
+    oneDnnFusedMatMul: hasOneDnnFusedMatMul(backend),
   };
 }
 
@@ -54,6 +63,10 @@ export function tensorflowKernelConfigs(
   ];
   if (capabilities.medfmKernels) {
     native.push(tensorflowBatchNormReluGradAdd(), tensorflowSgdMomentumUpdate());
+  }
+  const portableLinear = portable.get(MedfmLinear);
+  if (capabilities.oneDnnFusedMatMul && portableLinear !== undefined) {
+    native.push(tensorflowLinear(portableLinear));
   }
   if (capabilities.oneDnnMaxPoolGrad && originalMaxPoolGrad !== undefined) {
     native.push(tensorflowMaxPoolGrad(originalMaxPoolGrad));

@@ -1,0 +1,138 @@
+import { createRandom } from "@medfm/data";
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { applyLinear } from "../backbones/transformer/linear";
+import { provisionedNativePackage } from "../native/provisioned-native-backend";
+import { exactGelu } from "./exact-gelu";
+import { MedfmLinear } from "./kernel-names";
+import { runMedfmKernel } from "./kernel-registry";
+import { selectBackend } from "./select-backend";
+
+const nativePackage = provisionedNativePackage();
+const backends = (nativePackage ? ["cpu", "wasm", "tensorflow"] : ["cpu", "wasm"]) as Array<
+  "cpu" | "wasm" | "tensorflow"
+>;
+const env = nativePackage ? { MEDFM_TFJS_NODE_PATH: nativePackage } : {};
+
+function normal(shape: number[], seed: string, scale = 1): tf.Tensor {
+  const random = createRandom(seed);
+  const size = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(
+    Float32Array.from({ length: size }, () => random.normal() * scale),
+    shape,
+  );
+}
+
+function maxDifference(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] ?? Number.NaN);
+}
+
+describe("MedfmLinear: activation(x·weight + bias) in one kernel", () => {
+  afterAll(async () => {
+    await tf.setBackend("cpu");
+  });
+
+  for (const backend of backends) {
+    it(`equals matMul, add and the GELU composite, values and gradients, on ${backend}`, async () => {
+      await selectBackend({ backend, env, log: () => {} });
+      // A ViT-like shape: 50 tokens of 24 channels to 40, weights at a trained scale.
+      const x = normal([50, 24], "linear-x") as tf.Tensor2D;
+      const weight = tf.variable(normal([24, 40], "linear-w", 0.2) as tf.Tensor2D);
+      const bias = tf.variable(normal([40], "linear-b", 0.1) as tf.Tensor1D);
+      try {
+        const composite = (activation: "none" | "gelu") =>
+          tf.tidy(() => {
+            const z = tf.add(tf.matMul(x, weight), bias);
+            return activation === "gelu" ? exactGelu(z) : z;
+          });
+        const nativeBackend = tf.backend() as unknown as {
+          executeSingleOutput?: (name: string) => unknown;
+        };
+        const native =
+          typeof nativeBackend.executeSingleOutput === "function"
+            ? vi.spyOn(
+                nativeBackend as { executeSingleOutput: (name: string) => unknown },
+                "executeSingleOutput",
+              )
+            : undefined;
+        for (const activation of ["none", "gelu"] as const) {
+          const fused = runMedfmKernel(
+            MedfmLinear,
+            { x, weight, bias },
+            { activation },
+          ) as tf.Tensor;
+          const expected = composite(activation);
+          expect(fused.shape).toEqual([50, 40]);
+          expect(maxDifference(fused, expected)).toBeLessThan(2e-5);
+          tf.dispose([fused, expected]);
+
+          // Gradients of every input against tfjs's autodiff of the composite.
+          const upstream = normal([50, 40], `linear-dy-${activation}`);
+          const loss = (f: () => tf.Tensor) => () => tf.sum(tf.mul(f(), upstream)) as tf.Scalar;
+          const ours = tf.grads((a: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+            loss(
+              () =>
+                runMedfmKernel(
+                  MedfmLinear,
+                  { x: a, weight: w, bias: b },
+                  { activation },
+                ) as tf.Tensor,
+            )(),
+          )([x, weight, bias]);
+          const reference = tf.grads((a: tf.Tensor, w: tf.Tensor, b: tf.Tensor) =>
+            loss(() => {
+              const z = tf.add(tf.matMul(a as tf.Tensor2D, w as tf.Tensor2D), b);
+              return activation === "gelu" ? exactGelu(z) : z;
+            })(),
+          )([x, weight, bias]);
+          ours.forEach((gradient, index) => {
+            const expectedGradient = reference[index] as tf.Tensor;
+            expect(gradient.shape).toEqual(expectedGradient.shape);
+            expect(maxDifference(gradient, expectedGradient)).toBeLessThan(1e-4);
+          });
+          tf.dispose([...ours, ...reference, upstream]);
+        }
+        const ops = native?.mock.calls.map((call) => String(call[0])) ?? [];
+        native?.mockRestore();
+        if (backend === "tensorflow") {
+          // oneDNN's fused inner product did the work (a binding that passes string lists).
+          expect(ops).toContain("_MklNativeFusedMatMul");
+        } else {
+          expect(ops).toEqual([]);
+        }
+      } finally {
+        tf.dispose([x, weight, bias]);
+      }
+    });
+  }
+
+  it("applyLinear fuses the GELU outside gradient recording and keeps the composite inside", async () => {
+    await selectBackend({ backend: "cpu", log: () => {} });
+    const x = normal([2, 5, 6], "apply-x") as tf.Tensor3D;
+    const layer = {
+      weight: tf.variable(normal([6, 4], "apply-w", 0.3) as tf.Tensor2D),
+      bias: tf.variable(normal([4], "apply-b", 0.1) as tf.Tensor1D),
+    };
+    const kernels = vi.spyOn(tf.engine(), "runKernel");
+    const seen = () =>
+      kernels.mock.calls
+        .filter((call) => call[0] === MedfmLinear)
+        .map((call) => (call[2] as { activation: string }).activation);
+    const inference = applyLinear(x, layer, "gelu");
+    expect(inference.shape).toEqual([2, 5, 4]);
+    expect(seen()).toEqual(["gelu"]);
+    kernels.mockClear();
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(applyLinear(x, layer, "gelu")) as tf.Scalar,
+      [layer.weight, layer.bias],
+    );
+    expect(seen()).toEqual(["none"]);
+    kernels.mockRestore();
+    const expected = tf.tidy(() =>
+      exactGelu(tf.add(tf.matMul(tf.reshape(x, [10, 6]) as tf.Tensor2D, layer.weight), layer.bias)),
+    );
+    expect(maxDifference(tf.reshape(inference, [10, 4]), expected)).toBeLessThan(1e-6);
+    expect(value.dataSync()[0]).toBeCloseTo(tf.sum(expected).dataSync()[0] ?? Number.NaN, 4);
+    tf.dispose([x, layer.weight, layer.bias, inference, value, expected, ...Object.values(grads)]);
+  });
+});
