@@ -227,7 +227,9 @@ describe("medfm predict", () => {
     };
     const close = (actual: number[], expected: number[]) => {
       expect(actual).toHaveLength(expected.length);
-      actual.forEach((value, index) => expect(value).toBeCloseTo(expected[index] as number, 6));
+      for (const [index, value] of actual.entries()) {
+        expect(value).toBeCloseTo(expected[index] as number, 6);
+      }
     };
 
     // DenseNet's ImageNet default records crop 1 and bilinear: a stretch, as mmpretrain's Resize.
