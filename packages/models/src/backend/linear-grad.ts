@@ -14,6 +14,8 @@ export const linearGradConfig: tf.GradConfig = {
     const [x, weight, bias] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
     const { activation } = attrs as unknown as LinearAttrs;
     const upstream = dy as tf.Tensor2D;
+    // Recomputed per input gradient, not shared: tfjs runs each input's gradient function in its
+    // own tidy, which would release a shared tensor after the first.
     const dz = (): tf.Tensor2D =>
       activation === "gelu"
         ? tf.tidy(() => {

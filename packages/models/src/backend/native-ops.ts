@@ -1,6 +1,7 @@
 import { MEDFM_OPS } from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
 import type { BatchNormTrainingResult } from "./batch-norm-training";
+import { exactGelu } from "./exact-gelu";
 
 /** The parts of tfjs-node's `NodeJSKernelBackend` used to run TensorFlow ops it has no kernel for. */
 export interface NativeBackend {
@@ -223,7 +224,7 @@ export function hasOneDnnFusedMatMul(backend: NativeBackend): boolean {
     const weight = tf.tensor2d([1, -2, 0.5, 0.25, -1, 3], [3, 2]);
     const bias = tf.tensor1d([0.1, -0.2]);
     const z = tf.add(tf.matMul(x, weight), bias);
-    const gelu = tf.mul(tf.mul(z, 0.5), tf.add(tf.erf(tf.mul(z, Math.SQRT1_2)), 1));
+    const gelu = exactGelu(z);
     const differences = [
       tf.max(tf.abs(tf.sub(nativeFusedMatMul(backend, x, weight, bias, "none"), z))),
       tf.max(tf.abs(tf.sub(nativeFusedMatMul(backend, x, weight, bias, "gelu"), gelu))),
