@@ -28,7 +28,8 @@ TFE_ExecutorClearError and TFE_DeleteExecutor.
 
 It also passes an array of strings as a list-of-string attribute (TFE_OpSetAttrStringList), which
 TensorFlow's fused ops take (`fused_ops`); the unpatched binding refuses it ("Argument is not a
-string!").
+string!"), and an array of types as a list-of-type attribute (TFE_OpSetAttrTypeList), as
+`TArgs` of the fused convolutions.
 
 The patch also compiles @medfm/models' own CPU kernels into the binding: it copies
 medfm_kernels.cc (which sits beside this script) into BINDING_DIR, lists it in ../binding.gyp,
@@ -602,6 +603,38 @@ SOURCE_EDITS.append(
       // NOTE: String attribute values do not have to be utf8 encoded strings
       // (could be arbitrary byte sequences).
       std::string str_value;
+""",
+    )
+)
+
+
+# medfm: list-of-type attributes. `_FusedConv2D` and `_MklNativeFusedConv2D` take the types of
+# their extra arguments as `TArgs: list(type)`, which TFE_OpAddInput does not infer. An array
+# value becomes TFE_OpSetAttrTypeList; a number stays as it was.
+SOURCE_EDITS.append(
+    (
+        """    case TF_ATTR_TYPE: {
+      TF_DataType tf_data_type;
+""",
+        """    case TF_ATTR_TYPE: {
+      // medfm: list-of-type attributes (an array of TF_DataType numbers).
+      if (IsArray(env, nstatus, &js_value)) {
+        uint32_t length;
+        nstatus = napi_get_array_length(env, js_value, &length);
+        ENSURE_NAPI_OK(env, nstatus);
+        std::vector<TF_DataType> types(length);
+        for (uint32_t i = 0; i < length; ++i) {
+          napi_value element;
+          nstatus = napi_get_element(env, js_value, i, &element);
+          ENSURE_NAPI_OK(env, nstatus);
+          nstatus = napi_get_value_int32(env, element,
+                                         reinterpret_cast<int32_t *>(&types[i]));
+          ENSURE_NAPI_OK(env, nstatus);
+        }
+        TFE_OpSetAttrTypeList(tfe_op, attr_name, types.data(), static_cast<int>(length));
+        break;
+      }
+      TF_DataType tf_data_type;
 """,
     )
 )

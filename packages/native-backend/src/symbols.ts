@@ -75,6 +75,7 @@ export const ASYNC_BINDING_SYMBOLS: readonly string[] = [
   "TFE_OpAttrsSerialize",
   "TFE_OpGetAttrs",
   "TFE_OpSetAttrStringList",
+  "TFE_OpSetAttrTypeList",
   "TF_DeleteShapeAndTypeList",
   "TF_NewShapeAndTypeList",
   "TF_ShapeAndTypeListSetShape",

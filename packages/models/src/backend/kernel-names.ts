@@ -51,6 +51,25 @@ export const MedfmSgdMomentumUpdate = "MedfmSgdMomentumUpdate";
  */
 export const MedfmLinear = "MedfmLinear";
 
+/**
+ * Inference-mode `relu(batchNorm(conv2d(x, filter)))` with running statistics, as DenseNet's
+ * conv0 + norm0 and each layer's conv1 + norm2 run in eval mode: inputs
+ * `{x, filter, scale, offset, mean, variance}` (`x` NHWC, `filter` `[h, w, in, out]`, the rest
+ * `[out]`), attrs {@link Conv2dBatchNormReluAttrs}; one output. Not differentiable: model code
+ * runs it only outside gradient recording.
+ */
+export const MedfmConv2dBatchNormRelu = "MedfmConv2dBatchNormRelu";
+
+/** Attributes of {@link MedfmConv2dBatchNormRelu}. */
+export interface Conv2dBatchNormReluAttrs {
+  /** Stride of the convolution, the same on both axes. */
+  stride: number;
+  /** `"valid"` (no padding) or `"same"`, as `tf.conv2d` takes them. */
+  padding: "valid" | "same";
+  /** Added to the running variance before the square root. */
+  epsilon: number;
+}
+
 /** Attributes of {@link MedfmLinear}. */
 export interface LinearAttrs {
   /** Applied to `x·weight + bias`: `"none"`, or `"gelu"` (exact, `x/2·(1 + erf(x/√2))`). */

@@ -1,5 +1,8 @@
 import { createRandom, hashSeed, type Random } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
+import { MedfmConv2dBatchNormRelu } from "../../backend/kernel-names";
+import { runMedfmKernel } from "../../backend/kernel-registry";
+import { recordingGradients } from "../../backend/recording-gradients";
 import type { Backbone, BackboneForwardOptions, BackboneMetadata } from "../backbone";
 import { createVariable, kaimingNormalFilter, uniqueVariableScope } from "../initializers";
 import { BatchNorm2d, batchMoments } from "./batch-norm";
@@ -177,7 +180,7 @@ export class DenseNet implements Backbone {
     return tf.tidy(() => {
       // Explicit pads + "valid": tfjs-node's native kernels accept only "valid"/"same", not a
       // number. Zero-padding the max pool equals torch's −∞ padding because it follows a ReLU.
-      let x = tf.conv2d(
+      let x = convBatchNormRelu(
         tf.pad(images, [
           [0, 0],
           [3, 3],
@@ -187,8 +190,9 @@ export class DenseNet implements Backbone {
         this.conv0.filter,
         2,
         "valid",
+        this.norm0,
+        options,
       );
-      x = this.norm0.apply(x, { ...options, relu: true });
       x = tf.maxPool(
         tf.pad(x, [
           [0, 0],
@@ -251,16 +255,30 @@ export class DenseNet implements Backbone {
     }
     let features = input;
     const pieces: tf.Tensor4D[] = [input];
-    for (const layer of block) {
-      const bottleneck = recompute
-        ? this.bottleneckRecomputed(layer, pieces, options)
-        : this.bottleneck(layer, features, options);
-      let fresh = tf.conv2d(
-        layer.norm2.apply(bottleneck, { ...options, relu: true }),
-        layer.conv2.filter,
+    // relu(norm2(conv1(relu(norm1(features))))): one fused op for conv1, norm2 and relu2 where
+    // the norms use running statistics and no tape records (inference).
+    const bottleneck = (
+      layer: DenseLayer,
+      current: tf.Tensor4D,
+      parts: tf.Tensor4D[],
+    ): tf.Tensor4D => {
+      if (recompute) {
+        return layer.norm2.apply(this.bottleneckRecomputed(layer, parts, options), {
+          ...options,
+          relu: true,
+        });
+      }
+      return convBatchNormRelu(
+        layer.norm1.apply(current, { ...options, relu: true }),
+        layer.conv1.filter,
         1,
-        "same",
+        "valid",
+        layer.norm2,
+        options,
       );
+    };
+    for (const layer of block) {
+      let fresh = tf.conv2d(bottleneck(layer, features, pieces), layer.conv2.filter, 1, "same");
       if (options.training && this.config.dropRate > 0) {
         fresh = tf.dropout(
           fresh,
@@ -273,19 +291,6 @@ export class DenseNet implements Backbone {
       features = recompute ? fresh : (tf.concat([features, fresh], 3) as tf.Tensor4D);
     }
     return recompute ? (tf.concat(pieces, 3) as tf.Tensor4D) : features;
-  }
-
-  private bottleneck(
-    layer: DenseLayer,
-    features: tf.Tensor4D,
-    options: BackboneForwardOptions,
-  ): tf.Tensor4D {
-    return tf.conv2d(
-      layer.norm1.apply(features, { ...options, relu: true }),
-      layer.conv1.filter,
-      1,
-      "valid",
-    );
   }
 
   /**
@@ -568,4 +573,35 @@ export function densenet169(options: DenseNetPresetOptions = {}): DenseNet {
 /** torchvision's DenseNet-201: growth 32, blocks 6-12-48-32, 64 initial features, 1920 out. */
 export function densenet201(options: DenseNetPresetOptions = {}): DenseNet {
   return new DenseNet({ ...DENSENET201_CONFIG, ...options });
+}
+
+/**
+ * `relu(norm(conv2d(x, filter)))`. Where the norm uses its running statistics (eval mode or a
+ * frozen norm) and no gradient tape records, one {@link MedfmConv2dBatchNormRelu} kernel (oneDNN's
+ * fused convolution on the native backend, the three ops elsewhere); otherwise the convolution and
+ * {@link BatchNorm2d.apply}, so training and Grad-CAM differentiate the same ops as before.
+ */
+function convBatchNormRelu(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  stride: number,
+  padding: "valid" | "same",
+  norm: BatchNorm2d,
+  options: BackboneForwardOptions,
+): tf.Tensor4D {
+  if ((!options.training || norm.frozen) && !recordingGradients()) {
+    return runMedfmKernel(
+      MedfmConv2dBatchNormRelu,
+      {
+        x,
+        filter,
+        scale: norm.weight,
+        offset: norm.bias,
+        mean: norm.runningMean,
+        variance: norm.runningVar,
+      },
+      { stride, padding, epsilon: norm.eps },
+    ) as tf.Tensor4D;
+  }
+  return norm.apply(tf.conv2d(x, filter, stride, padding), { ...options, relu: true });
 }

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { exactGelu } from "../../backend/exact-gelu";
 import { MedfmLinear } from "../../backend/kernel-names";
 import { runMedfmKernel } from "../../backend/kernel-registry";
+import { recordingGradients } from "../../backend/recording-gradients";
 
 /** `nn.Linear` parameters: weight `[in, out]`, optional bias `[out]`. */
 export interface Linear {
@@ -9,11 +10,6 @@ export interface Linear {
   weight: tf.Variable<tf.Rank.R2>;
   /** Bias, absent for `bias=False` layers (Swin's patch merging reduction). */
   bias: tf.Variable<tf.Rank.R1> | undefined;
-}
-
-/** Whether tfjs is recording a gradient tape (inside `tf.grad`, `variableGrads`, `minimize`). */
-function recordingGradients(): boolean {
-  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   portableBatchNormTraining,
   portableBatchNormTrainingGrad,
 } from "./batch-norm-training";
+import { portableConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
 import { portableLinear } from "./linear";
 import { portableReluGrad } from "./relu-grad";
 import { portableSgdMomentumUpdate } from "./sgd-momentum-update";
@@ -20,5 +21,6 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableReluGrad(backendName),
     portableSgdMomentumUpdate(backendName),
     portableLinear(backendName),
+    portableConv2dBatchNormRelu(backendName),
   ];
 }

@@ -1,8 +1,9 @@
 import type * as tf from "@tensorflow/tfjs";
-import { MedfmLinear } from "../kernel-names";
+import { MedfmConv2dBatchNormRelu, MedfmLinear } from "../kernel-names";
 import {
   hasMedfmKernels,
   hasOneDnnBatchNormRelu,
+  hasOneDnnFusedConv2d,
   hasOneDnnFusedMatMul,
   hasOneDnnMaxPoolGrad,
   type NativeBackend,
@@ -13,6 +14,7 @@ import {
   tensorflowBatchNormTraining,
   tensorflowBatchNormTrainingGrad,
 } from "./batch-norm-training";
+import { tensorflowConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
 import { tensorflowLinear } from "./linear";
 import { tensorflowMaxPoolGrad } from "./max-pool-grad";
 import { tensorflowReluGrad } from "./relu-grad";
@@ -31,6 +33,11 @@ export interface TensorflowCapabilities {
    * passes list-of-string attributes).
    */
   oneDnnFusedMatMul: boolean;
+  /**
+   * oneDNN's fused convolution with batch norm and ReLU runs (x86 CPU builds, with a binding that
+   * passes list-of-string and list-of-type attributes).
+   */
+  oneDnnFusedConv2d: boolean;
 }
 
 /** Probes what `backend` offers (each check runs a tiny op once). */
@@ -40,6 +47,7 @@ export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabi
     oneDnnRelu: hasOneDnnBatchNormRelu(backend),
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
     oneDnnFusedMatMul: hasOneDnnFusedMatMul(backend),
+    oneDnnFusedConv2d: hasOneDnnFusedConv2d(backend),
   };
 }
 
@@ -67,6 +75,10 @@ export function tensorflowKernelConfigs(
   const portableLinear = portable.get(MedfmLinear);
   if (capabilities.oneDnnFusedMatMul && portableLinear !== undefined) {
     native.push(tensorflowLinear(portableLinear));
+  }
+  const portableConv = portable.get(MedfmConv2dBatchNormRelu);
+  if (capabilities.oneDnnFusedConv2d && portableConv !== undefined) {
+    native.push(tensorflowConv2dBatchNormRelu(portableConv));
   }
   if (capabilities.oneDnnMaxPoolGrad && originalMaxPoolGrad !== undefined) {
     native.push(tensorflowMaxPoolGrad(originalMaxPoolGrad));
