@@ -2,6 +2,10 @@ import { MEDFM_OPS } from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
 import type { BatchNormTrainingResult } from "./batch-norm-training";
 import { exactGelu } from "./exact-gelu";
+import {
+  type BatchNormParameters,
+  conv2dBatchNormReluComposite,
+} from "./portable/conv2d-batch-norm-relu";
 
 /** The parts of tfjs-node's `NodeJSKernelBackend` used to run TensorFlow ops it has no kernel for. */
 export interface NativeBackend {
@@ -235,14 +239,6 @@ export function hasOneDnnFusedMatMul(backend: NativeBackend): boolean {
   return ran && close;
 }
 
-/** Running statistics and affine parameters of an inference-mode batch norm, each `[channels]`. */
-export interface NativeBatchNormParameters {
-  scale: tf.Tensor1D;
-  offset: tf.Tensor1D;
-  mean: tf.Tensor1D;
-  variance: tf.Tensor1D;
-}
-
 /**
  * `relu(batchNorm(conv2d(x, filter)))` with running statistics as oneDNN's fused convolution
  * (`_MklNativeFusedConv2D` with `fused_ops` `[FusedBatchNorm, Relu]`), which x86 builds carry and
@@ -255,7 +251,7 @@ export function nativeFusedConv2dBatchNormRelu(
   backend: NativeBackend,
   x: tf.Tensor4D,
   filter: tf.Tensor4D,
-  norm: NativeBatchNormParameters,
+  norm: BatchNormParameters,
   options: { stride: number; padding: "valid" | "same"; epsilon: number },
 ): tf.Tensor4D {
   const { binding } = backend;
@@ -312,21 +308,9 @@ export function hasOneDnnFusedConv2d(backend: NativeBackend): boolean {
         Array.from({ length: size * size * 3 * 2 }, (_, index) => Math.cos(index * 1.3)),
         [size, size, 3, 2],
       );
-      const expected = tf.relu(
-        tf.batchNorm4d(
-          tf.conv2d(x, filter, stride, padding),
-          norm.mean,
-          norm.variance,
-          norm.offset,
-          norm.scale,
-          1e-3,
-        ),
-      );
-      const fused = nativeFusedConv2dBatchNormRelu(backend, x, filter, norm, {
-        stride,
-        padding,
-        epsilon: 1e-3,
-      });
+      const attrs = { stride, padding, epsilon: 1e-3 };
+      const expected = conv2dBatchNormReluComposite(x, filter, norm, attrs);
+      const fused = nativeFusedConv2dBatchNormRelu(backend, x, filter, norm, attrs);
       return tf.max(tf.abs(tf.sub(fused, expected))).dataSync()[0] ?? Number.POSITIVE_INFINITY;
     });
     close = differences.every((difference) => difference < 1e-5);

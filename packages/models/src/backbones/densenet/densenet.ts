@@ -255,30 +255,14 @@ export class DenseNet implements Backbone {
     }
     let features = input;
     const pieces: tf.Tensor4D[] = [input];
-    // relu(norm2(conv1(relu(norm1(features))))): one fused op for conv1, norm2 and relu2 where
-    // the norms use running statistics and no tape records (inference).
-    const bottleneck = (
-      layer: DenseLayer,
-      current: tf.Tensor4D,
-      parts: tf.Tensor4D[],
-    ): tf.Tensor4D => {
-      if (recompute) {
-        return layer.norm2.apply(this.bottleneckRecomputed(layer, parts, options), {
-          ...options,
-          relu: true,
-        });
-      }
-      return convBatchNormRelu(
-        layer.norm1.apply(current, { ...options, relu: true }),
-        layer.conv1.filter,
-        1,
-        "valid",
-        layer.norm2,
-        options,
-      );
-    };
     for (const layer of block) {
-      let fresh = tf.conv2d(bottleneck(layer, features, pieces), layer.conv2.filter, 1, "same");
+      const activated = recompute
+        ? layer.norm2.apply(this.bottleneckRecomputed(layer, pieces, options), {
+            ...options,
+            relu: true,
+          })
+        : this.bottleneck(layer, features, options);
+      let fresh = tf.conv2d(activated, layer.conv2.filter, 1, "same");
       if (options.training && this.config.dropRate > 0) {
         fresh = tf.dropout(
           fresh,
@@ -291,6 +275,25 @@ export class DenseNet implements Backbone {
       features = recompute ? fresh : (tf.concat([features, fresh], 3) as tf.Tensor4D);
     }
     return recompute ? (tf.concat(pieces, 3) as tf.Tensor4D) : features;
+  }
+
+  /**
+   * `relu2(norm2(conv1(relu1(norm1(features)))))`, conv1, norm2 and relu2 as one fused op in
+   * inference (see {@link convBatchNormRelu}).
+   */
+  private bottleneck(
+    layer: DenseLayer,
+    features: tf.Tensor4D,
+    options: BackboneForwardOptions,
+  ): tf.Tensor4D {
+    return convBatchNormRelu(
+      layer.norm1.apply(features, { ...options, relu: true }),
+      layer.conv1.filter,
+      1,
+      "valid",
+      layer.norm2,
+      options,
+    );
   }
 
   /**
