@@ -1,7 +1,8 @@
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
+import { recordNativeOps } from "./__fixtures__/native-op-recorder";
 import { MedfmConv2dBatchNormRelu } from "./kernel-names";
 import { runMedfmKernel } from "./kernel-registry";
 import { selectBackend } from "./select-backend";
@@ -29,16 +30,7 @@ describe("MedfmConv2dBatchNormRelu: inference conv + batch norm + ReLU in one ke
   for (const backend of backends) {
     it(`equals conv2d, batchNorm and relu for DenseNet's three shapes on ${backend}`, async () => {
       await selectBackend({ backend, env, log: () => {} });
-      const nativeBackend = tf.backend() as unknown as {
-        executeSingleOutput?: (name: string) => unknown;
-      };
-      const native =
-        typeof nativeBackend.executeSingleOutput === "function"
-          ? vi.spyOn(
-              nativeBackend as { executeSingleOutput: (name: string) => unknown },
-              "executeSingleOutput",
-            )
-          : undefined;
+      const native = recordNativeOps();
       // conv0 (7×7, stride 2, explicit padding then "valid"), conv1 (1×1), a 3×3 "same".
       const cases = [
         { size: 7, stride: 2, padding: "valid", input: [2, 15, 15, 3], out: 8 },
@@ -77,11 +69,11 @@ describe("MedfmConv2dBatchNormRelu: inference conv + batch norm + ReLU in one ke
           expect(values.some((value) => value > 0)).toBe(true);
         }
         if (backend === "tensorflow") {
-          const names = native?.mock.calls.map((call) => call[0]) ?? [];
+          const names = native.names();
           expect(names.filter((name) => name === "_MklNativeFusedConv2D")).toHaveLength(3);
         }
       } finally {
-        native?.mockRestore();
+        native.restore();
       }
     });
   }

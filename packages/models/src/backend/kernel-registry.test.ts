@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { densenet } from "../backbones/densenet/densenet";
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { sgd } from "../train/optimizers";
+import { recordNativeOps } from "./__fixtures__/native-op-recorder";
 import {
   MedfmBatchNormReluGradAdd,
   MedfmBatchNormTraining,
@@ -44,12 +45,7 @@ function trainingStep(): { kernels: string[]; nativeOps: string[] } {
   const optimizer = sgd({ momentum: 0.9, weightDecay: 1e-4 });
   const engine = tf.engine();
   const runKernel = vi.spyOn(engine, "runKernel");
-  const backend = tf.backend() as unknown as Record<string, unknown>;
-  const nativeSpies = ["executeSingleOutput", "executeMultipleOutputs"]
-    .filter((method) => typeof backend[method] === "function")
-    .map((method) =>
-      vi.spyOn(backend as Record<string, (name: string, ...rest: unknown[]) => unknown>, method),
-    );
+  const native = recordNativeOps();
   try {
     const variables = [...backbone.namedTrainableVariables().values()];
     const { grads } = tf.variableGrads(
@@ -65,11 +61,11 @@ function trainingStep(): { kernels: string[]; nativeOps: string[] } {
           .filter((name) => name.startsWith("Medfm")),
       ),
     ];
-    const nativeOps = nativeSpies.flatMap((spy) => spy.mock.calls.map((call) => String(call[0])));
+    const nativeOps = native.names();
     return { kernels, nativeOps };
   } finally {
     runKernel.mockRestore();
-    for (const spy of nativeSpies) spy.mockRestore();
+    native.restore();
     images.dispose();
     optimizer.dispose();
     backbone.dispose();

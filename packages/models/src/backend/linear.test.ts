@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { applyLinear } from "../backbones/transformer/linear";
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
+import { recordNativeOps } from "./__fixtures__/native-op-recorder";
 import { exactGelu } from "./exact-gelu";
 import { MedfmLinear } from "./kernel-names";
 import { runMedfmKernel } from "./kernel-registry";
@@ -45,16 +46,7 @@ describe("MedfmLinear: activation(x·weight + bias) in one kernel", () => {
             const z = tf.add(tf.matMul(x, weight), bias);
             return activation === "gelu" ? exactGelu(z) : z;
           });
-        const nativeBackend = tf.backend() as unknown as {
-          executeSingleOutput?: (name: string) => unknown;
-        };
-        const native =
-          typeof nativeBackend.executeSingleOutput === "function"
-            ? vi.spyOn(
-                nativeBackend as { executeSingleOutput: (name: string) => unknown },
-                "executeSingleOutput",
-              )
-            : undefined;
+        const native = recordNativeOps();
         for (const activation of ["none", "gelu"] as const) {
           const fused = runMedfmKernel(
             MedfmLinear,
@@ -92,8 +84,8 @@ describe("MedfmLinear: activation(x·weight + bias) in one kernel", () => {
           });
           tf.dispose([...ours, ...reference, upstream]);
         }
-        const ops = native?.mock.calls.map((call) => String(call[0])) ?? [];
-        native?.mockRestore();
+        const ops = native.names();
+        native.restore();
         if (backend === "tensorflow") {
           // oneDNN's fused inner product did the work (a binding that passes string lists).
           expect(ops).toContain("_MklNativeFusedMatMul");

@@ -1,6 +1,7 @@
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
+import { recordNativeOps } from "../../backend/__fixtures__/native-op-recorder";
 import { activeNativeBackend, nativeBatchNormReluGradAdd } from "../../backend/native-ops";
 import { selectBackend } from "../../backend/select-backend";
 import { provisionedNativePackage } from "../../native/provisioned-native-backend";
@@ -82,12 +83,7 @@ function step(
   weights: tf.Tensor,
   native: boolean,
 ): { output: Float32Array; gradients: Float32Array[]; ops: string[] } {
-  const backend = activeNativeBackend();
-  const ops: string[] = [];
-  const spies =
-    backend === undefined
-      ? []
-      : [vi.spyOn(backend, "executeSingleOutput"), vi.spyOn(backend, "executeMultipleOutputs")];
+  const recorder = recordNativeOps();
   try {
     return tf.tidy(() => {
       let output: Float32Array = new Float32Array();
@@ -103,7 +99,7 @@ function step(
         const x = tf.add(input, 0) as tf.Tensor4D;
         return run(x);
       }, variables);
-      for (const spy of spies) for (const call of spy.mock.calls) ops.push(String(call[0]));
+      const ops = recorder.names();
       const inputGradient = tf.grad((x: tf.Tensor) => run(x))(input);
       return {
         output,
@@ -114,7 +110,7 @@ function step(
       };
     });
   } finally {
-    for (const spy of spies) spy.mockRestore();
+    recorder.restore();
   }
 }
 

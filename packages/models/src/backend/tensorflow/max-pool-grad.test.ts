@@ -2,6 +2,7 @@ import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provisionedNativePackage } from "../../native/provisioned-native-backend";
+import { recordNativeOps } from "../__fixtures__/native-op-recorder";
 import { registerMedfmKernels } from "../kernel-registry";
 import { selectBackend } from "../select-backend";
 
@@ -94,16 +95,7 @@ describe.runIf(nativePackage !== undefined)("MaxPool gradient, native tensorflow
       // tfjs's own MaxPool gradient, running the tensorflow table's MaxPoolGrad kernel.
       expect(tf.getGradient(tf.MaxPool)?.gradFunc.toString()).toContain("maxPoolGrad");
       // Record the TensorFlow ops run, to see that oneDNN's kernels did the work.
-      const backend = tf.backend() as unknown as Record<string, (...args: unknown[]) => unknown>;
-      const ops: string[] = [];
-      const methods = ["executeSingleOutput", "executeMultipleOutputs"] as const;
-      const originals = methods.map((method) => backend[method]);
-      methods.forEach((method, index) => {
-        backend[method] = (name: unknown, ...rest: unknown[]) => {
-          ops.push(String(name));
-          return originals[index].call(backend, name, ...rest);
-        };
-      });
+      const native = recordNativeOps();
       try {
         const actual = await poolGradient(testCase, 11);
         expect(actual.length).toBe(expected.length);
@@ -115,12 +107,10 @@ describe.runIf(nativePackage !== undefined)("MaxPool gradient, native tensorflow
         );
         expect(worst).toBeLessThan(1e-5);
       } finally {
-        methods.forEach((method, index) => {
-          backend[method] = originals[index];
-        });
+        native.restore();
       }
-      expect(ops).toContain("_MklNativeMaxPoolGrad");
-      expect(ops).not.toContain("MaxPoolGrad");
+      expect(native.names()).toContain("_MklNativeMaxPoolGrad");
+      expect(native.names()).not.toContain("MaxPoolGrad");
     });
   }
 });
