@@ -60,6 +60,20 @@ export const MedfmLinear = "MedfmLinear";
  */
 export const MedfmConv2dBatchNormRelu = "MedfmConv2dBatchNormRelu";
 
+/**
+ * torch's `nn.LayerNorm` over the last axis (biased variance, epsilon inside the square root):
+ * inputs `{x, scale, offset}` (`x` of any rank ≥ 1, `scale` and `offset` the length of its last
+ * axis), attrs {@link LayerNormAttrs}; one output of `x`'s shape. Differentiable (the gradient
+ * recomputes the statistics from `x`).
+ */
+export const MedfmLayerNorm = "MedfmLayerNorm";
+
+/** Attributes of {@link MedfmLayerNorm}. */
+export interface LayerNormAttrs {
+  /** Added to the variance before the square root. */
+  epsilon: number;
+}
+
 /** Attributes of {@link MedfmConv2dBatchNormRelu}. */
 export interface Conv2dBatchNormReluAttrs {
   /** Stride of the convolution, the same on both axes. */

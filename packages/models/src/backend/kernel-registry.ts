@@ -15,7 +15,7 @@
  * - `selectBackend` registers the table of the backend it activates ({@link registerMedfmKernels});
  *   {@link runMedfmKernel} does so on first use for a backend set without it.
  *
- * To add a kernel (a layer norm or attention kernel for the ViT work, say): name it in
+ * To add a kernel (an attention kernel for the ViT work, say): name it in
  * `kernel-names.ts` (`Medfm<Name>`, with its inputs, attrs and outputs in the JSDoc); write the
  * composite in `portable/<name>.ts` and list it in `portableKernelConfigs`; where a backend has
  * something faster, write `<backend>/<name>.ts` returning a `KernelConfig` for that backend and
@@ -28,6 +28,7 @@ import * as tf from "@tensorflow/tfjs";
 import { batchNormTrainingGradConfig } from "./batch-norm-training-grad";
 import { fusedBatchNormGradConfig } from "./fused-batch-norm-grad";
 import { MedfmReluGrad } from "./kernel-names";
+import { layerNormGradConfig } from "./layer-norm-grad";
 import { linearGradConfig } from "./linear-grad";
 import { activeNativeBackend } from "./native-ops";
 import { portableKernelConfigs } from "./portable/portable-kernels";
@@ -40,6 +41,7 @@ export const medfmGradientConfigs: readonly tf.GradConfig[] = [
   reluGradConfig,
   fusedBatchNormGradConfig,
   linearGradConfig,
+  layerNormGradConfig,
 ];
 
 /** Backend instances whose table is registered (a re-created backend is probed again). */
@@ -99,10 +101,10 @@ export function registerMedfmKernels(): void {
   const native = activeNativeBackend();
   registerKernelTable(
     native !== undefined
-      ? tensorflowKernelConfigs(
-          tensorflowCapabilities(native),
-          originalKernel(tf.MaxPoolGrad, backendName),
-        )
+      ? tensorflowKernelConfigs(tensorflowCapabilities(native), {
+          maxPoolGrad: originalKernel(tf.MaxPoolGrad, backendName),
+          softmax: originalKernel(tf.Softmax, backendName),
+        })
       : portableKernelConfigs(backendName),
   );
   registeredBackends.add(backend);

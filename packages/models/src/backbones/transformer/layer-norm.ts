@@ -1,4 +1,6 @@
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
+import { MedfmLayerNorm } from "../../backend/kernel-names";
+import { runMedfmKernel } from "../../backend/kernel-registry";
 
 /** `nn.LayerNorm` parameters. */
 export interface LayerNorm {
@@ -8,14 +10,14 @@ export interface LayerNorm {
   bias: tf.Variable<tf.Rank.R1>;
 }
 
-/** `nn.LayerNorm` over the last axis: biased variance, eps inside the square root (torch's). */
+/**
+ * `nn.LayerNorm` over the last axis: biased variance, eps inside the square root (torch's). One
+ * {@link MedfmLayerNorm} kernel: oneDNN's layer norm on the native backend, tfjs ops elsewhere.
+ */
 export function applyLayerNorm<T extends tf.Tensor>(x: T, norm: LayerNorm, eps = 1e-5): T {
-  return tf.tidy(() => {
-    const axis = x.rank - 1;
-    const mean = tf.mean(x, axis, true);
-    const centred = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centred), axis, true);
-    const normalised = tf.mul(centred, tf.rsqrt(tf.add(variance, eps)));
-    return tf.add(tf.mul(normalised, norm.weight), norm.bias) as T;
-  });
+  return runMedfmKernel(
+    MedfmLayerNorm,
+    { x, scale: norm.weight, offset: norm.bias },
+    { epsilon: eps },
+  ) as T;
 }

@@ -5,6 +5,7 @@ import {
   portableBatchNormTrainingGrad,
 } from "./batch-norm-training";
 import { portableConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
+import { portableLayerNorm } from "./layer-norm";
 import { portableLinear } from "./linear";
 import { portableReluGrad } from "./relu-grad";
 import { portableSgdMomentumUpdate } from "./sgd-momentum-update";
@@ -22,5 +23,6 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableSgdMomentumUpdate(backendName),
     portableLinear(backendName),
     portableConv2dBatchNormRelu(backendName),
+    portableLayerNorm(backendName),
   ];
 }

@@ -1,11 +1,13 @@
 import type * as tf from "@tensorflow/tfjs";
-import { MedfmConv2dBatchNormRelu, MedfmLinear } from "../kernel-names";
+import { MedfmConv2dBatchNormRelu, MedfmLayerNorm, MedfmLinear } from "../kernel-names";
 import {
   hasMedfmKernels,
   hasOneDnnBatchNormRelu,
   hasOneDnnFusedConv2d,
   hasOneDnnFusedMatMul,
+  hasOneDnnLayerNorm,
   hasOneDnnMaxPoolGrad,
+  hasOneDnnSoftmax,
   type NativeBackend,
 } from "../native-ops";
 import { portableKernelConfigs } from "../portable/portable-kernels";
@@ -15,10 +17,12 @@ import {
   tensorflowBatchNormTrainingGrad,
 } from "./batch-norm-training";
 import { tensorflowConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
+import { tensorflowLayerNorm } from "./layer-norm";
 import { tensorflowLinear } from "./linear";
 import { tensorflowMaxPoolGrad } from "./max-pool-grad";
 import { tensorflowReluGrad } from "./relu-grad";
 import { tensorflowSgdMomentumUpdate } from "./sgd-momentum-update";
+import { tensorflowSoftmax } from "./softmax";
 
 /** What the binding and the TensorFlow build offer, probed once per backend. */
 export interface TensorflowCapabilities {
@@ -38,6 +42,18 @@ export interface TensorflowCapabilities {
    * passes list-of-string and list-of-type attributes).
    */
   oneDnnFusedConv2d: boolean;
+  /** oneDNN's layer norm runs (x86 CPU builds). */
+  oneDnnLayerNorm: boolean;
+  /** oneDNN's softmax runs (x86 CPU builds). */
+  oneDnnSoftmax: boolean;
+}
+
+/** tfjs-node's own kernels that the table replaces where oneDNN has faster ones. */
+export interface TensorflowOriginalKernels {
+  /** tfjs-node's `MaxPoolGrad`. */
+  maxPoolGrad?: tf.KernelConfig;
+  /** tfjs-node's `Softmax`. */
+  softmax?: tf.KernelConfig;
 }
 
 /** Probes what `backend` offers (each check runs a tiny op once). */
@@ -48,18 +64,20 @@ export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabi
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
     oneDnnFusedMatMul: hasOneDnnFusedMatMul(backend),
     oneDnnFusedConv2d: hasOneDnnFusedConv2d(backend),
+    oneDnnLayerNorm: hasOneDnnLayerNorm(backend),
+    oneDnnSoftmax: hasOneDnnSoftmax(backend),
   };
 }
 
 /**
  * The kernel table of the native `tensorflow` backend: every @medfm/models kernel as TensorFlow
  * ops over tfjs-node's binding, the fused ones where `capabilities` has them and the portable
- * composites otherwise, plus tfjs's `MaxPoolGrad` on oneDNN in place of `originalMaxPoolGrad`
- * (tfjs-node's) where oneDNN has it.
+ * composites otherwise, plus tfjs's `MaxPoolGrad` and `Softmax` on oneDNN in place of
+ * tfjs-node's `originals` where oneDNN has them.
  */
 export function tensorflowKernelConfigs(
   capabilities: TensorflowCapabilities,
-  originalMaxPoolGrad: tf.KernelConfig | undefined,
+  originals: TensorflowOriginalKernels,
 ): tf.KernelConfig[] {
   const portable = new Map(
     portableKernelConfigs("tensorflow").map((config) => [config.kernelName, config]),
@@ -80,8 +98,15 @@ export function tensorflowKernelConfigs(
   if (capabilities.oneDnnFusedConv2d && portableConv !== undefined) {
     native.push(tensorflowConv2dBatchNormRelu(portableConv));
   }
-  if (capabilities.oneDnnMaxPoolGrad && originalMaxPoolGrad !== undefined) {
-    native.push(tensorflowMaxPoolGrad(originalMaxPoolGrad));
+  const portableLayerNorm = portable.get(MedfmLayerNorm);
+  if (capabilities.oneDnnLayerNorm && portableLayerNorm !== undefined) {
+    native.push(tensorflowLayerNorm(portableLayerNorm));
+  }
+  if (capabilities.oneDnnMaxPoolGrad && originals.maxPoolGrad !== undefined) {
+    native.push(tensorflowMaxPoolGrad(originals.maxPoolGrad));
+  }
+  if (capabilities.oneDnnSoftmax && originals.softmax !== undefined) {
+    native.push(tensorflowSoftmax(originals.softmax));
   }
   for (const config of native) portable.delete(config.kernelName);
   return [...native, ...portable.values()];
