@@ -44,10 +44,12 @@ export const MedfmReluGrad = "MedfmReluGrad";
 export const MedfmSgdMomentumUpdate = "MedfmSgdMomentumUpdate";
 
 /**
- * A linear layer on a matrix, optionally followed by exact GELU: inputs `{x, weight, bias}` (`x`
- * `[rows, in]`, `weight` `[in, out]`, `bias` `[out]`), attrs {@link LinearAttrs}; one output
- * `activation(x·weight + bias)`. Differentiable (the GELU variant recomputes `x·weight + bias`
- * in its gradient; `applyLinear` asks for it only outside gradient recording).
+ * A linear layer on a matrix, optionally followed by exact GELU or plus a residual: inputs
+ * `{x, weight, bias, residual?}` (`x` `[rows, in]`, `weight` `[in, out]`, `bias` `[out]`,
+ * `residual` `[rows, out]`), attrs {@link LinearAttrs}; one output `activation(x·weight + bias)`,
+ * or `x·weight + bias + residual` (a residual goes with activation `"none"` only). Differentiable
+ * (the GELU variant recomputes `x·weight + bias` in its gradient; `applyLinear` asks for it only
+ * outside gradient recording).
  */
 export const MedfmLinear = "MedfmLinear";
 

@@ -4,8 +4,8 @@ import { type LinearAttrs, MedfmLinear } from "./kernel-names";
 /**
  * The gradient of {@link MedfmLinear}, one config for every backend: with `dz` the gradient at
  * `z = x·weight + bias` (`dy` itself, or with GELU `dy·(Φ(z) + z·φ(z))`, `z` recomputed),
- * `dx = dz·weightᵀ`, `dweight = xᵀ·dz`, `dbias = Σ_rows dz`, as tfjs differentiates `matMul`
- * and `add`. Only the gradients asked for are computed.
+ * `dx = dz·weightᵀ`, `dweight = xᵀ·dz`, `dbias = Σ_rows dz`, `dresidual = dz`, as tfjs
+ * differentiates `matMul` and `add`. Only the gradients asked for are computed.
  */
 export const linearGradConfig: tf.GradConfig = {
   kernelName: MedfmLinear,
@@ -29,6 +29,7 @@ export const linearGradConfig: tf.GradConfig = {
       x: () => tf.matMul(dz(), weight, false, true),
       weight: () => tf.matMul(x, dz(), true, false),
       bias: () => tf.sum(dz(), 0),
+      residual: () => dz(),
     };
   },
 };

@@ -98,6 +98,55 @@ describe("MedfmLinear: activation(x·weight + bias) in one kernel", () => {
     });
   }
 
+  for (const backend of backends) {
+    it(`adds a residual inside the kernel, values and gradients, on ${backend}`, async () => {
+      await selectBackend({ backend, env, log: () => {} });
+      // A transformer block's fc2: 50 tokens of 64 hidden channels back to 24, plus the stream.
+      const x = normal([50, 64], "linear-res-x") as tf.Tensor2D;
+      const weight = tf.variable(normal([64, 24], "linear-res-w", 0.2) as tf.Tensor2D);
+      const bias = tf.variable(normal([24], "linear-res-b", 0.1) as tf.Tensor1D);
+      const residual = normal([50, 24], "linear-res-r", 2) as tf.Tensor2D;
+      const upstream = normal([50, 24], "linear-res-dy");
+      const native = recordNativeOps();
+      try {
+        const kernel = (a: tf.Tensor, w: tf.Tensor, b: tf.Tensor, r: tf.Tensor) =>
+          runMedfmKernel(
+            MedfmLinear,
+            { x: a, weight: w, bias: b, residual: r },
+            { activation: "none" },
+          ) as tf.Tensor;
+        const reference = (a: tf.Tensor, w: tf.Tensor, b: tf.Tensor, r: tf.Tensor) =>
+          tf.add(tf.add(tf.matMul(a as tf.Tensor2D, w as tf.Tensor2D), b), r);
+        const y = kernel(x, weight, bias, residual);
+        const expected = reference(x, weight, bias, residual);
+        expect(maxDifference(y, expected)).toBeLessThan(2e-5);
+        const loss =
+          (f: typeof kernel) => (a: tf.Tensor, w: tf.Tensor, b: tf.Tensor, r: tf.Tensor) =>
+            tf.sum(tf.mul(f(a, w, b, r), upstream));
+        const ours = tf.grads(loss(kernel))([x, weight, bias, residual]);
+        const theirs = tf.grads(loss(reference))([x, weight, bias, residual]);
+        ours.forEach((gradient, index) => {
+          expect(maxDifference(gradient, theirs[index] as tf.Tensor)).toBeLessThan(1e-4);
+        });
+        // The residual's gradient is the upstream one, unchanged.
+        expect(maxDifference(ours[3] as tf.Tensor, upstream)).toBe(0);
+        expect(() =>
+          runMedfmKernel(MedfmLinear, { x, weight, bias, residual }, { activation: "gelu" }),
+        ).toThrow(/residual goes with activation "none"/);
+        const ops = native.names();
+        if (backend === "tensorflow") {
+          // The forward passes ran as one oneDNN op each, without a separate addition.
+          expect(ops.filter((name) => name === "_MklNativeFusedMatMul")).toHaveLength(2);
+          expect(ops.slice(0, 1)).toEqual(["_MklNativeFusedMatMul"]);
+        }
+        tf.dispose([y, expected, ...ours, ...theirs]);
+      } finally {
+        native.restore();
+        tf.dispose([x, weight, bias, residual, upstream]);
+      }
+    });
+  }
+
   it("applyLinear fuses the GELU outside gradient recording and keeps the composite inside", async () => {
     await selectBackend({ backend: "cpu", log: () => {} });
     const x = normal([2, 5, 6], "apply-x") as tf.Tensor3D;

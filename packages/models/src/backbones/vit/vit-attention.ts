@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { applyLinear, type Linear } from "../transformer/linear";
+import { addLinear, applyLinear, type Linear } from "../transformer/linear";
 import type { ParameterStore } from "../transformer/parameter-store";
 
 /**
@@ -32,8 +32,11 @@ export class VitAttention {
     this.proj = store.linear(`${key}.proj`, dim, dim, stage);
   }
 
-  /** Attention over the tokens of `x`, `[B, T, dim]`. */
-  apply(x: tf.Tensor3D): tf.Tensor3D {
+  /**
+   * Attention over the tokens of `x`, `[B, T, dim]`; with `residual` (`x`'s shape), `residual`
+   * plus the attention, the sum in the projection's kernel.
+   */
+  apply(x: tf.Tensor3D, residual?: tf.Tensor3D): tf.Tensor3D {
     return tf.tidy(() => {
       const [batch, tokens, dim] = x.shape;
       const qkv = tf.transpose(
@@ -45,7 +48,10 @@ export class VitAttention {
         .map((part) => tf.reshape(part, [batch, this.numHeads, tokens, this.headDim]));
       const attention = tf.softmax(tf.matMul(tf.mul(query, this.scale), key, false, true));
       const context = tf.transpose(tf.matMul(attention, value), [0, 2, 1, 3]);
-      return applyLinear(tf.reshape(context, [batch, tokens, dim]) as tf.Tensor3D, this.proj);
+      const merged = tf.reshape(context, [batch, tokens, dim]) as tf.Tensor3D;
+      return residual === undefined
+        ? applyLinear(merged, this.proj)
+        : addLinear(residual, merged, this.proj);
     });
   }
 }

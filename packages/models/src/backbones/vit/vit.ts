@@ -486,20 +486,25 @@ export class Vit implements Backbone {
 
   private block(block: VitBlock, x: tf.Tensor3D, options: BackboneForwardOptions): tf.Tensor3D {
     const eps = this.config.layerNormEps;
-    const frozen = this.frozenStages.has(block.stage);
+    const dropping =
+      options.training === true && !this.frozenStages.has(block.stage) && block.dropPath > 0;
     const residual = (branch: tf.Tensor3D, scale: tf.Variable<tf.Rank.R1> | undefined) => {
       const scaled = scale === undefined ? branch : (tf.mul(branch, scale) as tf.Tensor3D);
-      return options.training && !frozen && block.dropPath > 0
-        ? dropPath(scaled, block.dropPath, this.dropPathRandom)
-        : scaled;
+      return dropping ? dropPath(scaled, block.dropPath, this.dropPathRandom) : scaled;
     };
-    const attended = block.attention.apply(applyLayerNorm(x, block.norm1, eps));
-    const afterAttention = tf.add(x, residual(attended, block.layerScale1)) as tf.Tensor3D;
-    const mlp = applyMlp(
-      applyLayerNorm(afterAttention, block.norm2, eps),
-      block.mlp,
-      this.config.activation,
-    );
+    // Without LayerScale or drop path, each branch's last linear layer adds the stream itself.
+    const afterAttention =
+      block.layerScale1 === undefined && !dropping
+        ? block.attention.apply(applyLayerNorm(x, block.norm1, eps), x)
+        : (tf.add(
+            x,
+            residual(block.attention.apply(applyLayerNorm(x, block.norm1, eps)), block.layerScale1),
+          ) as tf.Tensor3D);
+    const normalised = applyLayerNorm(afterAttention, block.norm2, eps);
+    if (block.layerScale2 === undefined && !dropping) {
+      return applyMlp(normalised, block.mlp, this.config.activation, afterAttention);
+    }
+    const mlp = applyMlp(normalised, block.mlp, this.config.activation);
     return tf.add(afterAttention, residual(mlp, block.layerScale2)) as tf.Tensor3D;
   }
 
