@@ -53,4 +53,18 @@ export const MEDFM_OPS = {
     inputs: [...batchNormInputs, "residual: float", "split_like: float"],
     outputs: ["dx_head: float", "dx_tail: float", "dscale: float", "doffset: float"],
   },
+  /** Exact GELU, `x·Φ(x)`, in one pass. */
+  gelu: {
+    name: "MedfmGelu",
+    attrs: [],
+    inputs: ["x: float"],
+    outputs: ["y: float"],
+  },
+  /** The gradient of exact GELU, `dy·(Φ(x) + x·φ(x))`, in one pass. */
+  geluGrad: {
+    name: "MedfmGeluGrad",
+    attrs: [],
+    inputs: ["dy: float", "x: float"],
+    outputs: ["dx: float"],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;

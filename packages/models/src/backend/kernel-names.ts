@@ -70,6 +70,15 @@ export const MedfmConv2dBatchNormRelu = "MedfmConv2dBatchNormRelu";
  */
 export const MedfmLayerNorm = "MedfmLayerNorm";
 
+/**
+ * Exact GELU, `x·Φ(x)` with `Φ(x) = (1 + erf(x/√2))/2`, as `nn.GELU()`: inputs `{x}`, one output
+ * of its shape. Differentiable (gradient: {@link MedfmGeluGrad}).
+ */
+export const MedfmGelu = "MedfmGelu";
+
+/** Gradient of {@link MedfmGelu}: inputs `{dy, x}`, one output `dy·(Φ(x) + x·φ(x))`. */
+export const MedfmGeluGrad = "MedfmGeluGrad";
+
 /** Attributes of {@link MedfmLayerNorm}. */
 export interface LayerNormAttrs {
   /** Added to the variance before the square root. */

@@ -27,6 +27,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { batchNormTrainingGradConfig } from "./batch-norm-training-grad";
 import { fusedBatchNormGradConfig } from "./fused-batch-norm-grad";
+import { geluGradConfig } from "./gelu-grad";
 import { MedfmReluGrad } from "./kernel-names";
 import { layerNormGradConfig } from "./layer-norm-grad";
 import { linearGradConfig } from "./linear-grad";
@@ -42,6 +43,7 @@ export const medfmGradientConfigs: readonly tf.GradConfig[] = [
   fusedBatchNormGradConfig,
   linearGradConfig,
   layerNormGradConfig,
+  geluGradConfig,
 ];
 
 /** Backend instances whose table is registered (a re-created backend is probed again). */

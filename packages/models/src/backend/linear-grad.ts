@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { exactGeluGrad } from "./exact-gelu";
 import { type LinearAttrs, MedfmLinear } from "./kernel-names";
 
 /**
@@ -18,12 +19,7 @@ export const linearGradConfig: tf.GradConfig = {
     // own tidy, which would release a shared tensor after the first.
     const dz = (): tf.Tensor2D =>
       activation === "gelu"
-        ? tf.tidy(() => {
-            const z = tf.add(tf.matMul(x, weight), bias);
-            const cdf = tf.mul(tf.add(tf.erf(tf.mul(z, Math.SQRT1_2)), 1), 0.5);
-            const pdf = tf.mul(tf.exp(tf.mul(tf.square(z), -0.5)), 1 / Math.sqrt(2 * Math.PI));
-            return tf.mul(upstream, tf.add(cdf, tf.mul(z, pdf))) as tf.Tensor2D;
-          })
+        ? tf.tidy(() => exactGeluGrad(upstream, tf.add(tf.matMul(x, weight), bias)) as tf.Tensor2D)
         : upstream;
     return {
       x: () => tf.matMul(dz(), weight, false, true),

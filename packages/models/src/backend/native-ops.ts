@@ -1,7 +1,7 @@
 import { MEDFM_OPS } from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
 import type { BatchNormTrainingResult } from "./batch-norm-training";
-import { exactGelu } from "./exact-gelu";
+import { exactGelu, exactGeluGrad } from "./exact-gelu";
 import {
   type BatchNormParameters,
   conv2dBatchNormReluComposite,
@@ -423,6 +423,37 @@ export function hasOneDnnSoftmax(backend: NativeBackend): boolean {
     );
     const difference = tf.max(tf.abs(tf.sub(nativeSoftmax(backend, logits), expected)));
     close = (difference.dataSync()[0] ?? Number.POSITIVE_INFINITY) < 1e-6;
+  });
+  return ran && close;
+}
+
+/**
+ * Exact GELU of a float32 tensor (`MedfmGelu`), or with `dy` its gradient (`MedfmGeluGrad`), in
+ * one native op of ours (see {@link hasMedfmGelu}) where tfjs's composite runs four ops and its
+ * autodiff eight. Not recorded on the gradient tape.
+ */
+export function nativeGelu(backend: NativeBackend, x: tf.Tensor, dy?: tf.Tensor): tf.Tensor {
+  return dy === undefined
+    ? backend.executeSingleOutput(MEDFM_OPS.gelu.name, [], [x])
+    : backend.executeSingleOutput(MEDFM_OPS.geluGrad.name, [], [dy, x]);
+}
+
+/**
+ * Whether the binding carries the GELU kernels of {@link nativeGelu} (bindings provisioned by
+ * `medfm backend install` since they were added) and they give the composites' values within
+ * 1e-6. Runs each once on a tiny input.
+ */
+export function hasMedfmGelu(backend: NativeBackend): boolean {
+  if (!hasMedfmKernels(backend)) return false;
+  let close = false;
+  const ran = succeeds(() => {
+    const x = tf.tensor1d([-5, -1.5, -0.3, 0, 0.2, 1, 2.5, 6]);
+    const dy = tf.tensor1d([1, -2, 0.5, 3, 1, -1, 0.25, 2]);
+    const differences = [
+      tf.max(tf.abs(tf.sub(nativeGelu(backend, x), exactGelu(x)))),
+      tf.max(tf.abs(tf.sub(nativeGelu(backend, x, dy), exactGeluGrad(dy, x)))),
+    ].map((difference) => difference.dataSync()[0] ?? Number.POSITIVE_INFINITY);
+    close = differences.every((difference) => difference < 1e-6);
   });
   return ran && close;
 }

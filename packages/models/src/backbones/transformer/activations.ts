@@ -1,12 +1,17 @@
 import * as tf from "@tensorflow/tfjs";
-import { exactGelu } from "../../backend/exact-gelu";
+import { MedfmGelu } from "../../backend/kernel-names";
+import { runMedfmKernel } from "../../backend/kernel-registry";
 
 /** The MLP activations of the transformers here: `gelu` (timm, DINOv2) and `quick_gelu` (CLIP). */
 export type TransformerActivation = "gelu" | "quick_gelu";
 
-/** Exact GELU, `x·Φ(x) = x/2·(1 + erf(x/√2))`, as `nn.GELU()` with its default. */
+/**
+ * Exact GELU, `x·Φ(x) = x/2·(1 + erf(x/√2))`, as `nn.GELU()` with its default: one
+ * {@link MedfmGelu} kernel (ours on the native backend, forward and gradient one pass each; tfjs
+ * ops elsewhere).
+ */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  return exactGelu(x) as T;
+  return runMedfmKernel(MedfmGelu, { x }) as T;
 }
 
 /** OpenAI CLIP's `quick_gelu`, `x·σ(1.702·x)`, as transformers' `QuickGELUActivation`. */

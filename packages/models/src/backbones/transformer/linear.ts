@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { exactGelu } from "../../backend/exact-gelu";
 import { MedfmLinear } from "../../backend/kernel-names";
 import { runMedfmKernel } from "../../backend/kernel-registry";
 import { recordingGradients } from "../../backend/recording-gradients";
+import { gelu } from "./activations";
 
 /** `nn.Linear` parameters: weight `[in, out]`, optional bias `[out]`. */
 export interface Linear {
@@ -16,8 +16,8 @@ export interface Linear {
  * `nn.Linear` on the last axis of a tensor of any rank, optionally followed by exact GELU
  * (`activation: "gelu"`, as timm's `Mlp` applies it after `fc1`). With a bias, one
  * {@link MedfmLinear} kernel (oneDNN's fused inner product on the native backend, `matMul` and
- * `add` elsewhere); the GELU joins it outside gradient recording, and is the separate composite
- * inside it, so training differentiates the same ops as before.
+ * `add` elsewhere); the GELU joins it outside gradient recording, and is the separate
+ * {@link gelu} kernel inside it, whose gradient is one kernel too.
  */
 export function applyLinear<T extends tf.Tensor>(
   x: T,
@@ -57,7 +57,7 @@ function linear(
     let y: tf.Tensor;
     if (layer.bias === undefined) {
       y = tf.matMul(matrix, layer.weight);
-      if (activation === "gelu") y = exactGelu(y);
+      if (activation === "gelu") y = gelu(y);
       if (residual !== undefined) y = tf.add(tf.reshape(residual, y.shape), y);
     } else {
       const fuseGelu = activation === "gelu" && !recordingGradients();
@@ -75,7 +75,7 @@ function linear(
         },
         { activation: fuseGelu ? "gelu" : "none" },
       ) as tf.Tensor;
-      if (activation === "gelu" && !fuseGelu) y = exactGelu(y);
+      if (activation === "gelu" && !fuseGelu) y = gelu(y);
     }
     return y.rank === outShape.length ? y : tf.reshape(y, outShape);
   });

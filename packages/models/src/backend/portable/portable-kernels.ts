@@ -5,6 +5,7 @@ import {
   portableBatchNormTrainingGrad,
 } from "./batch-norm-training";
 import { portableConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
+import { portableGelu, portableGeluGrad } from "./gelu";
 import { portableLayerNorm } from "./layer-norm";
 import { portableLinear } from "./linear";
 import { portableReluGrad } from "./relu-grad";
@@ -24,5 +25,7 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableLinear(backendName),
     portableConv2dBatchNormRelu(backendName),
     portableLayerNorm(backendName),
+    portableGelu(backendName),
+    portableGeluGrad(backendName),
   ];
 }

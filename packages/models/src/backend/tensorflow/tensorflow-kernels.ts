@@ -1,6 +1,13 @@
 import type * as tf from "@tensorflow/tfjs";
-import { MedfmConv2dBatchNormRelu, MedfmLayerNorm, MedfmLinear } from "../kernel-names";
 import {
+  MedfmConv2dBatchNormRelu,
+  MedfmGelu,
+  MedfmGeluGrad,
+  MedfmLayerNorm,
+  MedfmLinear,
+} from "../kernel-names";
+import {
+  hasMedfmGelu,
   hasMedfmKernels,
   hasOneDnnBatchNormRelu,
   hasOneDnnFusedConv2d,
@@ -17,6 +24,7 @@ import {
   tensorflowBatchNormTrainingGrad,
 } from "./batch-norm-training";
 import { tensorflowConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
+import { tensorflowGelu } from "./gelu";
 import { tensorflowLayerNorm } from "./layer-norm";
 import { tensorflowLinear } from "./linear";
 import { tensorflowMaxPoolGrad } from "./max-pool-grad";
@@ -28,6 +36,8 @@ import { tensorflowSoftmax } from "./softmax";
 export interface TensorflowCapabilities {
   /** @medfm/models' own kernels are in the binding (a CPU build from `medfm backend install`). */
   medfmKernels: boolean;
+  /** Our GELU kernels are in the binding (provisioned since they were added). */
+  medfmGelu: boolean;
   /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
   oneDnnRelu: boolean;
   /** oneDNN's max-pool gradient runs (x86 CPU builds). */
@@ -60,6 +70,7 @@ export interface TensorflowOriginalKernels {
 export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabilities {
   return {
     medfmKernels: hasMedfmKernels(backend),
+    medfmGelu: hasMedfmGelu(backend),
     oneDnnRelu: hasOneDnnBatchNormRelu(backend),
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
     oneDnnFusedMatMul: hasOneDnnFusedMatMul(backend),
@@ -97,6 +108,11 @@ export function tensorflowKernelConfigs(
   const portableConv = portable.get(MedfmConv2dBatchNormRelu);
   if (capabilities.oneDnnFusedConv2d && portableConv !== undefined) {
     native.push(tensorflowConv2dBatchNormRelu(portableConv));
+  }
+  const portableGelu = portable.get(MedfmGelu);
+  const portableGeluGrad = portable.get(MedfmGeluGrad);
+  if (capabilities.medfmGelu && portableGelu !== undefined && portableGeluGrad !== undefined) {
+    native.push(...tensorflowGelu({ gelu: portableGelu, geluGrad: portableGeluGrad }));
   }
   const portableLayerNorm = portable.get(MedfmLayerNorm);
   if (capabilities.oneDnnLayerNorm && portableLayerNorm !== undefined) {
