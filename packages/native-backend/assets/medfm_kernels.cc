@@ -10,6 +10,8 @@
 //   the sum by channels, in place of a DenseNet layer's Add and SplitV.
 // - MedfmGelu and MedfmGeluGrad are exact GELU, x·Φ(x), and its gradient, in one pass each, in
 //   place of the four and eight TensorFlow ops of the composite and of its autodiff.
+// - MedfmLayerNormGrad is the input gradient of a layer norm, row by row in cache, in place of
+//   the fifteen TensorFlow ops that recompute the statistics and apply the formula.
 //
 // The prototypes come from TensorFlow's C kernel API (tensorflow/c/kernels.h and ops.h), which
 // libtensorflow_framework exports; they are declared here so that the binding builds with the
@@ -746,6 +748,116 @@ void ComputeGelu(void *, TF_OpKernelContext *ctx) {
   TF_DeleteStatus(status);
 }
 
+// Sum of n floats in 16 float lanes (which GCC vectorises; a single accumulator it would not,
+// without reassociation), the lanes added at the end.
+inline float LaneSum(const float *v, int64_t n) {
+  float lanes[16] = {0};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    for (int k = 0; k < 16; ++k) lanes[k] += v[j + k];
+  }
+  for (; j < n; ++j) lanes[j % 16] += v[j];
+  float sum = 0;
+  for (int k = 0; k < 16; ++k) sum += lanes[k];
+  return sum;
+}
+
+// The input gradient of a layer norm over the last axis (torch's nn.LayerNorm), rows
+// [begin, end) of `channels` values: with x̂ = (x − μ)·r, r = 1/√(σ² + ε) (biased variance)
+// and g = dy·scale, dx = r·(g − mean(g) − x̂·mean(g·x̂)). `work` holds 2·channels floats.
+MEDFM_CPU_CLONES
+void LayerNormGradRows(const float *dy, const float *x, const float *scale, float *dx,
+                       int64_t channels, float epsilon, int64_t begin, int64_t end,
+                       float *work) {
+  float *centred = work;
+  float *g = work + channels;
+  const float inverse = 1.f / static_cast<float>(channels);
+  for (int64_t row = begin; row < end; ++row) {
+    const float *xr = x + row * channels;
+    const float *dyr = dy + row * channels;
+    float *dxr = dx + row * channels;
+    const float mean = LaneSum(xr, channels) * inverse;
+    for (int64_t c = 0; c < channels; ++c) centred[c] = xr[c] - mean;
+    for (int64_t c = 0; c < channels; ++c) g[c] = centred[c] * centred[c];
+    const float r = 1.f / std::sqrt(LaneSum(g, channels) * inverse + epsilon);
+    for (int64_t c = 0; c < channels; ++c) centred[c] *= r;  // now x̂
+    for (int64_t c = 0; c < channels; ++c) g[c] = dyr[c] * scale[c];
+    const float mean_g = LaneSum(g, channels) * inverse;
+    for (int64_t c = 0; c < channels; ++c) dxr[c] = g[c] * centred[c];
+    const float mean_gx = LaneSum(dxr, channels) * inverse;
+    for (int64_t c = 0; c < channels; ++c) {
+      dxr[c] = r * (g[c] - mean_g - centred[c] * mean_gx);
+    }
+  }
+}
+
+struct LayerNormGradKernel {
+  float epsilon;
+};
+
+void *CreateLayerNormGrad(TF_OpKernelConstruction *ctx) {
+  return new LayerNormGradKernel{EpsilonAttr(ctx)};
+}
+
+void DeleteLayerNormGrad(void *kernel) { delete static_cast<LayerNormGradKernel *>(kernel); }
+
+// Inputs: dy and x (one shape, rank >= 1, last axis C) and scale (C values), float32; attribute
+// epsilon. Output: dx, x's shape.
+void ComputeLayerNormGrad(void *kernel, TF_OpKernelContext *ctx) {
+  const float epsilon = static_cast<LayerNormGradKernel *>(kernel)->epsilon;
+  TF_Status *status = TF_NewStatus();
+  TF_Tensor *inputs[3] = {nullptr, nullptr, nullptr};
+  TF_Tensor *out = nullptr;
+  for (int i = 0; i < 3 && TF_GetCode(status) == TF_OK; ++i) {
+    TF_GetInput(ctx, i, &inputs[i], status);
+  }
+  TF_Tensor *dy = inputs[0];
+  TF_Tensor *x = inputs[1];
+  TF_Tensor *scale = inputs[2];
+  int64_t channels = 0;
+  if (TF_GetCode(status) == TF_OK) {
+    const int dims = TF_NumDims(x);
+    channels = dims > 0 ? TF_Dim(x, dims - 1) : 0;
+    if (dims < 1 || channels < 1 || TF_TensorElementCount(dy) != TF_TensorElementCount(x) ||
+        TF_TensorElementCount(scale) != channels) {
+      char message[200];
+      snprintf(message, sizeof(message),
+               "MedfmLayerNormGrad: dy has %lld elements, x %lld with %lld channels, scale %lld",
+               static_cast<long long>(TF_TensorElementCount(dy)),
+               static_cast<long long>(TF_TensorElementCount(x)),
+               static_cast<long long>(channels),
+               static_cast<long long>(TF_TensorElementCount(scale)));
+      TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
+    } else {
+      std::vector<int64_t> shape(dims);
+      for (int d = 0; d < dims; ++d) shape[d] = TF_Dim(x, d);
+      const int candidates[1] = {0};
+      out = TF_ForwardInputOrAllocateOutput(ctx, candidates, 1, 0, shape.data(), dims, nullptr,
+                                            status);
+    }
+  }
+  if (TF_GetCode(status) == TF_OK) {
+    const int64_t rows = TF_TensorElementCount(x) / channels;
+    const float *dy_data = static_cast<const float *>(TF_TensorData(dy));
+    const float *x_data = static_cast<const float *>(TF_TensorData(x));
+    const float *scale_data = static_cast<const float *>(TF_TensorData(scale));
+    float *dx_data = static_cast<float *>(TF_TensorData(out));
+    const int64_t most = std::min<int64_t>(std::min(AvailableCpus(), 4), rows);
+    const int threads = rows * channels >= (1 << 16) ? static_cast<int>(most) : 1;
+    ParallelFor(threads, [&](int t, int count) {
+      std::vector<float> work(2 * channels);
+      LayerNormGradRows(dy_data, x_data, scale_data, dx_data, channels, epsilon,
+                        rows * t / count, rows * (t + 1) / count, work.data());
+    });
+  } else {
+    TF_OpKernelContext_Failure(ctx, status);
+  }
+  for (TF_Tensor *tensor : {dy, x, scale, out}) {
+    if (tensor != nullptr) TF_DeleteTensor(tensor);
+  }
+  TF_DeleteStatus(status);
+}
+
 // The output has input 0's shape.
 void SameShapeAsFirst(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   TF_ShapeHandle *shape = TF_NewShapeHandle();
@@ -821,6 +933,11 @@ bool RegisterKernels(TF_Status *status) {
        {"dy: float", "x: float"},
        {"dx: float"},
        SameShapeAsFirst, CreateGelu, ComputeGelu<true>, DeleteGelu},
+      {"MedfmLayerNormGrad",
+       {"epsilon: float = 0.00001"},
+       {"dy: float", "x: float", "scale: float"},
+       {"dx: float"},
+       SameShapeAsFirst, CreateLayerNormGrad, ComputeLayerNormGrad, DeleteLayerNormGrad},
   };
   for (const OpSpec &spec : specs) {
     if (!Register(spec, status)) return false;

@@ -67,4 +67,11 @@ export const MEDFM_OPS = {
     inputs: ["dy: float", "x: float"],
     outputs: ["dx: float"],
   },
+  /** The input gradient of a layer norm over the last axis (statistics recomputed from `x`). */
+  layerNormGrad: {
+    name: "MedfmLayerNormGrad",
+    attrs: ["epsilon: float = 0.00001"],
+    inputs: ["dy: float", "x: float", "scale: float"],
+    outputs: ["dx: float"],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;

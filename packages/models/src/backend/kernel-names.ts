@@ -66,9 +66,16 @@ export const MedfmConv2dBatchNormRelu = "MedfmConv2dBatchNormRelu";
  * torch's `nn.LayerNorm` over the last axis (biased variance, epsilon inside the square root):
  * inputs `{x, scale, offset}` (`x` of any rank ≥ 1, `scale` and `offset` the length of its last
  * axis), attrs {@link LayerNormAttrs}; one output of `x`'s shape. Differentiable (the gradient
- * recomputes the statistics from `x`).
+ * recomputes the statistics from `x`; the input's gradient is {@link MedfmLayerNormGrad}).
  */
 export const MedfmLayerNorm = "MedfmLayerNorm";
+
+/**
+ * The input gradient of {@link MedfmLayerNorm}: inputs `{dy, x, scale}`, attrs
+ * {@link LayerNormAttrs}; one output, `x`'s shape: with `x̂ = (x − μ)·r`, `r = 1/√(σ² + ε)` over
+ * the last axis and `g = dy·scale`, `r·(g − mean(g) − x̂·mean(g·x̂))`.
+ */
+export const MedfmLayerNormGrad = "MedfmLayerNormGrad";
 
 /**
  * Exact GELU, `x·Φ(x)` with `Φ(x) = (1 + erf(x/√2))/2`, as `nn.GELU()`: inputs `{x}`, one output

@@ -6,7 +6,7 @@ import {
   type BatchNormParameters,
   conv2dBatchNormReluComposite,
 } from "./portable/conv2d-batch-norm-relu";
-import { layerNormComposite } from "./portable/layer-norm";
+import { layerNormComposite, layerNormInputGrad } from "./portable/layer-norm";
 
 /** The parts of tfjs-node's `NodeJSKernelBackend` used to run TensorFlow ops it has no kernel for. */
 export interface NativeBackend {
@@ -454,6 +454,46 @@ export function hasMedfmGelu(backend: NativeBackend): boolean {
       tf.max(tf.abs(tf.sub(nativeGelu(backend, x, dy), exactGeluGrad(dy, x)))),
     ].map((difference) => difference.dataSync()[0] ?? Number.POSITIVE_INFINITY);
     close = differences.every((difference) => difference < 1e-6);
+  });
+  return ran && close;
+}
+
+/**
+ * The input gradient of a layer norm over the last axis of float32 tensors in one native op of
+ * ours (`MedfmLayerNormGrad`, see {@link hasMedfmLayerNormGrad}), row by row, where the tfjs
+ * formula runs fifteen ops. Not recorded on the gradient tape.
+ */
+export function nativeLayerNormGrad(
+  backend: NativeBackend,
+  dy: tf.Tensor,
+  x: tf.Tensor,
+  scale: tf.Tensor1D,
+  epsilon: number,
+): tf.Tensor {
+  return backend.executeSingleOutput(
+    MEDFM_OPS.layerNormGrad.name,
+    [{ name: "epsilon", type: backend.binding.TF_ATTR_FLOAT, value: epsilon }],
+    [dy, x, scale],
+  );
+}
+
+/**
+ * Whether the binding carries {@link nativeLayerNormGrad} (bindings provisioned by `medfm backend
+ * install` since it was added) and it gives the tfjs formula's values within 1e-5. Runs it once
+ * on a tiny input.
+ */
+export function hasMedfmLayerNormGrad(backend: NativeBackend): boolean {
+  if (!hasMedfmKernels(backend)) return false;
+  let close = false;
+  const ran = succeeds(() => {
+    const x = tf.tensor2d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2], [2, 4]);
+    const dy = tf.tensor2d([1, -2, 0.5, 3, 1, -1, 0.25, 2], [2, 4]);
+    const scale = tf.tensor1d([1, -2, 0.5, 0.25]);
+    const expected = layerNormInputGrad(dy, x, scale, 1e-5);
+    const difference = tf.max(
+      tf.abs(tf.sub(nativeLayerNormGrad(backend, dy, x, scale, 1e-5), expected)),
+    );
+    close = (difference.dataSync()[0] ?? Number.POSITIVE_INFINITY) < 1e-5;
   });
   return ran && close;
 }

@@ -6,7 +6,7 @@ import {
 } from "./batch-norm-training";
 import { portableConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
 import { portableGelu, portableGeluGrad } from "./gelu";
-import { portableLayerNorm } from "./layer-norm";
+import { portableLayerNorm, portableLayerNormGrad } from "./layer-norm";
 import { portableLinear } from "./linear";
 import { portableReluGrad } from "./relu-grad";
 import { portableSgdMomentumUpdate } from "./sgd-momentum-update";
@@ -25,6 +25,7 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableLinear(backendName),
     portableConv2dBatchNormRelu(backendName),
     portableLayerNorm(backendName),
+    portableLayerNormGrad(backendName),
     portableGelu(backendName),
     portableGeluGrad(backendName),
   ];

@@ -4,11 +4,13 @@ import {
   MedfmGelu,
   MedfmGeluGrad,
   MedfmLayerNorm,
+  MedfmLayerNormGrad,
   MedfmLinear,
 } from "../kernel-names";
 import {
   hasMedfmGelu,
   hasMedfmKernels,
+  hasMedfmLayerNormGrad,
   hasOneDnnBatchNormRelu,
   hasOneDnnFusedConv2d,
   hasOneDnnFusedMatMul,
@@ -26,6 +28,7 @@ import {
 import { tensorflowConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
 import { tensorflowGelu } from "./gelu";
 import { tensorflowLayerNorm } from "./layer-norm";
+import { tensorflowLayerNormGrad } from "./layer-norm-grad";
 import { tensorflowLinear } from "./linear";
 import { tensorflowMaxPoolGrad } from "./max-pool-grad";
 import { tensorflowReluGrad } from "./relu-grad";
@@ -38,6 +41,8 @@ export interface TensorflowCapabilities {
   medfmKernels: boolean;
   /** Our GELU kernels are in the binding (provisioned since they were added). */
   medfmGelu: boolean;
+  /** Our layer-norm gradient kernel is in the binding (provisioned since it was added). */
+  medfmLayerNormGrad: boolean;
   /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
   oneDnnRelu: boolean;
   /** oneDNN's max-pool gradient runs (x86 CPU builds). */
@@ -71,6 +76,7 @@ export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabi
   return {
     medfmKernels: hasMedfmKernels(backend),
     medfmGelu: hasMedfmGelu(backend),
+    medfmLayerNormGrad: hasMedfmLayerNormGrad(backend),
     oneDnnRelu: hasOneDnnBatchNormRelu(backend),
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
     oneDnnFusedMatMul: hasOneDnnFusedMatMul(backend),
@@ -113,6 +119,10 @@ export function tensorflowKernelConfigs(
   const portableGeluGrad = portable.get(MedfmGeluGrad);
   if (capabilities.medfmGelu && portableGelu !== undefined && portableGeluGrad !== undefined) {
     native.push(...tensorflowGelu({ gelu: portableGelu, geluGrad: portableGeluGrad }));
+  }
+  const portableLayerNormGrad = portable.get(MedfmLayerNormGrad);
+  if (capabilities.medfmLayerNormGrad && portableLayerNormGrad !== undefined) {
+    native.push(tensorflowLayerNormGrad(portableLayerNormGrad));
   }
   const portableLayerNorm = portable.get(MedfmLayerNorm);
   if (capabilities.oneDnnLayerNorm && portableLayerNorm !== undefined) {
