@@ -10,6 +10,8 @@
 //   the sum by channels, in place of a DenseNet layer's Add and SplitV.
 // - MedfmGelu and MedfmGeluGrad are exact GELU, x·Φ(x), and its gradient, in one pass each, in
 //   place of the four and eight TensorFlow ops of the composite and of its autodiff.
+// - MedfmBatchNormRelu is relu(batch_norm(x)) with running statistics (inference), one pass in
+//   place of FusedBatchNorm and Relu.
 // - MedfmLayerNormGrad is the input gradient of a layer norm, row by row in cache, in place of
 //   the fifteen TensorFlow ops that recompute the statistics and apply the formula.
 //
@@ -858,6 +860,98 @@ void ComputeLayerNormGrad(void *kernel, TF_OpKernelContext *ctx) {
   TF_DeleteStatus(status);
 }
 
+// relu(batch_norm(x)) with running statistics, rows [begin, end) of `channels` values: with
+// a = scale/√(variance + ε) and b = offset − mean·a per channel, y = max(0, x·a + b).
+MEDFM_CPU_CLONES
+void BatchNormReluRows(const float *x, const float *a, const float *b, float *y, int64_t channels,
+                       int64_t begin, int64_t end) {
+  for (int64_t row = begin; row < end; ++row) {
+    const float *xr = x + row * channels;
+    float *yr = y + row * channels;
+    MEDFM_INDEPENDENT_ITERATIONS
+    for (int64_t c = 0; c < channels; ++c) {
+      const float v = xr[c] * a[c] + b[c];
+      yr[c] = v > 0.f ? v : 0.f;
+    }
+  }
+}
+
+struct BatchNormReluKernel {
+  float epsilon;
+};
+
+void *CreateBatchNormRelu(TF_OpKernelConstruction *ctx) {
+  return new BatchNormReluKernel{EpsilonAttr(ctx)};
+}
+
+void DeleteBatchNormRelu(void *kernel) { delete static_cast<BatchNormReluKernel *>(kernel); }
+
+// Inputs: x (rank >= 1, channels last: NHWC), then scale, offset, mean and variance (C values
+// each), float32; attribute epsilon. Output: y, x's shape.
+void ComputeBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
+  const float epsilon = static_cast<BatchNormReluKernel *>(kernel)->epsilon;
+  TF_Status *status = TF_NewStatus();
+  TF_Tensor *inputs[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+  TF_Tensor *out = nullptr;
+  for (int i = 0; i < 5 && TF_GetCode(status) == TF_OK; ++i) {
+    TF_GetInput(ctx, i, &inputs[i], status);
+  }
+  int64_t channels = 0;
+  if (TF_GetCode(status) == TF_OK) {
+    TF_Tensor *x = inputs[0];
+    const int dims = TF_NumDims(x);
+    channels = dims > 0 ? TF_Dim(x, dims - 1) : 0;
+    bool fits = dims >= 1 && channels >= 1;
+    for (int i = 1; i < 5; ++i) fits = fits && TF_TensorElementCount(inputs[i]) == channels;
+    if (!fits) {
+      char message[200];
+      snprintf(message, sizeof(message),
+               "MedfmBatchNormRelu: x has %lld channels but scale, offset, mean and variance "
+               "have %lld, %lld, %lld and %lld values",
+               static_cast<long long>(channels),
+               static_cast<long long>(TF_TensorElementCount(inputs[1])),
+               static_cast<long long>(TF_TensorElementCount(inputs[2])),
+               static_cast<long long>(TF_TensorElementCount(inputs[3])),
+               static_cast<long long>(TF_TensorElementCount(inputs[4])));
+      TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
+    } else {
+      std::vector<int64_t> shape(dims);
+      for (int d = 0; d < dims; ++d) shape[d] = TF_Dim(x, d);
+      const int candidates[1] = {0};
+      out = TF_ForwardInputOrAllocateOutput(ctx, candidates, 1, 0, shape.data(), dims, nullptr,
+                                            status);
+    }
+  }
+  if (TF_GetCode(status) == TF_OK) {
+    const float *scale = static_cast<const float *>(TF_TensorData(inputs[1]));
+    const float *offset = static_cast<const float *>(TF_TensorData(inputs[2]));
+    const float *mean = static_cast<const float *>(TF_TensorData(inputs[3]));
+    const float *variance = static_cast<const float *>(TF_TensorData(inputs[4]));
+    std::vector<float> a(channels);
+    std::vector<float> b(channels);
+    for (int64_t c = 0; c < channels; ++c) {
+      a[c] = scale[c] / std::sqrt(variance[c] + epsilon);
+      b[c] = offset[c] - mean[c] * a[c];
+    }
+    const int64_t rows = TF_TensorElementCount(inputs[0]) / channels;
+    const float *x = static_cast<const float *>(TF_TensorData(inputs[0]));
+    float *y = static_cast<float *>(TF_TensorData(out));
+    const int64_t most = std::min<int64_t>(std::min(AvailableCpus(), 4), rows);
+    const int threads = rows * channels >= (1 << 16) ? static_cast<int>(most) : 1;
+    ParallelFor(threads, [&](int t, int count) {
+      BatchNormReluRows(x, a.data(), b.data(), y, channels, rows * t / count,
+                        rows * (t + 1) / count);
+    });
+  } else {
+    TF_OpKernelContext_Failure(ctx, status);
+  }
+  for (TF_Tensor *tensor : inputs) {
+    if (tensor != nullptr) TF_DeleteTensor(tensor);
+  }
+  if (out != nullptr) TF_DeleteTensor(out);
+  TF_DeleteStatus(status);
+}
+
 // The output has input 0's shape.
 void SameShapeAsFirst(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   TF_ShapeHandle *shape = TF_NewShapeHandle();
@@ -938,6 +1032,11 @@ bool RegisterKernels(TF_Status *status) {
        {"dy: float", "x: float", "scale: float"},
        {"dx: float"},
        SameShapeAsFirst, CreateLayerNormGrad, ComputeLayerNormGrad, DeleteLayerNormGrad},
+      {"MedfmBatchNormRelu",
+       {"epsilon: float = 0.00001"},
+       {"x: float", "scale: float", "offset: float", "mean: float", "variance: float"},
+       {"y: float"},
+       SameShapeAsFirst, CreateBatchNormRelu, ComputeBatchNormRelu, DeleteBatchNormRelu},
   };
   for (const OpSpec &spec : specs) {
     if (!Register(spec, status)) return false;

@@ -74,4 +74,11 @@ export const MEDFM_OPS = {
     inputs: ["dy: float", "x: float", "scale: float"],
     outputs: ["dx: float"],
   },
+  /** `relu(batchNorm(x))` with running statistics (inference), in one pass. */
+  batchNormRelu: {
+    name: "MedfmBatchNormRelu",
+    attrs: ["epsilon: float = 0.00001"],
+    inputs: ["x: float", "scale: float", "offset: float", "mean: float", "variance: float"],
+    outputs: ["y: float"],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;

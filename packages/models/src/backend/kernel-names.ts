@@ -92,6 +92,20 @@ export interface LayerNormAttrs {
   epsilon: number;
 }
 
+/**
+ * Inference-mode `relu(batchNorm(x))` with running statistics, as DenseNet's norm1 + relu1, the
+ * transitions' norm and norm5 run in eval mode: inputs `{x, scale, offset, mean, variance}` (`x`
+ * channels last, the rest `[channels]`), attrs {@link BatchNormReluAttrs}; one output of `x`'s
+ * shape. Not differentiable: model code runs it only outside gradient recording.
+ */
+export const MedfmBatchNormRelu = "MedfmBatchNormRelu";
+
+/** Attributes of {@link MedfmBatchNormRelu}. */
+export interface BatchNormReluAttrs {
+  /** Added to the running variance before the square root. */
+  epsilon: number;
+}
+
 /** Attributes of {@link MedfmConv2dBatchNormRelu}. */
 export interface Conv2dBatchNormReluAttrs {
   /** Stride of the convolution, the same on both axes. */

@@ -2,6 +2,7 @@ import { MEDFM_OPS } from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
 import type { BatchNormTrainingResult } from "./batch-norm-training";
 import { exactGelu, exactGeluGrad } from "./exact-gelu";
+import { batchNormReluComposite } from "./portable/batch-norm-relu";
 import {
   type BatchNormParameters,
   conv2dBatchNormReluComposite,
@@ -492,6 +493,49 @@ export function hasMedfmLayerNormGrad(backend: NativeBackend): boolean {
     const expected = layerNormInputGrad(dy, x, scale, 1e-5);
     const difference = tf.max(
       tf.abs(tf.sub(nativeLayerNormGrad(backend, dy, x, scale, 1e-5), expected)),
+    );
+    close = (difference.dataSync()[0] ?? Number.POSITIVE_INFINITY) < 1e-5;
+  });
+  return ran && close;
+}
+
+/**
+ * `relu(batchNorm(x))` with running statistics for a float32 channels-last tensor in one native
+ * op of ours (`MedfmBatchNormRelu`, see {@link hasMedfmBatchNormRelu}), one pass over the data
+ * where TensorFlow runs `FusedBatchNorm` then `Relu`. Not recorded on the gradient tape.
+ */
+export function nativeBatchNormRelu(
+  backend: NativeBackend,
+  x: tf.Tensor,
+  norm: BatchNormParameters,
+  epsilon: number,
+): tf.Tensor {
+  return backend.executeSingleOutput(
+    MEDFM_OPS.batchNormRelu.name,
+    [{ name: "epsilon", type: backend.binding.TF_ATTR_FLOAT, value: epsilon }],
+    [x, norm.scale, norm.offset, norm.mean, norm.variance],
+  );
+}
+
+/**
+ * Whether the binding carries {@link nativeBatchNormRelu} (bindings provisioned by `medfm
+ * backend install` since it was added) and it gives the composite's values within 1e-5. Runs it
+ * once on a tiny input.
+ */
+export function hasMedfmBatchNormRelu(backend: NativeBackend): boolean {
+  if (!hasMedfmKernels(backend)) return false;
+  let close = false;
+  const ran = succeeds(() => {
+    const x = tf.tensor4d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2], [1, 2, 2, 2]);
+    const norm = {
+      scale: tf.tensor1d([1.5, -0.5]),
+      offset: tf.tensor1d([0.1, 0.3]),
+      mean: tf.tensor1d([0.2, -0.1]),
+      variance: tf.tensor1d([0.8, 1.7]),
+    };
+    const expected = batchNormReluComposite(x, norm, 1e-3);
+    const difference = tf.max(
+      tf.abs(tf.sub(nativeBatchNormRelu(backend, x, norm, 1e-3), expected)),
     );
     close = (difference.dataSync()[0] ?? Number.POSITIVE_INFINITY) < 1e-5;
   });

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { torchTensorToNative } from "../backbones/densenet/torchvision-densenet-keys";
+import { recordNativeOps } from "../backend/__fixtures__/native-op-recorder";
 import { selectBackend } from "../backend/select-backend";
 import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { createClassifierFromTorch } from "./load-torch-weights";
@@ -59,10 +60,19 @@ describe.each(backends)("torchvision parity on %s", (backend) => {
     const model = createClassifierFromTorch(weights);
     expect(model.backbone.name).toBe("densenet");
     const input = tensorOf(io, "input") as tf.Tensor4D;
+    const native = recordNativeOps();
     const logits = model.predict(input);
+    native.restore();
     const expected = tensorOf(io, "logits_eval");
     expect(logits.shape).toEqual([3, 5]);
     expect(maxAbsDifference(logits, expected)).toBeLessThan(TOLERANCE);
+    if (backend === "tensorflow") {
+      // Every norm ran fused: after a convolution in oneDNN's, the others in our kernel.
+      const ops = native.names();
+      expect(ops).toContain("_MklNativeFusedConv2D");
+      expect(ops).toContain("MedfmBatchNormRelu");
+      expect(ops.filter((op) => op === "FusedBatchNorm" || op === "Relu")).toEqual([]);
+    }
     tf.dispose([input, logits, expected]);
     model.dispose();
   });

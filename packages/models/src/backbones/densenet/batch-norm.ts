@@ -1,5 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { batchNormTraining } from "../../backend/batch-norm-training";
+import { MedfmBatchNormRelu } from "../../backend/kernel-names";
+import { runMedfmKernel } from "../../backend/kernel-registry";
+import { recordingGradients } from "../../backend/recording-gradients";
 import { createVariable } from "../initializers";
 
 /** Per-channel mean and biased variance of an NHWC tensor over batch and spatial axes. */
@@ -19,8 +22,9 @@ export interface BatchNormApplyOptions {
   updateStatistics?: boolean;
   /**
    * Return `relu(batch norm)`, as DenseNet applies a ReLU after every batch norm. In training mode
-   * on the native `tensorflow` backend (CPU) one oneDNN op computes both; elsewhere, and in eval
-   * mode, it is `tf.relu` of the batch norm. The values are the same either way. Default false.
+   * on the native `tensorflow` backend (CPU) one oneDNN op computes both; with running statistics
+   * outside gradient recording, one {@link MedfmBatchNormRelu} kernel (ours on that backend, one
+   * pass); elsewhere `tf.relu` of the batch norm. The values are the same either way. Default false.
    */
   relu?: boolean;
 }
@@ -79,6 +83,19 @@ export class BatchNorm2d {
   /** Normalises an NHWC tensor over its batch and spatial axes. */
   apply(x: tf.Tensor4D, options: BatchNormApplyOptions): tf.Tensor4D {
     if (!options.training || this.frozen) {
+      if (options.relu === true && !recordingGradients()) {
+        return runMedfmKernel(
+          MedfmBatchNormRelu,
+          {
+            x,
+            scale: this.weight,
+            offset: this.bias,
+            mean: this.runningMean,
+            variance: this.runningVar,
+          },
+          { epsilon: this.eps },
+        ) as tf.Tensor4D;
+      }
       const normalised = tf.batchNorm4d(
         x,
         this.runningMean,

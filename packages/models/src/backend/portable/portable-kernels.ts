@@ -1,4 +1,5 @@
 import type * as tf from "@tensorflow/tfjs";
+import { portableBatchNormRelu } from "./batch-norm-relu";
 import {
   portableBatchNormReluGradAdd,
   portableBatchNormTraining,
@@ -24,6 +25,7 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableSgdMomentumUpdate(backendName),
     portableLinear(backendName),
     portableConv2dBatchNormRelu(backendName),
+    portableBatchNormRelu(backendName),
     portableLayerNorm(backendName),
     portableLayerNormGrad(backendName),
     portableGelu(backendName),

@@ -1,5 +1,6 @@
 import type * as tf from "@tensorflow/tfjs";
 import {
+  MedfmBatchNormRelu,
   MedfmConv2dBatchNormRelu,
   MedfmGelu,
   MedfmGeluGrad,
@@ -8,6 +9,7 @@ import {
   MedfmLinear,
 } from "../kernel-names";
 import {
+  hasMedfmBatchNormRelu,
   hasMedfmGelu,
   hasMedfmKernels,
   hasMedfmLayerNormGrad,
@@ -20,6 +22,7 @@ import {
   type NativeBackend,
 } from "../native-ops";
 import { portableKernelConfigs } from "../portable/portable-kernels";
+import { tensorflowBatchNormRelu } from "./batch-norm-relu";
 import {
   tensorflowBatchNormReluGradAdd,
   tensorflowBatchNormTraining,
@@ -41,6 +44,8 @@ export interface TensorflowCapabilities {
   medfmKernels: boolean;
   /** Our GELU kernels are in the binding (provisioned since they were added). */
   medfmGelu: boolean;
+  /** Our inference batch norm + ReLU kernel is in the binding (provisioned since it was added). */
+  medfmBatchNormRelu: boolean;
   /** Our layer-norm gradient kernel is in the binding (provisioned since it was added). */
   medfmLayerNormGrad: boolean;
   /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
@@ -76,6 +81,7 @@ export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabi
   return {
     medfmKernels: hasMedfmKernels(backend),
     medfmGelu: hasMedfmGelu(backend),
+    medfmBatchNormRelu: hasMedfmBatchNormRelu(backend),
     medfmLayerNormGrad: hasMedfmLayerNormGrad(backend),
     oneDnnRelu: hasOneDnnBatchNormRelu(backend),
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
@@ -119,6 +125,10 @@ export function tensorflowKernelConfigs(
   const portableGeluGrad = portable.get(MedfmGeluGrad);
   if (capabilities.medfmGelu && portableGelu !== undefined && portableGeluGrad !== undefined) {
     native.push(...tensorflowGelu({ gelu: portableGelu, geluGrad: portableGeluGrad }));
+  }
+  const portableBatchNormRelu = portable.get(MedfmBatchNormRelu);
+  if (capabilities.medfmBatchNormRelu && portableBatchNormRelu !== undefined) {
+    native.push(tensorflowBatchNormRelu(portableBatchNormRelu));
   }
   const portableLayerNormGrad = portable.get(MedfmLayerNormGrad);
   if (capabilities.medfmLayerNormGrad && portableLayerNormGrad !== undefined) {
