@@ -11,7 +11,8 @@
 // - MedfmGelu and MedfmGeluGrad are exact GELU, x·Φ(x), and its gradient, in one pass each, in
 //   place of the four and eight TensorFlow ops of the composite and of its autodiff.
 // - MedfmBatchNormRelu is relu(batch_norm(x)) with running statistics (inference), one pass in
-//   place of FusedBatchNorm and Relu.
+//   place of FusedBatchNorm and Relu; MedfmBatchNormReluTraining the same with the batch's
+//   statistics (and the running estimates' update), two passes, in place of oneDNN's fused op.
 // - MedfmLayerNormGrad is the input gradient of a layer norm, row by row in cache, in place of
 //   the fifteen TensorFlow ops that recompute the statistics and apply the formula.
 //
@@ -952,6 +953,187 @@ void ComputeBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
   TF_DeleteStatus(status);
 }
 
+// Per-channel sums of (x − shift) and (x − shift)² over rows [begin, end) of `channels` values,
+// added to `sum` and `squares` (doubles): float sums over blocks of 64 rows, in `block` (2·C
+// floats), added in double. The shift (the first row) keeps E[x²] − E[x]² from cancelling when
+// a channel's mean is large against its spread.
+MEDFM_CPU_CLONES
+void ShiftedChannelSums(const float *x, const float *shift, int64_t channels, int64_t begin,
+                        int64_t end, float *block, double *sum, double *squares) {
+  float *block_sum = block;
+  float *block_squares = block + channels;
+  for (int64_t start = begin; start < end; start += 64) {
+    const int64_t stop = std::min<int64_t>(start + 64, end);
+    for (int64_t c = 0; c < channels; ++c) block_sum[c] = block_squares[c] = 0.f;
+    for (int64_t row = start; row < stop; ++row) {
+      const float *xr = x + row * channels;
+      MEDFM_INDEPENDENT_ITERATIONS
+      for (int64_t c = 0; c < channels; ++c) {
+        const float d = xr[c] - shift[c];
+        block_sum[c] += d;
+        block_squares[c] += d * d;
+      }
+    }
+    for (int64_t c = 0; c < channels; ++c) {
+      sum[c] += block_sum[c];
+      squares[c] += block_squares[c];
+    }
+  }
+}
+
+struct BatchNormReluTrainingKernel {
+  float epsilon;
+  float momentum;
+};
+
+void *CreateBatchNormReluTraining(TF_OpKernelConstruction *ctx) {
+  TF_Status *status = TF_NewStatus();
+  float momentum = 0.1f;
+  TF_OpKernelConstruction_GetAttrFloat(ctx, "momentum", &momentum, status);
+  TF_DeleteStatus(status);
+  return new BatchNormReluTrainingKernel{EpsilonAttr(ctx), momentum};
+}
+
+void DeleteBatchNormReluTraining(void *kernel) {
+  delete static_cast<BatchNormReluTrainingKernel *>(kernel);
+}
+
+// MedfmBatchNormReluTraining: relu(batch_norm(x)) with the batch's statistics (NHWC, any rank
+// with channels last), as torch trains a norm followed by a ReLU. Inputs: x, scale, offset,
+// running_mean and running_variance (C values each, or both empty), float32; attributes epsilon
+// and momentum. Outputs: y; the batch mean and biased variance (as the gradient kernels take
+// them); an empty reserve (what FusedBatchNormGradV3 takes on the CPU); the new running mean and
+// unbiased variance, (1 − momentum)·old + momentum·batch, empty without running inputs.
+void ComputeBatchNormReluTraining(void *kernel, TF_OpKernelContext *ctx) {
+  const auto *attrs = static_cast<BatchNormReluTrainingKernel *>(kernel);
+  TF_Status *status = TF_NewStatus();
+  TF_Tensor *inputs[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+  TF_Tensor *outputs[6] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  for (int i = 0; i < 5 && TF_GetCode(status) == TF_OK; ++i) {
+    TF_GetInput(ctx, i, &inputs[i], status);
+  }
+  int64_t channels = 0;
+  int64_t rows = 0;
+  bool running = false;
+  if (TF_GetCode(status) == TF_OK) {
+    TF_Tensor *x = inputs[0];
+    const int dims = TF_NumDims(x);
+    channels = dims > 0 ? TF_Dim(x, dims - 1) : 0;
+    rows = channels > 0 ? TF_TensorElementCount(x) / channels : 0;
+    running = TF_TensorElementCount(inputs[3]) > 0 || TF_TensorElementCount(inputs[4]) > 0;
+    bool fits = dims >= 1 && channels >= 1 && rows >= 2 &&
+                TF_TensorElementCount(inputs[1]) == channels &&
+                TF_TensorElementCount(inputs[2]) == channels;
+    if (running) {
+      fits = fits && TF_TensorElementCount(inputs[3]) == channels &&
+             TF_TensorElementCount(inputs[4]) == channels;
+    }
+    if (!fits) {
+      char message[240];
+      snprintf(message, sizeof(message),
+               "MedfmBatchNormReluTraining: x has %lld channels and %lld values per channel "
+               "(at least 2 needed); scale, offset, running mean and variance have %lld, %lld, "
+               "%lld and %lld values",
+               static_cast<long long>(channels), static_cast<long long>(rows),
+               static_cast<long long>(TF_TensorElementCount(inputs[1])),
+               static_cast<long long>(TF_TensorElementCount(inputs[2])),
+               static_cast<long long>(TF_TensorElementCount(inputs[3])),
+               static_cast<long long>(TF_TensorElementCount(inputs[4])));
+      TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
+    } else {
+      std::vector<int64_t> shape(dims);
+      for (int d = 0; d < dims; ++d) shape[d] = TF_Dim(x, d);
+      const int64_t vector[1] = {channels};
+      const int64_t empty[1] = {0};
+      outputs[0] = TF_AllocateOutput(ctx, 0, TF_FLOAT, shape.data(), dims,
+                                     TF_TensorElementCount(x) * sizeof(float), status);
+      for (int i = 1; i < 6 && TF_GetCode(status) == TF_OK; ++i) {
+        const bool sized = i < 3 || (i > 3 && running);
+        outputs[i] = TF_AllocateOutput(ctx, i, TF_FLOAT, sized ? vector : empty, 1,
+                                       (sized ? channels : 0) * sizeof(float), status);
+      }
+    }
+  }
+  if (TF_GetCode(status) == TF_OK) {
+    const float *x = static_cast<const float *>(TF_TensorData(inputs[0]));
+    const float *scale = static_cast<const float *>(TF_TensorData(inputs[1]));
+    const float *offset = static_cast<const float *>(TF_TensorData(inputs[2]));
+    const int64_t most = std::min<int64_t>(std::min(AvailableCpus(), 4), rows);
+    const int threads = rows * channels >= (1 << 16) ? static_cast<int>(most) : 1;
+    std::vector<double> sums(2 * channels * threads, 0.0);
+    ParallelFor(threads, [&](int t, int count) {
+      std::vector<float> block(2 * channels);
+      double *sum = sums.data() + 2 * channels * t;
+      ShiftedChannelSums(x, x, channels, rows * t / count, rows * (t + 1) / count, block.data(),
+                         sum, sum + channels);
+    });
+    float *mean = static_cast<float *>(TF_TensorData(outputs[1]));
+    float *variance = static_cast<float *>(TF_TensorData(outputs[2]));
+    std::vector<float> a(channels);
+    std::vector<float> b(channels);
+    for (int64_t c = 0; c < channels; ++c) {
+      double sum = 0;
+      double squares = 0;
+      for (int t = 0; t < threads; ++t) {
+        sum += sums[2 * channels * t + c];
+        squares += sums[2 * channels * t + channels + c];
+      }
+      const double shifted_mean = sum / static_cast<double>(rows);
+      const double biased = std::max(0.0, squares / static_cast<double>(rows) -
+                                              shifted_mean * shifted_mean);
+      mean[c] = static_cast<float>(x[c] + shifted_mean);
+      variance[c] = static_cast<float>(biased);
+      a[c] = static_cast<float>(scale[c] / std::sqrt(biased + attrs->epsilon));
+      b[c] = offset[c] - mean[c] * a[c];
+    }
+    if (running) {
+      const float *old_mean = static_cast<const float *>(TF_TensorData(inputs[3]));
+      const float *old_variance = static_cast<const float *>(TF_TensorData(inputs[4]));
+      float *new_mean = static_cast<float *>(TF_TensorData(outputs[4]));
+      float *new_variance = static_cast<float *>(TF_TensorData(outputs[5]));
+      const float m = attrs->momentum;
+      const double bessel = static_cast<double>(rows) / static_cast<double>(rows - 1);
+      for (int64_t c = 0; c < channels; ++c) {
+        new_mean[c] = (1 - m) * old_mean[c] + m * mean[c];
+        new_variance[c] =
+            (1 - m) * old_variance[c] + m * static_cast<float>(variance[c] * bessel);
+      }
+    }
+    float *y = static_cast<float *>(TF_TensorData(outputs[0]));
+    ParallelFor(threads, [&](int t, int count) {
+      BatchNormReluRows(x, a.data(), b.data(), y, channels, rows * t / count,
+                        rows * (t + 1) / count);
+    });
+  } else {
+    TF_OpKernelContext_Failure(ctx, status);
+  }
+  for (TF_Tensor *tensor : inputs) {
+    if (tensor != nullptr) TF_DeleteTensor(tensor);
+  }
+  for (TF_Tensor *tensor : outputs) {
+    if (tensor != nullptr) TF_DeleteTensor(tensor);
+  }
+  TF_DeleteStatus(status);
+}
+
+// y has x's shape; the batch mean and variance have scale's; the reserve is empty; the running
+// outputs have the running inputs' shapes.
+void BatchNormReluTrainingShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
+  TF_ShapeHandle *shape = TF_NewShapeHandle();
+  const int sources[6] = {0, 1, 1, -1, 3, 4};
+  for (int i = 0; i < 6 && TF_GetCode(status) == TF_OK; ++i) {
+    if (sources[i] < 0) {
+      TF_ShapeHandle *empty = TF_ShapeInferenceContextVectorFromSize(ctx, 0);
+      TF_ShapeInferenceContextSetOutput(ctx, i, empty, status);
+      TF_DeleteShapeHandle(empty);
+      continue;
+    }
+    TF_ShapeInferenceContextGetInput(ctx, sources[i], shape, status);
+    if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, i, shape, status);
+  }
+  TF_DeleteShapeHandle(shape);
+}
+
 // The output has input 0's shape.
 void SameShapeAsFirst(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   TF_ShapeHandle *shape = TF_NewShapeHandle();
@@ -1037,6 +1219,14 @@ bool RegisterKernels(TF_Status *status) {
        {"x: float", "scale: float", "offset: float", "mean: float", "variance: float"},
        {"y: float"},
        SameShapeAsFirst, CreateBatchNormRelu, ComputeBatchNormRelu, DeleteBatchNormRelu},
+      {"MedfmBatchNormReluTraining",
+       {"epsilon: float = 0.00001", "momentum: float = 0.1"},
+       {"x: float", "scale: float", "offset: float", "running_mean: float",
+        "running_variance: float"},
+       {"y: float", "mean: float", "variance: float", "reserve: float",
+        "new_running_mean: float", "new_running_variance: float"},
+       BatchNormReluTrainingShapes, CreateBatchNormReluTraining, ComputeBatchNormReluTraining,
+       DeleteBatchNormReluTraining},
   };
   for (const OpSpec &spec : specs) {
     if (!Register(spec, status)) return false;

@@ -81,4 +81,27 @@ export const MEDFM_OPS = {
     inputs: ["x: float", "scale: float", "offset: float", "mean: float", "variance: float"],
     outputs: ["y: float"],
   },
+  /**
+   * `relu(batchNorm(x))` with the batch's statistics, the running estimates' update (empty
+   * running inputs: none) and an empty reserve, in two passes.
+   */
+  batchNormReluTraining: {
+    name: "MedfmBatchNormReluTraining",
+    attrs: ["epsilon: float = 0.00001", "momentum: float = 0.1"],
+    inputs: [
+      "x: float",
+      "scale: float",
+      "offset: float",
+      "running_mean: float",
+      "running_variance: float",
+    ],
+    outputs: [
+      "y: float",
+      "mean: float",
+      "variance: float",
+      "reserve: float",
+      "new_running_mean: float",
+      "new_running_variance: float",
+    ],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;

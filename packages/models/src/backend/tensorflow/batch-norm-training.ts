@@ -9,6 +9,7 @@ import {
   type NativeBackend,
   nativeBatchNormReluGrad,
   nativeBatchNormReluGradAdd,
+  nativeBatchNormReluTraining,
   nativeBatchNormTraining,
   nativeBatchNormTrainingGrad,
   nativeReluGrad,
@@ -20,12 +21,15 @@ export interface NativeBatchNormCapabilities {
   oneDnnRelu: boolean;
   /** The binding carries @medfm/models' own kernels (`MedfmBatchNormReluGrad[Add]`). */
   medfmKernels: boolean;
+  /** The binding carries our training batch norm + ReLU (`MedfmBatchNormReluTraining`). */
+  medfmBatchNormReluTraining: boolean;
 }
 
 /**
  * {@link MedfmBatchNormTraining} as one TensorFlow op: `FusedBatchNormV3` (running estimates
- * through its `exponential_avg_factor`), with ReLU oneDNN's `_MklNativeFusedBatchNormEx` where
- * the build has it, else `FusedBatchNormV3` then `Relu`.
+ * through its `exponential_avg_factor`); with ReLU our `MedfmBatchNormReluTraining` where the
+ * binding has it, else oneDNN's `_MklNativeFusedBatchNormEx` where the build has it, else
+ * `FusedBatchNormV3` then `Relu`.
  */
 export function tensorflowBatchNormTraining(
   capabilities: NativeBatchNormCapabilities,
@@ -47,16 +51,26 @@ export function tensorflowBatchNormTraining(
               momentum,
             }
           : undefined;
-      const result = nativeBatchNormTraining(
-        backend as NativeBackend,
-        x as tf.Tensor4D,
-        scale as tf.Tensor1D,
-        offset as tf.Tensor1D,
-        epsilon,
-        running,
-        relu,
-        capabilities.oneDnnRelu,
-      );
+      const ours = relu && capabilities.medfmBatchNormReluTraining && x?.dtype === "float32";
+      const result = ours
+        ? nativeBatchNormReluTraining(
+            backend as NativeBackend,
+            x as tf.Tensor4D,
+            scale as tf.Tensor1D,
+            offset as tf.Tensor1D,
+            epsilon,
+            running,
+          )
+        : nativeBatchNormTraining(
+            backend as NativeBackend,
+            x as tf.Tensor4D,
+            scale as tf.Tensor1D,
+            offset as tf.Tensor1D,
+            epsilon,
+            running,
+            relu,
+            capabilities.oneDnnRelu,
+          );
       const outputs = [result.y, result.mean, result.variance, result.reserve];
       if (result.runningMean === undefined || result.runningVariance === undefined) return outputs;
       return [...outputs, result.runningMean, result.runningVariance];

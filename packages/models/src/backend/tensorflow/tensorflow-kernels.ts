@@ -10,6 +10,7 @@ import {
 } from "../kernel-names";
 import {
   hasMedfmBatchNormRelu,
+  hasMedfmBatchNormReluTraining,
   hasMedfmGelu,
   hasMedfmKernels,
   hasMedfmLayerNormGrad,
@@ -46,6 +47,8 @@ export interface TensorflowCapabilities {
   medfmGelu: boolean;
   /** Our inference batch norm + ReLU kernel is in the binding (provisioned since it was added). */
   medfmBatchNormRelu: boolean;
+  /** Our training batch norm + ReLU kernel is in the binding (provisioned since it was added). */
+  medfmBatchNormReluTraining: boolean;
   /** Our layer-norm gradient kernel is in the binding (provisioned since it was added). */
   medfmLayerNormGrad: boolean;
   /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
@@ -82,6 +85,7 @@ export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabi
     medfmKernels: hasMedfmKernels(backend),
     medfmGelu: hasMedfmGelu(backend),
     medfmBatchNormRelu: hasMedfmBatchNormRelu(backend),
+    medfmBatchNormReluTraining: hasMedfmBatchNormReluTraining(backend),
     medfmLayerNormGrad: hasMedfmLayerNormGrad(backend),
     oneDnnRelu: hasOneDnnBatchNormRelu(backend),
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
