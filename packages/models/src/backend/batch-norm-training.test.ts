@@ -316,7 +316,9 @@ describe("batchNormTraining", () => {
       );
       const close = (a: tf.Tensor | undefined, b: tf.Tensor | undefined, tolerance: number) => {
         expect(a?.shape).toEqual(b?.shape);
-        const size = (b as tf.Tensor).dataSync<"float32">().reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        const size = (b as tf.Tensor)
+          .dataSync<"float32">()
+          .reduce((m, v) => Math.max(m, Math.abs(v)), 0);
         expect(
           maxDifference(a?.dataSync() as Float32Array, b?.dataSync() as Float32Array) / size,
         ).toBeLessThan(tolerance);
