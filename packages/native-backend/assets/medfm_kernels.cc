@@ -213,6 +213,20 @@ void ParallelFor(int threads, const std::function<void(int, int)> &part) {
   Workers::Get().Run(threads, part);
 }
 
+// Threads for a kernel over `elements` values that splits into `parts` (rows, or the values
+// themselves): one below 2^16 values, else up to 4, as many as the CPUs and the parts allow.
+int ThreadsFor(int64_t elements, int64_t parts) {
+  if (elements < (1 << 16)) return 1;
+  return static_cast<int>(std::min<int64_t>(std::min(AvailableCpus(), 4), parts));
+}
+
+// A tensor's dimensions, as TF_AllocateOutput and TF_ForwardInputOrAllocateOutput take them.
+std::vector<int64_t> ShapeOf(TF_Tensor *tensor) {
+  std::vector<int64_t> shape(TF_NumDims(tensor));
+  for (size_t d = 0; d < shape.size(); ++d) shape[d] = TF_Dim(tensor, static_cast<int>(d));
+  return shape;
+}
+
 // Inputs: lr, momentum, weight_decay, then N params, N grads, N moments. Outputs: N params, then
 // N moments.
 constexpr int kScalarInputs = 3;
@@ -311,9 +325,8 @@ void ComputeMomentum(void *kernel, TF_OpKernelContext *ctx) {
     TF_Tensor *grad = param ? input(grad_index) : nullptr;
     TF_Tensor *moment = grad ? input(moment_index) : nullptr;
     if (moment == nullptr) { ok = false; break; }
-    const int dims = TF_NumDims(param);
-    std::vector<int64_t> shape(dims);
-    for (int d = 0; d < dims; ++d) shape[d] = TF_Dim(param, d);
+    const std::vector<int64_t> shape = ShapeOf(param);
+    const int dims = static_cast<int>(shape.size());
     const int64_t size = TF_TensorElementCount(param);
     if (TF_TensorElementCount(grad) != size || TF_TensorElementCount(moment) != size) {
       char message[160];
@@ -345,7 +358,7 @@ void ComputeMomentum(void *kernel, TF_OpKernelContext *ctx) {
   }
   if (ok) {
     // All the elements split evenly between threads, across variables.
-    const int threads = total >= (1 << 16) ? std::min(AvailableCpus(), 4) : 1;
+    const int threads = ThreadsFor(total, total);
     ParallelFor(threads, [&](int t, int count) {
       Update(slices, total * t / count, total * (t + 1) / count, lr, mu, decay, nesterov);
     });
@@ -721,18 +734,16 @@ void ComputeGelu(void *, TF_OpKernelContext *ctx) {
     TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
   }
   if (TF_GetCode(status) == TF_OK) {
-    const int dims = TF_NumDims(x);
-    std::vector<int64_t> shape(dims);
-    for (int d = 0; d < dims; ++d) shape[d] = TF_Dim(x, d);
-    out = TF_ForwardInputOrAllocateOutput(ctx, &x_index, 1, 0, shape.data(), dims, nullptr,
-                                          status);
+    const std::vector<int64_t> shape = ShapeOf(x);
+    out = TF_ForwardInputOrAllocateOutput(ctx, &x_index, 1, 0, shape.data(),
+                                          static_cast<int>(shape.size()), nullptr, status);
   }
   if (TF_GetCode(status) == TF_OK) {
     const int64_t size = TF_TensorElementCount(x);
     const float *in = static_cast<const float *>(TF_TensorData(x));
     const float *upstream = kGradient ? static_cast<const float *>(TF_TensorData(dy)) : nullptr;
     float *result = static_cast<float *>(TF_TensorData(out));
-    const int threads = size >= (1 << 16) ? std::min(AvailableCpus(), 4) : 1;
+    const int threads = ThreadsFor(size, size);
     ParallelFor(threads, [&](int t, int count) {
       const int64_t begin = size * t / count;
       const int64_t end = size * (t + 1) / count;
@@ -794,20 +805,21 @@ void LayerNormGradRows(const float *dy, const float *x, const float *scale, floa
   }
 }
 
-struct LayerNormGradKernel {
+// The state of a kernel whose only attribute is epsilon (MedfmLayerNormGrad, MedfmBatchNormRelu).
+struct EpsilonKernel {
   float epsilon;
 };
 
-void *CreateLayerNormGrad(TF_OpKernelConstruction *ctx) {
-  return new LayerNormGradKernel{EpsilonAttr(ctx)};
+void *CreateEpsilonKernel(TF_OpKernelConstruction *ctx) {
+  return new EpsilonKernel{EpsilonAttr(ctx)};
 }
 
-void DeleteLayerNormGrad(void *kernel) { delete static_cast<LayerNormGradKernel *>(kernel); }
+void DeleteEpsilonKernel(void *kernel) { delete static_cast<EpsilonKernel *>(kernel); }
 
 // Inputs: dy and x (one shape, rank >= 1, last axis C) and scale (C values), float32; attribute
 // epsilon. Output: dx, x's shape.
 void ComputeLayerNormGrad(void *kernel, TF_OpKernelContext *ctx) {
-  const float epsilon = static_cast<LayerNormGradKernel *>(kernel)->epsilon;
+  const float epsilon = static_cast<EpsilonKernel *>(kernel)->epsilon;
   TF_Status *status = TF_NewStatus();
   TF_Tensor *inputs[3] = {nullptr, nullptr, nullptr};
   TF_Tensor *out = nullptr;
@@ -832,8 +844,7 @@ void ComputeLayerNormGrad(void *kernel, TF_OpKernelContext *ctx) {
                static_cast<long long>(TF_TensorElementCount(scale)));
       TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
     } else {
-      std::vector<int64_t> shape(dims);
-      for (int d = 0; d < dims; ++d) shape[d] = TF_Dim(x, d);
+      const std::vector<int64_t> shape = ShapeOf(x);
       const int candidates[1] = {0};
       out = TF_ForwardInputOrAllocateOutput(ctx, candidates, 1, 0, shape.data(), dims, nullptr,
                                             status);
@@ -845,8 +856,7 @@ void ComputeLayerNormGrad(void *kernel, TF_OpKernelContext *ctx) {
     const float *x_data = static_cast<const float *>(TF_TensorData(x));
     const float *scale_data = static_cast<const float *>(TF_TensorData(scale));
     float *dx_data = static_cast<float *>(TF_TensorData(out));
-    const int64_t most = std::min<int64_t>(std::min(AvailableCpus(), 4), rows);
-    const int threads = rows * channels >= (1 << 16) ? static_cast<int>(most) : 1;
+    const int threads = ThreadsFor(rows * channels, rows);
     ParallelFor(threads, [&](int t, int count) {
       std::vector<float> work(2 * channels);
       LayerNormGradRows(dy_data, x_data, scale_data, dx_data, channels, epsilon,
@@ -877,20 +887,10 @@ void BatchNormReluRows(const float *x, const float *a, const float *b, float *y,
   }
 }
 
-struct BatchNormReluKernel {
-  float epsilon;
-};
-
-void *CreateBatchNormRelu(TF_OpKernelConstruction *ctx) {
-  return new BatchNormReluKernel{EpsilonAttr(ctx)};
-}
-
-void DeleteBatchNormRelu(void *kernel) { delete static_cast<BatchNormReluKernel *>(kernel); }
-
 // Inputs: x (rank >= 1, channels last: NHWC), then scale, offset, mean and variance (C values
 // each), float32; attribute epsilon. Output: y, x's shape.
 void ComputeBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
-  const float epsilon = static_cast<BatchNormReluKernel *>(kernel)->epsilon;
+  const float epsilon = static_cast<EpsilonKernel *>(kernel)->epsilon;
   TF_Status *status = TF_NewStatus();
   TF_Tensor *inputs[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
   TF_Tensor *out = nullptr;
@@ -916,8 +916,7 @@ void ComputeBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
                static_cast<long long>(TF_TensorElementCount(inputs[4])));
       TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
     } else {
-      std::vector<int64_t> shape(dims);
-      for (int d = 0; d < dims; ++d) shape[d] = TF_Dim(x, d);
+      const std::vector<int64_t> shape = ShapeOf(x);
       const int candidates[1] = {0};
       out = TF_ForwardInputOrAllocateOutput(ctx, candidates, 1, 0, shape.data(), dims, nullptr,
                                             status);
@@ -937,8 +936,7 @@ void ComputeBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
     const int64_t rows = TF_TensorElementCount(inputs[0]) / channels;
     const float *x = static_cast<const float *>(TF_TensorData(inputs[0]));
     float *y = static_cast<float *>(TF_TensorData(out));
-    const int64_t most = std::min<int64_t>(std::min(AvailableCpus(), 4), rows);
-    const int threads = rows * channels >= (1 << 16) ? static_cast<int>(most) : 1;
+    const int threads = ThreadsFor(rows * channels, rows);
     ParallelFor(threads, [&](int t, int count) {
       BatchNormReluRows(x, a.data(), b.data(), y, channels, rows * t / count,
                         rows * (t + 1) / count);
@@ -1041,8 +1039,7 @@ void ComputeBatchNormReluTraining(void *kernel, TF_OpKernelContext *ctx) {
                static_cast<long long>(TF_TensorElementCount(inputs[4])));
       TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
     } else {
-      std::vector<int64_t> shape(dims);
-      for (int d = 0; d < dims; ++d) shape[d] = TF_Dim(x, d);
+      const std::vector<int64_t> shape = ShapeOf(x);
       const int64_t vector[1] = {channels};
       const int64_t empty[1] = {0};
       outputs[0] = TF_AllocateOutput(ctx, 0, TF_FLOAT, shape.data(), dims,
@@ -1058,8 +1055,7 @@ void ComputeBatchNormReluTraining(void *kernel, TF_OpKernelContext *ctx) {
     const float *x = static_cast<const float *>(TF_TensorData(inputs[0]));
     const float *scale = static_cast<const float *>(TF_TensorData(inputs[1]));
     const float *offset = static_cast<const float *>(TF_TensorData(inputs[2]));
-    const int64_t most = std::min<int64_t>(std::min(AvailableCpus(), 4), rows);
-    const int threads = rows * channels >= (1 << 16) ? static_cast<int>(most) : 1;
+    const int threads = ThreadsFor(rows * channels, rows);
     std::vector<double> sums(2 * channels * threads, 0.0);
     ParallelFor(threads, [&](int t, int count) {
       std::vector<float> block(2 * channels);
@@ -1213,12 +1209,12 @@ bool RegisterKernels(TF_Status *status) {
        {"epsilon: float = 0.00001"},
        {"dy: float", "x: float", "scale: float"},
        {"dx: float"},
-       SameShapeAsFirst, CreateLayerNormGrad, ComputeLayerNormGrad, DeleteLayerNormGrad},
+       SameShapeAsFirst, CreateEpsilonKernel, ComputeLayerNormGrad, DeleteEpsilonKernel},
       {"MedfmBatchNormRelu",
        {"epsilon: float = 0.00001"},
        {"x: float", "scale: float", "offset: float", "mean: float", "variance: float"},
        {"y: float"},
-       SameShapeAsFirst, CreateBatchNormRelu, ComputeBatchNormRelu, DeleteBatchNormRelu},
+       SameShapeAsFirst, CreateEpsilonKernel, ComputeBatchNormRelu, DeleteEpsilonKernel},
       {"MedfmBatchNormReluTraining",
        {"epsilon: float = 0.00001", "momentum: float = 0.1"},
        {"x: float", "scale: float", "offset: float", "running_mean: float",
