@@ -232,29 +232,18 @@ export function nativeFusedMatMul(
  */
 export function hasOneDnnFusedMatMul(backend: NativeBackend): boolean {
   if (backend.isUsingGpuDevice === true) return false;
-  let close = false;
-  const ran = succeeds(() => {
+  return agreesWithin(1e-5, () => {
     const x = tf.tensor2d([0.5, -1, 2, 0.25, -0.75, 1.5], [2, 3]);
     const weight = tf.tensor2d([1, -2, 0.5, 0.25, -1, 3], [3, 2]);
     const bias = tf.tensor1d([0.1, -0.2]);
     const z = tf.add(tf.matMul(x, weight), bias);
-    const gelu = exactGelu(z);
     const residual = tf.tensor2d([0.3, -0.6, 1.2, 2.5], [2, 2]);
-    const differences = [
-      tf.max(tf.abs(tf.sub(nativeFusedMatMul(backend, x, weight, bias, "none"), z))),
-      tf.max(tf.abs(tf.sub(nativeFusedMatMul(backend, x, weight, bias, "gelu"), gelu))),
-      tf.max(
-        tf.abs(
-          tf.sub(
-            nativeFusedMatMul(backend, x, weight, bias, "none", residual),
-            tf.add(z, residual),
-          ),
-        ),
-      ),
-    ].map((difference) => difference.dataSync()[0] ?? Number.POSITIVE_INFINITY);
-    close = differences.every((difference) => difference < 1e-5);
+    return [
+      [nativeFusedMatMul(backend, x, weight, bias, "none"), z],
+      [nativeFusedMatMul(backend, x, weight, bias, "gelu"), exactGelu(z)],
+      [nativeFusedMatMul(backend, x, weight, bias, "none", residual), tf.add(z, residual)],
+    ];
   });
-  return ran && close;
 }
 
 /**
@@ -304,8 +293,7 @@ export function nativeFusedConv2dBatchNormRelu(
  */
 export function hasOneDnnFusedConv2d(backend: NativeBackend): boolean {
   if (backend.isUsingGpuDevice === true) return false;
-  let close = false;
-  const ran = succeeds(() => {
+  return agreesWithin(1e-5, () => {
     const x = tf.tensor4d(
       Array.from({ length: 2 * 5 * 5 * 3 }, (_, index) => Math.sin(index * 0.7)),
       [2, 5, 5, 3],
@@ -316,24 +304,23 @@ export function hasOneDnnFusedConv2d(backend: NativeBackend): boolean {
       mean: tf.tensor1d([0.2, -0.1]),
       variance: tf.tensor1d([0.8, 1.7]),
     };
-    const differences = (
+    return (
       [
         [1, 1, "valid"],
         [3, 2, "same"],
       ] as const
-    ).map(([size, stride, padding]) => {
+    ).map(([size, stride, padding]): [tf.Tensor, tf.Tensor] => {
       const filter = tf.tensor4d(
         Array.from({ length: size * size * 3 * 2 }, (_, index) => Math.cos(index * 1.3)),
         [size, size, 3, 2],
       );
       const attrs = { stride, padding, epsilon: 1e-3 };
-      const expected = conv2dBatchNormReluComposite(x, filter, norm, attrs);
-      const fused = nativeFusedConv2dBatchNormRelu(backend, x, filter, norm, attrs);
-      return tf.max(tf.abs(tf.sub(fused, expected))).dataSync()[0] ?? Number.POSITIVE_INFINITY;
+      return [
+        nativeFusedConv2dBatchNormRelu(backend, x, filter, norm, attrs),
+        conv2dBatchNormReluComposite(x, filter, norm, attrs),
+      ];
     });
-    close = differences.every((difference) => difference < 1e-5);
   });
-  return ran && close;
 }
 
 /**
@@ -376,18 +363,17 @@ export function nativeLayerNorm(
  */
 export function hasOneDnnLayerNorm(backend: NativeBackend): boolean {
   if (backend.isUsingGpuDevice === true) return false;
-  let close = false;
-  const ran = succeeds(() => {
+  return agreesWithin(1e-5, () => {
     const x = tf.tensor2d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2], [2, 4]);
     const scale = tf.tensor1d([1, -2, 0.5, 0.25]);
     const offset = tf.tensor1d([0.1, -0.2, 0.3, 0]);
-    const expected = layerNormComposite(x, scale, offset, 1e-5);
-    const difference = tf.max(
-      tf.abs(tf.sub(nativeLayerNorm(backend, x, scale, offset, 1e-5), expected)),
-    );
-    close = (difference.dataSync()[0] ?? Number.POSITIVE_INFINITY) < 1e-5;
+    return [
+      [
+        nativeLayerNorm(backend, x, scale, offset, 1e-5),
+        layerNormComposite(x, scale, offset, 1e-5),
+      ],
+    ];
   });
-  return ran && close;
 }
 
 /**
@@ -414,18 +400,15 @@ export function nativeSoftmax(backend: NativeBackend, logits: tf.Tensor): tf.Ten
  */
 export function hasOneDnnSoftmax(backend: NativeBackend): boolean {
   if (backend.isUsingGpuDevice === true) return false;
-  let close = false;
-  const ran = succeeds(() => {
+  return agreesWithin(1e-6, () => {
     const logits = tf.tensor3d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2], [2, 1, 4]);
     const expected = backend.executeSingleOutput(
       "Softmax",
       [{ name: "T", type: backend.binding.TF_ATTR_TYPE, value: backend.binding.TF_FLOAT }],
       [logits],
     );
-    const difference = tf.max(tf.abs(tf.sub(nativeSoftmax(backend, logits), expected)));
-    close = (difference.dataSync()[0] ?? Number.POSITIVE_INFINITY) < 1e-6;
+    return [[nativeSoftmax(backend, logits), expected]];
   });
-  return ran && close;
 }
 
 /**
@@ -446,17 +429,14 @@ export function nativeGelu(backend: NativeBackend, x: tf.Tensor, dy?: tf.Tensor)
  */
 export function hasMedfmGelu(backend: NativeBackend): boolean {
   if (!hasMedfmKernels(backend)) return false;
-  let close = false;
-  const ran = succeeds(() => {
+  return agreesWithin(1e-6, () => {
     const x = tf.tensor1d([-5, -1.5, -0.3, 0, 0.2, 1, 2.5, 6]);
     const dy = tf.tensor1d([1, -2, 0.5, 3, 1, -1, 0.25, 2]);
-    const differences = [
-      tf.max(tf.abs(tf.sub(nativeGelu(backend, x), exactGelu(x)))),
-      tf.max(tf.abs(tf.sub(nativeGelu(backend, x, dy), exactGeluGrad(dy, x)))),
-    ].map((difference) => difference.dataSync()[0] ?? Number.POSITIVE_INFINITY);
-    close = differences.every((difference) => difference < 1e-6);
+    return [
+      [nativeGelu(backend, x), exactGelu(x)],
+      [nativeGelu(backend, x, dy), exactGeluGrad(dy, x)],
+    ];
   });
-  return ran && close;
 }
 
 /**
@@ -485,18 +465,14 @@ export function nativeLayerNormGrad(
  */
 export function hasMedfmLayerNormGrad(backend: NativeBackend): boolean {
   if (!hasMedfmKernels(backend)) return false;
-  let close = false;
-  const ran = succeeds(() => {
+  return agreesWithin(1e-5, () => {
     const x = tf.tensor2d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2], [2, 4]);
     const dy = tf.tensor2d([1, -2, 0.5, 3, 1, -1, 0.25, 2], [2, 4]);
     const scale = tf.tensor1d([1, -2, 0.5, 0.25]);
-    const expected = layerNormInputGrad(dy, x, scale, 1e-5);
-    const difference = tf.max(
-      tf.abs(tf.sub(nativeLayerNormGrad(backend, dy, x, scale, 1e-5), expected)),
-    );
-    close = (difference.dataSync()[0] ?? Number.POSITIVE_INFINITY) < 1e-5;
+    return [
+      [nativeLayerNormGrad(backend, dy, x, scale, 1e-5), layerNormInputGrad(dy, x, scale, 1e-5)],
+    ];
   });
-  return ran && close;
 }
 
 /**
@@ -524,8 +500,7 @@ export function nativeBatchNormRelu(
  */
 export function hasMedfmBatchNormRelu(backend: NativeBackend): boolean {
   if (!hasMedfmKernels(backend)) return false;
-  let close = false;
-  const ran = succeeds(() => {
+  return agreesWithin(1e-5, () => {
     const x = tf.tensor4d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2], [1, 2, 2, 2]);
     const norm = {
       scale: tf.tensor1d([1.5, -0.5]),
@@ -533,13 +508,8 @@ export function hasMedfmBatchNormRelu(backend: NativeBackend): boolean {
       mean: tf.tensor1d([0.2, -0.1]),
       variance: tf.tensor1d([0.8, 1.7]),
     };
-    const expected = batchNormReluComposite(x, norm, 1e-3);
-    const difference = tf.max(
-      tf.abs(tf.sub(nativeBatchNormRelu(backend, x, norm, 1e-3), expected)),
-    );
-    close = (difference.dataSync()[0] ?? Number.POSITIVE_INFINITY) < 1e-5;
+    return [[nativeBatchNormRelu(backend, x, norm, 1e-3), batchNormReluComposite(x, norm, 1e-3)]];
   });
-  return ran && close;
 }
 
 /**
@@ -603,8 +573,7 @@ export function nativeBatchNormReluTraining(
  */
 export function hasMedfmBatchNormReluTraining(backend: NativeBackend): boolean {
   if (!hasMedfmKernels(backend)) return false;
-  let close = false;
-  const ran = succeeds(() => {
+  return agreesWithin(1e-5, () => {
     const x = tf.tensor4d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2, 1, 0.5, -0.5, 4], [1, 3, 2, 2]);
     const scale = tf.tensor1d([1.5, -0.5]);
     const offset = tf.tensor1d([0.1, 0.3]);
@@ -615,20 +584,31 @@ export function hasMedfmBatchNormReluTraining(backend: NativeBackend): boolean {
     };
     const ours = nativeBatchNormReluTraining(backend, x, scale, offset, 1e-3, running);
     const theirs = nativeBatchNormTraining(backend, x, scale, offset, 1e-3, running, true, false);
-    const pairs: Array<[tf.Tensor | undefined, tf.Tensor | undefined]> = [
+    // Both give running estimates, since `running` is passed (an absent one fails the probe).
+    const missing = tf.scalar(Number.NaN);
+    return [
       [ours.y, theirs.y],
       [ours.mean, theirs.mean],
       [ours.variance, theirs.variance],
-      [ours.runningMean, theirs.runningMean],
-      [ours.runningVariance, theirs.runningVariance],
+      [ours.runningMean ?? missing, theirs.runningMean ?? missing],
+      [ours.runningVariance ?? missing, theirs.runningVariance ?? missing],
     ];
-    close = pairs.every(
-      ([a, b]) =>
-        a !== undefined &&
-        b !== undefined &&
-        (tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] ?? Number.POSITIVE_INFINITY) < 1e-5,
+  });
+}
+
+/**
+ * Whether `probe` runs without throwing and, in every pair it returns (a fused kernel's output,
+ * then the reference), the two agree within `tolerance` (largest absolute difference): how a
+ * capability probe decides. Its tensors are released either way.
+ */
+function agreesWithin(tolerance: number, probe: () => Array<[tf.Tensor, tf.Tensor]>): boolean {
+  let close = false;
+  const ran = succeeds(() => {
+    close = probe().every(
+      ([ours, reference]) =>
+        (tf.max(tf.abs(tf.sub(ours, reference))).dataSync()[0] ?? Number.POSITIVE_INFINITY) <
+        tolerance,
     );
-    tf.dispose([...Object.values(ours), ...Object.values(theirs)] as tf.Tensor[]);
   });
   return ran && close;
 }
