@@ -1,26 +1,10 @@
-import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
-import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { recordNativeOps } from "./__fixtures__/native-op-recorder";
+import { backends, env, normal } from "./__fixtures__/test-backends";
 import { MedfmBatchNormRelu } from "./kernel-names";
 import { runMedfmKernel } from "./kernel-registry";
 import { selectBackend } from "./select-backend";
-
-const nativePackage = provisionedNativePackage();
-const backends = (nativePackage ? ["cpu", "wasm", "tensorflow"] : ["cpu", "wasm"]) as Array<
-  "cpu" | "wasm" | "tensorflow"
->;
-const env = nativePackage ? { MEDFM_TFJS_NODE_PATH: nativePackage } : {};
-
-function normal(shape: number[], seed: string, scale = 1, shift = 0): tf.Tensor {
-  const random = createRandom(seed);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(
-    Float32Array.from({ length: size }, () => random.normal() * scale + shift),
-    shape,
-  );
-}
 
 describe("MedfmBatchNormRelu: inference batch norm + ReLU in one kernel", () => {
   afterAll(async () => {

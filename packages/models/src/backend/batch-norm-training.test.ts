@@ -1,7 +1,7 @@
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
-import { provisionedNativePackage } from "../native/provisioned-native-backend";
+import { backends, env, nativePackage } from "./__fixtures__/test-backends";
 import { batchNormTraining } from "./batch-norm-training";
 import {
   activeNativeBackend,
@@ -11,11 +11,6 @@ import {
 import { selectBackend } from "./select-backend";
 
 // The native backend (TensorFlow's FusedBatchNormV3 and its gradient) joins when provisioned.
-const nativePackage = provisionedNativePackage();
-const backends = (nativePackage ? ["cpu", "wasm", "tensorflow"] : ["cpu", "wasm"]) as Array<
-  "cpu" | "wasm" | "tensorflow"
->;
-const env = nativePackage ? { MEDFM_TFJS_NODE_PATH: nativePackage } : {};
 
 const shape: [number, number, number, number] = [3, 5, 4, 6];
 

@@ -1,30 +1,10 @@
-import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { gelu } from "../backbones/transformer/activations";
-import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { recordNativeOps } from "./__fixtures__/native-op-recorder";
+import { backends, env, maxDifference, normal } from "./__fixtures__/test-backends";
 import { exactGelu } from "./exact-gelu";
 import { selectBackend } from "./select-backend";
-
-const nativePackage = provisionedNativePackage();
-const backends = (nativePackage ? ["cpu", "wasm", "tensorflow"] : ["cpu", "wasm"]) as Array<
-  "cpu" | "wasm" | "tensorflow"
->;
-const env = nativePackage ? { MEDFM_TFJS_NODE_PATH: nativePackage } : {};
-
-function normal(shape: number[], seed: string, scale = 1): tf.Tensor {
-  const random = createRandom(seed);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(
-    Float32Array.from({ length: size }, () => random.normal() * scale),
-    shape,
-  );
-}
-
-function maxDifference(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] ?? Number.NaN);
-}
 
 /** GELU and its derivative in double precision, from the definition (erf by its series). */
 function referenceGelu(x: number): { y: number; derivative: number } {

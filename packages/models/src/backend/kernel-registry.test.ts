@@ -5,9 +5,9 @@ import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { densenet } from "../backbones/densenet/densenet";
-import { provisionedNativePackage } from "../native/provisioned-native-backend";
 import { sgd } from "../train/optimizers";
 import { recordNativeOps } from "./__fixtures__/native-op-recorder";
+import { backends, env } from "./__fixtures__/test-backends";
 import {
   MedfmBatchNormReluGradAdd,
   MedfmBatchNormTraining,
@@ -15,12 +15,6 @@ import {
   MedfmSgdMomentumUpdate,
 } from "./kernel-names";
 import { selectBackend } from "./select-backend";
-
-const nativePackage = provisionedNativePackage();
-const backends = (nativePackage ? ["cpu", "wasm", "tensorflow"] : ["cpu", "wasm"]) as Array<
-  "cpu" | "wasm" | "tensorflow"
->;
-const env = nativePackage ? { MEDFM_TFJS_NODE_PATH: nativePackage } : {};
 
 /** The kernels one DenseNet training step with momentum SGD must reach, on every backend. */
 const trainingKernels = [

@@ -1,15 +1,9 @@
 import { createRandom } from "@medfm/data";
 import * as tf from "@tensorflow/tfjs";
 import { describe, expect, it } from "vitest";
-import { provisionedNativePackage } from "../native/provisioned-native-backend";
+import { backends, env } from "./__fixtures__/test-backends";
 import { reluGradConfig } from "./relu-grad";
 import { selectBackend } from "./select-backend";
-
-const nativePackage = provisionedNativePackage();
-const backends = (nativePackage ? ["cpu", "wasm", "tensorflow"] : ["cpu", "wasm"]) as Array<
-  "cpu" | "wasm" | "tensorflow"
->;
-const env = nativePackage ? { MEDFM_TFJS_NODE_PATH: nativePackage } : {};
 
 /** The gradient of Σ relu(x)·g for x, with exact zeros among the inputs. */
 function reluGradient(): Float32Array {
