@@ -11,19 +11,12 @@ export function layerNormComposite(
   offset: tf.Tensor,
   epsilon: number,
 ): tf.Tensor {
-  return tf.tidy(() => {
-    const axis = x.rank - 1;
-    const mean = tf.mean(x, axis, true);
-    const centred = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centred), axis, true);
-    const normalised = tf.mul(centred, tf.rsqrt(tf.add(variance, epsilon)));
-    return tf.add(tf.mul(normalised, scale), offset);
-  });
+  return tf.tidy(() => tf.add(tf.mul(layerNormStatistics(x, epsilon).normalised, scale), offset));
 }
 
 /**
- * `x̂ = (x − μ)·r` and `r = 1/√(σ² + ε)` over the last axis, as the gradients recompute them
- * from `x`.
+ * `x̂ = (x − μ)·r` and `r = 1/√(σ² + ε)` over the last axis: the composite's normalisation, and
+ * what the gradients recompute from `x`.
  */
 export function layerNormStatistics(
   x: tf.Tensor,
