@@ -33,22 +33,27 @@ export class VitAttention {
   }
 
   /**
-   * Attention over the tokens of `x`, `[B, T, dim]`; with `residual` (`x`'s shape), `residual`
-   * plus the attention, the sum in the projection's kernel.
+   * Attention over the tokens of `x`, `[B, T, dim]`; with `residual` (the output's shape),
+   * `residual` plus the attention, the sum in the projection's kernel. With `queries` (Q < T),
+   * only the first Q tokens attend (to all T) and the output is theirs, `[B, Q, dim]`: the same
+   * values as those rows of the full output.
    */
-  apply(x: tf.Tensor3D, residual?: tf.Tensor3D): tf.Tensor3D {
+  apply(x: tf.Tensor3D, residual?: tf.Tensor3D, queries?: number): tf.Tensor3D {
     return tf.tidy(() => {
       const [batch, tokens, dim] = x.shape;
+      const rows = queries ?? tokens;
       const qkv = tf.transpose(
         tf.reshape(applyLinear(x, this.qkv), [batch, tokens, 3, this.numHeads, this.headDim]),
         [2, 0, 3, 1, 4],
       );
-      const [query, key, value] = tf
+      const [allQueries, key, value] = tf
         .split(qkv, 3, 0)
         .map((part) => tf.reshape(part, [batch, this.numHeads, tokens, this.headDim]));
+      const query =
+        rows < tokens ? tf.slice(allQueries, [0, 0, 0, 0], [-1, -1, rows, -1]) : allQueries;
       const attention = tf.softmax(tf.matMul(tf.mul(query, this.scale), key, false, true));
       const context = tf.transpose(tf.matMul(attention, value), [0, 2, 1, 3]);
-      const merged = tf.reshape(context, [batch, tokens, dim]) as tf.Tensor3D;
+      const merged = tf.reshape(context, [batch, rows, dim]) as tf.Tensor3D;
       return residual === undefined
         ? applyLinear(merged, this.proj)
         : addLinear(residual, merged, this.proj);

@@ -401,6 +401,64 @@ describe("vit backbone", () => {
     token.dispose();
   });
 
+  it.each(backends)(
+    "computes only the CLS token through the last block when it pools the token, with forwardTokens' values (%s)",
+    async (backend) => {
+      await selectBackend({ backend, env: backendEnv, log: () => {} });
+      const config = {
+        embedDim: 16,
+        depth: 3,
+        numHeads: 2,
+        imgSize: 16,
+        patchSize: 4,
+        regTokens: 2,
+        initValues: 0.5,
+        promptTokens: 3,
+        deepPrompts: true,
+        dropPathRate: 0.4,
+        seed: 5,
+      };
+      const images = tf.randomNormal([3, 16, 16, 3], 0, 1, "float32", 2) as tf.Tensor4D;
+      // 1 CLS + 2 registers + 3 prompts + 16 patches; the MLP's hidden width is 64.
+      const tokens = 22;
+      const hiddenRows = (run: () => tf.Tensor) =>
+        tf.profile(() => tf.dispose(run())).then((profile) =>
+          profile.kernels
+            .filter((kernel) => {
+              const shape = kernel.outputShapes[0] ?? [];
+              return shape.length === 3 && shape[0] === 3 && shape[2] === 64;
+            })
+            .map((kernel) => (kernel.outputShapes[0] as number[])[1]),
+        );
+      for (const training of [false, true]) {
+        // Two backbones of one seed draw the same drop-path masks, block by block.
+        const pooled = new Vit(config);
+        const full = new Vit(config);
+        const viaForward = pooled.forward(images, { training });
+        const viaTokens = full.pool(full.forwardTokens(images, { training }));
+        expect(viaForward.shape).toEqual([3, 16]);
+        expect(maxAbsDifference(viaForward, viaTokens), `training ${training}`).toBeLessThan(1e-6);
+        tf.dispose([viaForward, viaTokens]);
+        pooled.dispose();
+        full.dispose();
+      }
+      const backbone = new Vit(config);
+      // The MLP's hidden activations: every token in every block but the last, one token there.
+      const forwardRows = await hiddenRows(() => backbone.forward(images, { training: false }));
+      expect(forwardRows).toContain(1);
+      expect(new Set(forwardRows)).toEqual(new Set([tokens, 1]));
+      const tokenRows = await hiddenRows(() => backbone.forwardTokens(images, { training: false }));
+      expect(new Set(tokenRows)).toEqual(new Set([tokens]));
+      // Average pooling reads every patch token, so its last block keeps them all.
+      const averaged = new Vit({ ...config, globalPool: "avg" });
+      const averagedRows = await hiddenRows(() => averaged.forward(images, { training: false }));
+      expect(new Set(averagedRows)).toEqual(new Set([tokens]));
+      tf.dispose(images);
+      backbone.dispose();
+      averaged.dispose();
+    },
+  );
+
   it("trains under a classifier: the loss falls, frozen blocks and the stem stay as loaded", async () => {
     await selectBackend({ backend: "cpu", log: () => {} });
     const fixture = await readFixture("vit-token");

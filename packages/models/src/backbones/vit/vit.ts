@@ -377,7 +377,22 @@ export class Vit implements Backbone {
 
   /** Every token after the final norm, `[B, prefix + patches, D]` (timm `forward_features`). */
   forwardTokens(images: tf.Tensor4D, options: BackboneForwardOptions): tf.Tensor3D {
+    return this.runBlocks(images, options);
+  }
+
+  /**
+   * The blocks and the final norm. With `readout` (the token pool's CLS token), the last block
+   * computes only the first `readout` tokens' outputs: the other tokens' rows after the last
+   * attention reach no pooled feature, so their attention rows, projection, MLP and norm (about
+   * a twelfth of ViT-S's work) are skipped; the rows computed are the same values.
+   */
+  private runBlocks(
+    images: tf.Tensor4D,
+    options: BackboneForwardOptions,
+    readout?: number,
+  ): tf.Tensor3D {
     this.checkInput(images);
+    const last = this.blocks.length - 1;
     return tf.tidy(() => {
       let x = this.embed(images);
       if (this.normPre !== undefined) x = applyLayerNorm(x, this.normPre, this.config.layerNormEps);
@@ -387,14 +402,15 @@ export class Vit implements Backbone {
           const layer = tf.slice(this.deepPrompts, [index - 1, 0, 0], [1, -1, -1]);
           x = this.insertPrompts(x, layer, true);
         }
-        x = this.block(block, x, options);
+        x = this.block(block, x, options, index === last ? readout : undefined);
       });
       return this.norm === undefined ? x : applyLayerNorm(x, this.norm, this.config.layerNormEps);
     });
   }
 
   forward(images: tf.Tensor4D, options: BackboneForwardOptions): tf.Tensor2D {
-    return tf.tidy(() => this.pool(this.forwardTokens(images, options)));
+    const readout = this.config.globalPool === "token" ? 1 : undefined;
+    return tf.tidy(() => this.pool(this.runBlocks(images, options, readout)));
   }
 
   /** timm's `forward_head(pre_logits=True)`: the CLS token, or the mean of the patch tokens then `fc_norm`. */
@@ -484,8 +500,16 @@ export class Vit implements Backbone {
     return tf.add(x, position);
   }
 
-  private block(block: VitBlock, x: tf.Tensor3D, options: BackboneForwardOptions): tf.Tensor3D {
+  /** One block; with `queries`, only the first `queries` tokens' outputs (see `runBlocks`). */
+  private block(
+    block: VitBlock,
+    x: tf.Tensor3D,
+    options: BackboneForwardOptions,
+    queries?: number,
+  ): tf.Tensor3D {
     const eps = this.config.layerNormEps;
+    const stream =
+      queries === undefined ? x : (tf.slice(x, [0, 0, 0], [-1, queries, -1]) as tf.Tensor3D);
     const dropping =
       options.training === true && !this.frozenStages.has(block.stage) && block.dropPath > 0;
     const residual = (branch: tf.Tensor3D, scale: tf.Variable<tf.Rank.R1> | undefined) => {
@@ -493,12 +517,13 @@ export class Vit implements Backbone {
       return dropping ? dropPath(scaled, block.dropPath, this.dropPathRandom) : scaled;
     };
     // Without LayerScale or drop path, each branch's last linear layer adds the stream itself.
+    const normalised1 = applyLayerNorm(x, block.norm1, eps);
     const afterAttention =
       block.layerScale1 === undefined && !dropping
-        ? block.attention.apply(applyLayerNorm(x, block.norm1, eps), x)
+        ? block.attention.apply(normalised1, stream, queries)
         : (tf.add(
-            x,
-            residual(block.attention.apply(applyLayerNorm(x, block.norm1, eps)), block.layerScale1),
+            stream,
+            residual(block.attention.apply(normalised1, undefined, queries), block.layerScale1),
           ) as tf.Tensor3D);
     const normalised = applyLayerNorm(afterAttention, block.norm2, eps);
     if (block.layerScale2 === undefined && !dropping) {
