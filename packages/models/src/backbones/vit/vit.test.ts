@@ -422,14 +422,16 @@ describe("vit backbone", () => {
       // 1 CLS + 2 registers + 3 prompts + 16 patches; the MLP's hidden width is 64.
       const tokens = 22;
       const hiddenRows = (run: () => tf.Tensor) =>
-        tf.profile(() => tf.dispose(run())).then((profile) =>
-          profile.kernels
-            .filter((kernel) => {
-              const shape = kernel.outputShapes[0] ?? [];
-              return shape.length === 3 && shape[0] === 3 && shape[2] === 64;
-            })
-            .map((kernel) => (kernel.outputShapes[0] as number[])[1]),
-        );
+        tf
+          .profile(() => tf.dispose(run()))
+          .then((profile) =>
+            profile.kernels
+              .filter((kernel) => {
+                const shape = kernel.outputShapes[0] ?? [];
+                return shape.length === 3 && shape[0] === 3 && shape[2] === 64;
+              })
+              .map((kernel) => (kernel.outputShapes[0] as number[])[1]),
+          );
       for (const training of [false, true]) {
         // Two backbones of one seed draw the same drop-path masks, block by block.
         const pooled = new Vit(config);
