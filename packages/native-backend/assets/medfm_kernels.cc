@@ -15,6 +15,8 @@
 //   statistics (and the running estimates' update), two passes, in place of oneDNN's fused op.
 // - MedfmLayerNormGrad is the input gradient of a layer norm, row by row in cache, in place of
 //   the fifteen TensorFlow ops that recompute the statistics and apply the formula.
+// - MedfmSoftmax and MedfmSoftmaxGrad are softmax(scale·x) over the last axis and its gradient,
+//   attention's scaled softmax, one pass each in place of two and five TensorFlow ops.
 //
 // The prototypes come from TensorFlow's C kernel API (tensorflow/c/kernels.h and ops.h), which
 // libtensorflow_framework exports; they are declared here so that the binding builds with the
@@ -48,6 +50,7 @@
 #include <mutex>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -1130,6 +1133,141 @@ void BatchNormReluTrainingShapes(TF_ShapeInferenceContext *ctx, TF_Status *statu
   TF_DeleteShapeHandle(shape);
 }
 
+// softmax(scale·x) over the last axis, rows [begin, end) of `n` values, and its gradient
+// dx = scale·y·(dy − Σ dy·y): attention's scaled softmax (scale = 1/√head_dim) in one pass each,
+// in place of the scale's Mul and the softmax, and of the Mul, Sum, Mul and Sub of tfjs's
+// softmax gradient and the scale's Mul. exp is ExpNonPositive (the shifted logits are ≤ 0).
+MEDFM_CPU_CLONES
+void SoftmaxRows(const float *x, float *y, int64_t n, float scale, int64_t begin, int64_t end) {
+  constexpr float kMinus = -std::numeric_limits<float>::infinity();
+  const int64_t full = n - n % 16;
+  const int64_t rest = n - full;
+  // The largest scaled logit is scale times the largest logit, or the smallest for scale < 0.
+  const float sign = scale < 0 ? -1.f : 1.f;
+  for (int64_t row = begin; row < end; ++row) {
+    const float *xr = x + row * n;
+    float *yr = y + row * n;
+    // The last n % 16 values in a block of 16 padded with −∞ (whose e^ is 0), so that every
+    // block is vectorised: a scalar e^ costs about as much as a vector one.
+    float tail[16];
+    for (int k = 0; k < 16; ++k) tail[k] = k < rest ? sign * xr[full + k] : kMinus;
+    float lanes[16];
+    for (int k = 0; k < 16; ++k) lanes[k] = tail[k];
+    for (int64_t j = 0; j < full; j += 16) {
+      for (int k = 0; k < 16; ++k) lanes[k] = std::max(lanes[k], sign * xr[j + k]);
+    }
+    float top = lanes[0];
+    for (int k = 1; k < 16; ++k) top = std::max(top, lanes[k]);
+    top *= sign * scale;
+    // e^(scale·x − top), summed in 16 lanes as it is written.
+    float sums[16] = {0};
+    for (int64_t j = 0; j < full; j += 16) {
+      for (int k = 0; k < 16; ++k) {
+        const float e = ExpNonPositive(scale * xr[j + k] - top);
+        yr[j + k] = e;
+        sums[k] += e;
+      }
+    }
+    for (int k = 0; k < 16; ++k) {
+      tail[k] = ExpNonPositive(k < rest ? scale * xr[full + k] - top : kMinus);
+      sums[k] += tail[k];
+    }
+    for (int64_t k = 0; k < rest; ++k) yr[full + k] = tail[k];
+    float total = 0;
+    for (int k = 0; k < 16; ++k) total += sums[k];
+    const float inverse = 1.f / total;
+    MEDFM_INDEPENDENT_ITERATIONS
+    for (int64_t c = 0; c < n; ++c) yr[c] *= inverse;
+  }
+}
+
+MEDFM_CPU_CLONES
+void SoftmaxGradRows(const float *dy, const float *y, float *dx, int64_t n, float scale,
+                     int64_t begin, int64_t end) {
+  for (int64_t row = begin; row < end; ++row) {
+    const float *dyr = dy + row * n;
+    const float *yr = y + row * n;
+    float *dxr = dx + row * n;
+    float lanes[16] = {0};
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+      for (int k = 0; k < 16; ++k) lanes[k] += dyr[j + k] * yr[j + k];
+    }
+    for (; j < n; ++j) lanes[j % 16] += dyr[j] * yr[j];
+    float dot = 0;
+    for (int k = 0; k < 16; ++k) dot += lanes[k];
+    MEDFM_INDEPENDENT_ITERATIONS
+    for (int64_t c = 0; c < n; ++c) dxr[c] = scale * yr[c] * (dyr[c] - dot);
+  }
+}
+
+struct SoftmaxKernel {
+  float scale;
+};
+
+void *CreateSoftmax(TF_OpKernelConstruction *ctx) {
+  TF_Status *status = TF_NewStatus();
+  float scale = 1.f;
+  TF_OpKernelConstruction_GetAttrFloat(ctx, "scale", &scale, status);
+  TF_DeleteStatus(status);
+  return new SoftmaxKernel{scale};
+}
+
+void DeleteSoftmax(void *kernel) { delete static_cast<SoftmaxKernel *>(kernel); }
+
+// Inputs: logits (MedfmSoftmax), or dy and y (MedfmSoftmaxGrad; y the forward's output), float32
+// of one shape, rank >= 1; attribute scale. One output of that shape.
+template <bool kGradient>
+void ComputeSoftmax(void *kernel, TF_OpKernelContext *ctx) {
+  const float scale = static_cast<SoftmaxKernel *>(kernel)->scale;
+  const char *name = kGradient ? "MedfmSoftmaxGrad" : "MedfmSoftmax";
+  TF_Status *status = TF_NewStatus();
+  TF_Tensor *first = nullptr;
+  TF_Tensor *second = nullptr;
+  TF_Tensor *out = nullptr;
+  TF_GetInput(ctx, 0, &first, status);
+  if (kGradient && TF_GetCode(status) == TF_OK) TF_GetInput(ctx, 1, &second, status);
+  int64_t n = 0;
+  if (TF_GetCode(status) == TF_OK) {
+    const int dims = TF_NumDims(first);
+    n = dims > 0 ? TF_Dim(first, dims - 1) : 0;
+    if (dims < 1 || (kGradient && TF_TensorElementCount(second) != TF_TensorElementCount(first))) {
+      char message[160];
+      snprintf(message, sizeof(message), "%s: rank %d, %lld and %lld elements", name, dims,
+               static_cast<long long>(TF_TensorElementCount(first)),
+               static_cast<long long>(kGradient ? TF_TensorElementCount(second) : 0));
+      TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
+    } else {
+      const std::vector<int64_t> shape = ShapeOf(first);
+      const int candidates[1] = {0};
+      out = TF_ForwardInputOrAllocateOutput(ctx, candidates, 1, 0, shape.data(), dims, nullptr,
+                                            status);
+    }
+  }
+  if (TF_GetCode(status) == TF_OK && n > 0) {
+    const int64_t rows = TF_TensorElementCount(first) / n;
+    const float *a = static_cast<const float *>(TF_TensorData(first));
+    const float *b = kGradient ? static_cast<const float *>(TF_TensorData(second)) : nullptr;
+    float *result = static_cast<float *>(TF_TensorData(out));
+    const int threads = ThreadsFor(rows * n, rows);
+    ParallelFor(threads, [&](int t, int count) {
+      const int64_t begin = rows * t / count;
+      const int64_t end = rows * (t + 1) / count;
+      if (kGradient) {
+        SoftmaxGradRows(a, b, result, n, scale, begin, end);
+      } else {
+        SoftmaxRows(a, result, n, scale, begin, end);
+      }
+    });
+  } else if (TF_GetCode(status) != TF_OK) {
+    TF_OpKernelContext_Failure(ctx, status);
+  }
+  for (TF_Tensor *tensor : {first, second, out}) {
+    if (tensor != nullptr) TF_DeleteTensor(tensor);
+  }
+  TF_DeleteStatus(status);
+}
+
 // The output has input 0's shape.
 void SameShapeAsFirst(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   TF_ShapeHandle *shape = TF_NewShapeHandle();
@@ -1223,6 +1361,16 @@ bool RegisterKernels(TF_Status *status) {
         "new_running_mean: float", "new_running_variance: float"},
        BatchNormReluTrainingShapes, CreateBatchNormReluTraining, ComputeBatchNormReluTraining,
        DeleteBatchNormReluTraining},
+      {"MedfmSoftmax",
+       {"scale: float = 1"},
+       {"logits: float"},
+       {"y: float"},
+       SameShapeAsFirst, CreateSoftmax, ComputeSoftmax<false>, DeleteSoftmax},
+      {"MedfmSoftmaxGrad",
+       {"scale: float = 1"},
+       {"dy: float", "y: float"},
+       {"dx: float"},
+       SameShapeAsFirst, CreateSoftmax, ComputeSoftmax<true>, DeleteSoftmax},
   };
   for (const OpSpec &spec : specs) {
     if (!Register(spec, status)) return false;

@@ -104,4 +104,18 @@ export const MEDFM_OPS = {
       "new_running_variance: float",
     ],
   },
+  /** `softmax(scale·logits)` over the last axis (attention's scaled softmax), in one pass. */
+  softmax: {
+    name: "MedfmSoftmax",
+    attrs: ["scale: float = 1"],
+    inputs: ["logits: float"],
+    outputs: ["y: float"],
+  },
+  /** The gradient of `softmax`, `scale·y·(dy − Σ dy·y)` from its output `y`, in one pass. */
+  softmaxGrad: {
+    name: "MedfmSoftmaxGrad",
+    attrs: ["scale: float = 1"],
+    inputs: ["dy: float", "y: float"],
+    outputs: ["dx: float"],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;

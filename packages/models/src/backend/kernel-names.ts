@@ -86,6 +86,25 @@ export const MedfmGelu = "MedfmGelu";
 /** Gradient of {@link MedfmGelu}: inputs `{dy, x}`, one output `dy·(Φ(x) + x·φ(x))`. */
 export const MedfmGeluGrad = "MedfmGeluGrad";
 
+/**
+ * `softmax(scale·logits)` over the last axis, attention's scaled softmax: inputs `{logits}` (any
+ * rank ≥ 1), attrs {@link ScaledSoftmaxAttrs}; one output `y` of its shape. Differentiable
+ * (gradient: {@link MedfmScaledSoftmaxGrad}, from the output).
+ */
+export const MedfmScaledSoftmax = "MedfmScaledSoftmax";
+
+/**
+ * Gradient of {@link MedfmScaledSoftmax}: inputs `{dy, y}` (`y` its output), attrs
+ * {@link ScaledSoftmaxAttrs}; one output `scale·y·(dy − Σ dy·y)`, the sum over the last axis.
+ */
+export const MedfmScaledSoftmaxGrad = "MedfmScaledSoftmaxGrad";
+
+/** Attributes of {@link MedfmScaledSoftmax} and {@link MedfmScaledSoftmaxGrad}. */
+export interface ScaledSoftmaxAttrs {
+  /** Multiplies the logits before the softmax (`1/√head_dim` in attention). */
+  scale: number;
+}
+
 /** Attributes of {@link MedfmLayerNorm}. */
 export interface LayerNormAttrs {
   /** Added to the variance before the square root. */

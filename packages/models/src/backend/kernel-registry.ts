@@ -34,6 +34,7 @@ import { linearGradConfig } from "./linear-grad";
 import { activeNativeBackend } from "./native-ops";
 import { portableKernelConfigs } from "./portable/portable-kernels";
 import { reluGradConfig } from "./relu-grad";
+import { scaledSoftmaxGradConfig } from "./scaled-softmax-grad";
 import { tensorflowCapabilities, tensorflowKernelConfigs } from "./tensorflow/tensorflow-kernels";
 
 /** The gradient configs @medfm/models registers, one per differentiated kernel. */
@@ -44,6 +45,7 @@ export const medfmGradientConfigs: readonly tf.GradConfig[] = [
   linearGradConfig,
   layerNormGradConfig,
   geluGradConfig,
+  scaledSoftmaxGradConfig,
 ];
 
 /** Backend instances whose table is registered (a re-created backend is probed again). */

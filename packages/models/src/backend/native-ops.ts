@@ -8,6 +8,7 @@ import {
   conv2dBatchNormReluComposite,
 } from "./portable/conv2d-batch-norm-relu";
 import { layerNormComposite, layerNormInputGrad } from "./portable/layer-norm";
+import { scaledSoftmaxComposite, scaledSoftmaxGradComposite } from "./portable/scaled-softmax";
 
 /** The parts of tfjs-node's `NodeJSKernelBackend` used to run TensorFlow ops it has no kernel for. */
 export interface NativeBackend {
@@ -435,6 +436,42 @@ export function hasMedfmGelu(backend: NativeBackend): boolean {
     return [
       [nativeGelu(backend, x), exactGelu(x)],
       [nativeGelu(backend, x, dy), exactGeluGrad(dy, x)],
+    ];
+  });
+}
+
+/**
+ * `softmax(scale·logits)` over the last axis of a float32 tensor (`MedfmSoftmax`), or with `y`
+ * (its output) the gradient `scale·y·(dy − Σ dy·y)` of `first` as `dy` (`MedfmSoftmaxGrad`), in
+ * one native op of ours (see {@link hasMedfmSoftmax}) where the composites run two and five ops.
+ * Not recorded on the gradient tape.
+ */
+export function nativeScaledSoftmax(
+  backend: NativeBackend,
+  first: tf.Tensor,
+  scale: number,
+  y?: tf.Tensor,
+): tf.Tensor {
+  const attrs = [{ name: "scale", type: backend.binding.TF_ATTR_FLOAT, value: scale }];
+  return y === undefined
+    ? backend.executeSingleOutput(MEDFM_OPS.softmax.name, attrs, [first])
+    : backend.executeSingleOutput(MEDFM_OPS.softmaxGrad.name, attrs, [first, y]);
+}
+
+/**
+ * Whether the binding carries the softmax kernels of {@link nativeScaledSoftmax} (bindings
+ * provisioned by `medfm backend install` since they were added) and they give the composites'
+ * values within 1e-6. Runs each once on a tiny input, a masked (−∞) logit included.
+ */
+export function hasMedfmSoftmax(backend: NativeBackend): boolean {
+  if (!hasMedfmKernels(backend)) return false;
+  return agreesWithin(1e-6, () => {
+    const logits = tf.tensor3d([0.5, -1, 2, -Infinity, -0.75, 1.5, 3, -2], [2, 1, 4]);
+    const dy = tf.tensor3d([1, -2, 0.5, 3, 1, -1, 0.25, 2], [2, 1, 4]);
+    const y = scaledSoftmaxComposite(logits, 0.7);
+    return [
+      [nativeScaledSoftmax(backend, logits, 0.7), y],
+      [nativeScaledSoftmax(backend, dy, 0.7, y), scaledSoftmaxGradComposite(dy, y, 0.7)],
     ];
   });
 }

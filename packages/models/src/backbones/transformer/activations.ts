@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { MedfmGelu } from "../../backend/kernel-names";
+import { MedfmGelu, MedfmScaledSoftmax } from "../../backend/kernel-names";
 import { runMedfmKernel } from "../../backend/kernel-registry";
 
 /** The MLP activations of the transformers here: `gelu` (timm, DINOv2) and `quick_gelu` (CLIP). */
@@ -12,6 +12,15 @@ export type TransformerActivation = "gelu" | "quick_gelu";
  */
 export function gelu<T extends tf.Tensor>(x: T): T {
   return runMedfmKernel(MedfmGelu, { x }) as T;
+}
+
+/**
+ * `softmax(scale·logits)` over the last axis, attention's scaled softmax: one
+ * {@link MedfmScaledSoftmax} kernel (ours on the native backend, forward and gradient one pass
+ * each, the scale inside; `mul` and `softmax` elsewhere).
+ */
+export function scaledSoftmax<T extends tf.Tensor>(logits: T, scale: number): T {
+  return runMedfmKernel(MedfmScaledSoftmax, { logits }, { scale }) as T;
 }
 
 /** OpenAI CLIP's `quick_gelu`, `x·σ(1.702·x)`, as transformers' `QuickGELUActivation`. */

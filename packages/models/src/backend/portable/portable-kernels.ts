@@ -10,6 +10,7 @@ import { portableGelu, portableGeluGrad } from "./gelu";
 import { portableLayerNorm, portableLayerNormGrad } from "./layer-norm";
 import { portableLinear } from "./linear";
 import { portableReluGrad } from "./relu-grad";
+import { portableScaledSoftmax, portableScaledSoftmaxGrad } from "./scaled-softmax";
 import { portableSgdMomentumUpdate } from "./sgd-momentum-update";
 
 /**
@@ -30,5 +31,7 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableLayerNormGrad(backendName),
     portableGelu(backendName),
     portableGeluGrad(backendName),
+    portableScaledSoftmax(backendName),
+    portableScaledSoftmaxGrad(backendName),
   ];
 }

@@ -7,6 +7,8 @@ import {
   MedfmLayerNorm,
   MedfmLayerNormGrad,
   MedfmLinear,
+  MedfmScaledSoftmax,
+  MedfmScaledSoftmaxGrad,
 } from "../kernel-names";
 import {
   hasMedfmBatchNormRelu,
@@ -14,6 +16,7 @@ import {
   hasMedfmGelu,
   hasMedfmKernels,
   hasMedfmLayerNormGrad,
+  hasMedfmSoftmax,
   hasOneDnnBatchNormRelu,
   hasOneDnnFusedConv2d,
   hasOneDnnFusedMatMul,
@@ -36,6 +39,7 @@ import { tensorflowLayerNormGrad } from "./layer-norm-grad";
 import { tensorflowLinear } from "./linear";
 import { tensorflowMaxPoolGrad } from "./max-pool-grad";
 import { tensorflowReluGrad } from "./relu-grad";
+import { tensorflowScaledSoftmax } from "./scaled-softmax";
 import { tensorflowSgdMomentumUpdate } from "./sgd-momentum-update";
 import { tensorflowSoftmax } from "./softmax";
 
@@ -51,6 +55,8 @@ export interface TensorflowCapabilities {
   medfmBatchNormReluTraining: boolean;
   /** Our layer-norm gradient kernel is in the binding (provisioned since it was added). */
   medfmLayerNormGrad: boolean;
+  /** Our scaled-softmax kernels are in the binding (provisioned since they were added). */
+  medfmSoftmax: boolean;
   /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
   oneDnnRelu: boolean;
   /** oneDNN's max-pool gradient runs (x86 CPU builds). */
@@ -87,6 +93,7 @@ export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabi
     medfmBatchNormRelu: hasMedfmBatchNormRelu(backend),
     medfmBatchNormReluTraining: hasMedfmBatchNormReluTraining(backend),
     medfmLayerNormGrad: hasMedfmLayerNormGrad(backend),
+    medfmSoftmax: hasMedfmSoftmax(backend),
     oneDnnRelu: hasOneDnnBatchNormRelu(backend),
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
     oneDnnFusedMatMul: hasOneDnnFusedMatMul(backend),
@@ -129,6 +136,20 @@ export function tensorflowKernelConfigs(
   const portableGeluGrad = portable.get(MedfmGeluGrad);
   if (capabilities.medfmGelu && portableGelu !== undefined && portableGeluGrad !== undefined) {
     native.push(...tensorflowGelu({ gelu: portableGelu, geluGrad: portableGeluGrad }));
+  }
+  const portableSoftmax = portable.get(MedfmScaledSoftmax);
+  const portableSoftmaxGrad = portable.get(MedfmScaledSoftmaxGrad);
+  if (
+    capabilities.medfmSoftmax &&
+    portableSoftmax !== undefined &&
+    portableSoftmaxGrad !== undefined
+  ) {
+    native.push(
+      ...tensorflowScaledSoftmax(
+        { softmax: portableSoftmax, softmaxGrad: portableSoftmaxGrad },
+        capabilities.oneDnnSoftmax,
+      ),
+    );
   }
   const portableBatchNormRelu = portable.get(MedfmBatchNormRelu);
   if (capabilities.medfmBatchNormRelu && portableBatchNormRelu !== undefined) {
