@@ -1,5 +1,4 @@
 import * as tf from "@tensorflow/tfjs";
-import { scaledSoftmax } from "../transformer/activations";
 import { applyLinear, type Linear } from "../transformer/linear";
 import { truncatedNormal } from "../transformer/parameter-initialisers";
 import type { ParameterStore } from "../transformer/parameter-store";
@@ -126,8 +125,7 @@ export class WindowAttention {
           [count, this.numHeads, tokens, tokens],
         );
       }
-      // Our softmax kernel (its gradient one native op where tfjs's takes four), unscaled.
-      const context = tf.matMul(scaledSoftmax(attention, 1), value);
+      const context = tf.matMul(tf.softmax(attention), value);
       const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [
         count,
         tokens,
