@@ -16,7 +16,7 @@
 // - MedfmLayerNormGrad is the input gradient of a layer norm, row by row in cache, in place of
 //   the fifteen TensorFlow ops that recompute the statistics and apply the formula.
 // - MedfmSoftmax and MedfmSoftmaxGrad are softmax(scale·x) over the last axis and its gradient,
-//   attention's scaled softmax, one pass each in place of two and five TensorFlow ops.
+//   attention's scaled softmax, row by row in cache in place of two and five TensorFlow ops.
 //
 // The prototypes come from TensorFlow's C kernel API (tensorflow/c/kernels.h and ops.h), which
 // libtensorflow_framework exports; they are declared here so that the binding builds with the
@@ -405,13 +405,16 @@ struct BatchNormGradKernel {
   bool accumulate;
 };
 
-float EpsilonAttr(TF_OpKernelConstruction *ctx) {
+// A float attribute of the op, or `fallback` where it cannot be read (every op declares a default).
+float FloatAttr(TF_OpKernelConstruction *ctx, const char *name, float fallback) {
   TF_Status *status = TF_NewStatus();
-  float epsilon = 1e-5f;
-  TF_OpKernelConstruction_GetAttrFloat(ctx, "epsilon", &epsilon, status);
+  float value = fallback;
+  TF_OpKernelConstruction_GetAttrFloat(ctx, name, &value, status);
   TF_DeleteStatus(status);
-  return epsilon;
+  return value;
 }
+
+float EpsilonAttr(TF_OpKernelConstruction *ctx) { return FloatAttr(ctx, "epsilon", 1e-5f); }
 
 void *CreateBatchNormGrad(TF_OpKernelConstruction *ctx) {
   return new BatchNormGradKernel{EpsilonAttr(ctx), false};
@@ -988,11 +991,7 @@ struct BatchNormReluTrainingKernel {
 };
 
 void *CreateBatchNormReluTraining(TF_OpKernelConstruction *ctx) {
-  TF_Status *status = TF_NewStatus();
-  float momentum = 0.1f;
-  TF_OpKernelConstruction_GetAttrFloat(ctx, "momentum", &momentum, status);
-  TF_DeleteStatus(status);
-  return new BatchNormReluTrainingKernel{EpsilonAttr(ctx), momentum};
+  return new BatchNormReluTrainingKernel{EpsilonAttr(ctx), FloatAttr(ctx, "momentum", 0.1f)};
 }
 
 void DeleteBatchNormReluTraining(void *kernel) {
@@ -1134,8 +1133,8 @@ void BatchNormReluTrainingShapes(TF_ShapeInferenceContext *ctx, TF_Status *statu
 }
 
 // softmax(scale·x) over the last axis, rows [begin, end) of `n` values, and its gradient
-// dx = scale·y·(dy − Σ dy·y): attention's scaled softmax (scale = 1/√head_dim) in one pass each,
-// in place of the scale's Mul and the softmax, and of the Mul, Sum, Mul and Sub of tfjs's
+// dx = scale·y·(dy − Σ dy·y): attention's scaled softmax (scale = 1/√head_dim), row by row in
+// cache, in place of the scale's Mul and the softmax, and of the Mul, Sum, Mul and Sub of tfjs's
 // softmax gradient and the scale's Mul. exp is ExpNonPositive (the shifted logits are ≤ 0).
 MEDFM_CPU_CLONES
 void SoftmaxRows(const float *x, float *y, int64_t n, float scale, int64_t begin, int64_t end) {
@@ -1206,11 +1205,7 @@ struct SoftmaxKernel {
 };
 
 void *CreateSoftmax(TF_OpKernelConstruction *ctx) {
-  TF_Status *status = TF_NewStatus();
-  float scale = 1.f;
-  TF_OpKernelConstruction_GetAttrFloat(ctx, "scale", &scale, status);
-  TF_DeleteStatus(status);
-  return new SoftmaxKernel{scale};
+  return new SoftmaxKernel{FloatAttr(ctx, "scale", 1.f)};
 }
 
 void DeleteSoftmax(void *kernel) { delete static_cast<SoftmaxKernel *>(kernel); }
