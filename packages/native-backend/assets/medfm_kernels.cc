@@ -230,6 +230,15 @@ std::vector<int64_t> ShapeOf(TF_Tensor *tensor) {
   return shape;
 }
 
+// Output 0 with the shape of input `index` (`input`), in that input's buffer where TensorFlow
+// lets the op reuse it (no other reader), else newly allocated.
+TF_Tensor *OutputLikeInput(TF_OpKernelContext *ctx, int index, TF_Tensor *input,
+                           TF_Status *status) {
+  const std::vector<int64_t> shape = ShapeOf(input);
+  return TF_ForwardInputOrAllocateOutput(ctx, &index, 1, 0, shape.data(),
+                                         static_cast<int>(shape.size()), nullptr, status);
+}
+
 // Inputs: lr, momentum, weight_decay, then N params, N grads, N moments. Outputs: N params, then
 // N moments.
 constexpr int kScalarInputs = 3;
@@ -740,9 +749,7 @@ void ComputeGelu(void *, TF_OpKernelContext *ctx) {
     TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
   }
   if (TF_GetCode(status) == TF_OK) {
-    const std::vector<int64_t> shape = ShapeOf(x);
-    out = TF_ForwardInputOrAllocateOutput(ctx, &x_index, 1, 0, shape.data(),
-                                          static_cast<int>(shape.size()), nullptr, status);
+    out = OutputLikeInput(ctx, x_index, x, status);
   }
   if (TF_GetCode(status) == TF_OK) {
     const int64_t size = TF_TensorElementCount(x);
@@ -850,10 +857,7 @@ void ComputeLayerNormGrad(void *kernel, TF_OpKernelContext *ctx) {
                static_cast<long long>(TF_TensorElementCount(scale)));
       TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
     } else {
-      const std::vector<int64_t> shape = ShapeOf(x);
-      const int candidates[1] = {0};
-      out = TF_ForwardInputOrAllocateOutput(ctx, candidates, 1, 0, shape.data(), dims, nullptr,
-                                            status);
+      out = OutputLikeInput(ctx, 0, x, status);
     }
   }
   if (TF_GetCode(status) == TF_OK) {
@@ -922,10 +926,7 @@ void ComputeBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
                static_cast<long long>(TF_TensorElementCount(inputs[4])));
       TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
     } else {
-      const std::vector<int64_t> shape = ShapeOf(x);
-      const int candidates[1] = {0};
-      out = TF_ForwardInputOrAllocateOutput(ctx, candidates, 1, 0, shape.data(), dims, nullptr,
-                                            status);
+      out = OutputLikeInput(ctx, 0, x, status);
     }
   }
   if (TF_GetCode(status) == TF_OK) {
@@ -1233,10 +1234,7 @@ void ComputeSoftmax(void *kernel, TF_OpKernelContext *ctx) {
                static_cast<long long>(kGradient ? TF_TensorElementCount(second) : 0));
       TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
     } else {
-      const std::vector<int64_t> shape = ShapeOf(first);
-      const int candidates[1] = {0};
-      out = TF_ForwardInputOrAllocateOutput(ctx, candidates, 1, 0, shape.data(), dims, nullptr,
-                                            status);
+      out = OutputLikeInput(ctx, 0, first, status);
     }
   }
   if (TF_GetCode(status) == TF_OK && n > 0) {
