@@ -271,7 +271,7 @@ describe("MEDFM_OPS", () => {
     // The C++ op table: {"Name", {attrs}, inputs, {outputs}, ...}; inputs of the batch-norm ops
     // are shared vectors, so every declared spec must occur in the source and each op's name must
     // open an entry of the table.
-    const registered = [...kernelsSource.matchAll(/^\s*\{"(Medfm[A-Za-z]+)",$/gm)].map(
+    const registered = [...kernelsSource.matchAll(/^\s*\{"(Medfm[A-Za-z0-9]+)",$/gm)].map(
       (match) => match[1],
     );
     expect(registered).toEqual(Object.values(MEDFM_OPS).map((op) => op.name));

@@ -118,4 +118,16 @@ export const MEDFM_OPS = {
     inputs: ["dy: float", "y: float"],
     outputs: ["dx: float"],
   },
+  /**
+   * The filter gradient of a stride-1, undilated NHWC convolution with `pad_top` zero rows above
+   * and `pad_left` zero columns left of `x` (the output gradient's size fixes the rest):
+   * `dw[i, j, c, o] = Σ x[n, h + i − pad_top, w + j − pad_left, c] · dy[n, h, w, o]`. The filter's
+   * height and width are `filter_like`'s first two dimensions (its values are not read).
+   */
+  conv2DBackpropFilter: {
+    name: "MedfmConv2DBackpropFilter",
+    attrs: ["pad_top: int = 0", "pad_left: int = 0"],
+    inputs: ["x: float", "dy: float", "filter_like: float"],
+    outputs: ["dw: float"],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;

@@ -94,6 +94,7 @@ export const ASYNC_BINDING_SYMBOLS: readonly string[] = [
   "TF_OpDefinitionBuilderSetShapeInferenceFunction",
   "TF_OpKernelConstruction_GetAttrBool",
   "TF_OpKernelConstruction_GetAttrFloat",
+  "TF_OpKernelConstruction_GetAttrInt32",
   "TF_OpKernelContext_Failure",
   "TF_RegisterKernelBuilder",
   "TF_RegisterOpDefinition",

@@ -108,6 +108,7 @@ export function registerMedfmKernels(): void {
       ? tensorflowKernelConfigs(tensorflowCapabilities(native), {
           maxPoolGrad: originalKernel(tf.MaxPoolGrad, backendName),
           softmax: originalKernel(tf.Softmax, backendName),
+          conv2DBackpropFilter: originalKernel(tf.Conv2DBackpropFilter, backendName),
         })
       : portableKernelConfigs(backendName),
   );

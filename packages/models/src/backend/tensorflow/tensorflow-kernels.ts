@@ -13,6 +13,7 @@ import {
 import {
   hasMedfmBatchNormRelu,
   hasMedfmBatchNormReluTraining,
+  hasMedfmConv2DBackpropFilter,
   hasMedfmGelu,
   hasMedfmKernels,
   hasMedfmLayerNormGrad,
@@ -32,6 +33,12 @@ import {
   tensorflowBatchNormTraining,
   tensorflowBatchNormTrainingGrad,
 } from "./batch-norm-training";
+import {
+  chooseFilterGradient,
+  cpuFlags,
+  FILTER_GRADIENT_VARIABLE,
+  tensorflowConv2DBackpropFilter,
+} from "./conv2d-backprop-filter";
 import { tensorflowConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
 import { tensorflowGelu } from "./gelu";
 import { tensorflowLayerNorm } from "./layer-norm";
@@ -57,6 +64,11 @@ export interface TensorflowCapabilities {
   medfmLayerNormGrad: boolean;
   /** Our scaled-softmax kernels are in the binding (provisioned since they were added). */
   medfmSoftmax: boolean;
+  /**
+   * Our filter-gradient kernel is in the binding and passed its probe, and
+   * `chooseFilterGradient` picks it for this CPU (or `MEDFM_FILTER_GRADIENT=medfm` asks for it).
+   */
+  medfmConv2DBackpropFilter: boolean;
   /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
   oneDnnRelu: boolean;
   /** oneDNN's max-pool gradient runs (x86 CPU builds). */
@@ -83,11 +95,33 @@ export interface TensorflowOriginalKernels {
   maxPoolGrad?: tf.KernelConfig;
   /** tfjs-node's `Softmax`. */
   softmax?: tf.KernelConfig;
+  /** tfjs-node's `Conv2DBackpropFilter`. */
+  conv2DBackpropFilter?: tf.KernelConfig;
 }
 
-/** Probes what `backend` offers (each check runs a tiny op once). */
-export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabilities {
+/**
+ * Probes what `backend` offers (each check runs a tiny op once). `env` is read for
+ * `MEDFM_FILTER_GRADIENT` (see `chooseFilterGradient`).
+ *
+ * @throws Error when `MEDFM_FILTER_GRADIENT` has another value than medfm, tensorflow or auto,
+ *   or asks for medfm where the binding lacks the kernel or it fails its probe.
+ */
+export function tensorflowCapabilities(
+  backend: NativeBackend,
+  env: Readonly<Record<string, string | undefined>> = globalThis.process?.env ?? {},
+): TensorflowCapabilities {
+  const setting = env[FILTER_GRADIENT_VARIABLE];
+  const filterGradient = chooseFilterGradient(cpuFlags(), setting) === "medfm";
+  const medfmConv2DBackpropFilter = filterGradient && hasMedfmConv2DBackpropFilter(backend);
+  if (filterGradient && !medfmConv2DBackpropFilter && setting?.trim().toLowerCase() === "medfm") {
+    throw new Error(
+      `${FILTER_GRADIENT_VARIABLE}=medfm, but the tensorflow backend's binding has no working ` +
+        "MedfmConv2DBackpropFilter kernel (a GPU build, or one provisioned before the kernel " +
+        "was added): run `medfm backend install` again, or unset the variable",
+    );
+  }
   return {
+    medfmConv2DBackpropFilter,
     medfmKernels: hasMedfmKernels(backend),
     medfmGelu: hasMedfmGelu(backend),
     medfmBatchNormRelu: hasMedfmBatchNormRelu(backend),
@@ -107,7 +141,8 @@ export function tensorflowCapabilities(backend: NativeBackend): TensorflowCapabi
  * The kernel table of the native `tensorflow` backend: every @medfm/models kernel as TensorFlow
  * ops over tfjs-node's binding, the fused ones where `capabilities` has them and the portable
  * composites otherwise, plus tfjs's `MaxPoolGrad` and `Softmax` on oneDNN in place of
- * tfjs-node's `originals` where oneDNN has them.
+ * tfjs-node's `originals` where oneDNN has them, and its `Conv2DBackpropFilter` on our kernel
+ * where `capabilities` chose it.
  */
 export function tensorflowKernelConfigs(
   capabilities: TensorflowCapabilities,
@@ -165,6 +200,9 @@ export function tensorflowKernelConfigs(
   }
   if (capabilities.oneDnnMaxPoolGrad && originals.maxPoolGrad !== undefined) {
     native.push(tensorflowMaxPoolGrad(originals.maxPoolGrad));
+  }
+  if (capabilities.medfmConv2DBackpropFilter && originals.conv2DBackpropFilter !== undefined) {
+    native.push(tensorflowConv2DBackpropFilter(originals.conv2DBackpropFilter));
   }
   if (capabilities.oneDnnSoftmax && originals.softmax !== undefined) {
     native.push(tensorflowSoftmax(originals.softmax));
