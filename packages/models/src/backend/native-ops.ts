@@ -668,6 +668,38 @@ export function nativeConv2DBackpropFilter(
 }
 
 /**
+ * TensorFlow's own `Conv2DBackpropFilter` op, run by name, for a stride-1 NHWC float32
+ * convolution: the reference {@link nativeConv2DBackpropFilter} is checked against (tfjs's
+ * `Conv2DBackpropFilter` kernel may be ours once the kernel table is registered). Not recorded
+ * on the gradient tape.
+ */
+export function nativeTensorflowFilterGradient(
+  backend: NativeBackend,
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  padding: "SAME" | "VALID",
+): tf.Tensor4D {
+  const { binding } = backend;
+  const sizes = tf.tensor1d(filterShape, "int32");
+  try {
+    return backend.executeSingleOutput(
+      "Conv2DBackpropFilter",
+      [
+        { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
+        { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+        { name: "padding", type: binding.TF_ATTR_STRING, value: padding },
+        { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
+        { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+      ],
+      [x, sizes, dy],
+    ) as tf.Tensor4D;
+  } finally {
+    sizes.dispose();
+  }
+}
+
+/**
  * Whether the binding carries {@link nativeConv2DBackpropFilter} (bindings provisioned by
  * `medfm backend install` since it was added) and it gives TensorFlow's `Conv2DBackpropFilter`
  * values within 1e-4: on a 3×3 "same" case with an odd channel count and outputs that are no
@@ -681,30 +713,14 @@ export function hasMedfmConv2DBackpropFilter(backend: NativeBackend): boolean {
     const x = tf.tensor4d(values(2 * 4 * 5 * 3, 7), [2, 4, 5, 3]);
     const same = tf.tensor4d(values(2 * 4 * 5 * 11, 5), [2, 4, 5, 11]);
     const valid = tf.tensor4d(values(2 * 4 * 4 * 2, 3), [2, 4, 4, 2]);
-    // TensorFlow's op by name (not tfjs's kernel, which may be ours once registered).
-    const reference = (dy: tf.Tensor4D, filterShape: number[], padding: "SAME" | "VALID") => {
-      const { binding } = backend;
-      const sizes = tf.tensor1d(filterShape, "int32");
-      return backend.executeSingleOutput(
-        "Conv2DBackpropFilter",
-        [
-          { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
-          { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-          { name: "padding", type: binding.TF_ATTR_STRING, value: padding },
-          { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
-          { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-        ],
-        [x, sizes, dy],
-      );
-    };
     return [
       [
         nativeConv2DBackpropFilter(backend, x, same, [3, 3], 1, 1),
-        reference(same, [3, 3, 3, 11], "SAME"),
+        nativeTensorflowFilterGradient(backend, x, same, [3, 3, 3, 11], "SAME"),
       ],
       [
         nativeConv2DBackpropFilter(backend, x, valid, [1, 2], 0, 0),
-        reference(valid, [1, 2, 3, 2], "VALID"),
+        nativeTensorflowFilterGradient(backend, x, valid, [1, 2, 3, 2], "VALID"),
       ],
     ];
   });

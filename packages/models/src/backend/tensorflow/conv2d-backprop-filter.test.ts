@@ -2,7 +2,12 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordNativeOps } from "../__fixtures__/native-op-recorder";
 import { env, maxDifference, nativePackage, normal } from "../__fixtures__/test-backends";
-import { activeNativeBackend, type NativeBackend, nativeConv2DBackpropFilter } from "../native-ops";
+import {
+  activeNativeBackend,
+  type NativeBackend,
+  nativeConv2DBackpropFilter,
+  nativeTensorflowFilterGradient,
+} from "../native-ops";
 import { selectBackend } from "../select-backend";
 import { chooseFilterGradient, cpuFlags } from "./conv2d-backprop-filter";
 import { tensorflowCapabilities } from "./tensorflow-kernels";
@@ -39,31 +44,6 @@ describe("chooseFilterGradient", () => {
     },
   );
 });
-
-/** TensorFlow's `Conv2DBackpropFilter` by name (tfjs's kernel may be ours). */
-function tensorflowFilterGradient(
-  backend: NativeBackend,
-  x: tf.Tensor4D,
-  dy: tf.Tensor4D,
-  filterShape: [number, number, number, number],
-  padding: "SAME" | "VALID",
-): tf.Tensor {
-  const { binding } = backend;
-  const sizes = tf.tensor1d(filterShape, "int32");
-  const result = backend.executeSingleOutput(
-    "Conv2DBackpropFilter",
-    [
-      { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
-      { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-      { name: "padding", type: binding.TF_ATTR_STRING, value: padding },
-      { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
-      { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-    ],
-    [x, sizes, dy],
-  );
-  sizes.dispose();
-  return result;
-}
 
 /** The largest difference relative to the reference's largest magnitude. */
 function relativeDifference(actual: tf.Tensor, expected: tf.Tensor): number {
@@ -109,7 +89,7 @@ describe.skipIf(nativePackage === undefined)("MedfmConv2DBackpropFilter on tenso
       const top = same ? Math.floor((kh - 1) / 2) : 0;
       const left = same ? Math.floor((kw - 1) / 2) : 0;
       const ours = nativeConv2DBackpropFilter(backend, x, dy, [kh, kw], top, left);
-      const theirs = tensorflowFilterGradient(backend, x, dy, spec.filter, spec.padding);
+      const theirs = nativeTensorflowFilterGradient(backend, x, dy, spec.filter, spec.padding);
       expect(ours.shape).toEqual(spec.filter);
       expect(relativeDifference(ours, theirs)).toBeLessThan(1e-5);
       tf.dispose([x, dy, ours, theirs]);
@@ -127,7 +107,7 @@ describe.skipIf(nativePackage === undefined)("MedfmConv2DBackpropFilter on tenso
       [0, 0],
     ]) as tf.Tensor4D;
     const ours = nativeConv2DBackpropFilter(backend, x, dy, [5, 3], 1, 1);
-    const theirs = tensorflowFilterGradient(backend, padded, dy, [5, 3, 4, 3], "VALID");
+    const theirs = nativeTensorflowFilterGradient(backend, padded, dy, [5, 3, 4, 3], "VALID");
     expect(relativeDifference(ours, theirs)).toBeLessThan(1e-5);
     tf.dispose([x, dy, padded, ours, theirs]);
   });
