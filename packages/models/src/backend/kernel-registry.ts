@@ -109,6 +109,7 @@ export function registerMedfmKernels(): void {
           maxPoolGrad: originalKernel(tf.MaxPoolGrad, backendName),
           softmax: originalKernel(tf.Softmax, backendName),
           conv2DBackpropFilter: originalKernel(tf.Conv2DBackpropFilter, backendName),
+          conv2DBackpropInput: originalKernel(tf.Conv2DBackpropInput, backendName),
         })
       : portableKernelConfigs(backendName),
   );

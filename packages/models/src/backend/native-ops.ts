@@ -21,6 +21,8 @@ export interface NativeBackend {
     TF_ATTR_INT: number;
     TF_ATTR_SHAPE: number;
     TF_FLOAT: number;
+    /** TensorFlow's `TF_INT32` dtype enum. */
+    TF_INT32: number;
     /**
      * 1 when the binding registered @medfm/models' own TensorFlow kernels (`MedfmApplyMomentum`,
      * `MedfmBatchNormReluGrad`, `MedfmBatchNormReluGradAdd`; see
@@ -693,6 +695,96 @@ export function nativeTensorflowFilterGradient(
         { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
       ],
       [x, sizes, dy],
+    ) as tf.Tensor4D;
+  } finally {
+    sizes.dispose();
+  }
+}
+
+/**
+ * The input gradient of a stride-1, undilated NHWC convolution of float32 tensors as one forward
+ * TensorFlow `Conv2D`: `dy` convolved with the filter flipped in both spatial axes and with its
+ * channel axes swapped (`ReverseV2` and `Transpose` of the small filter first; a 1×1 filter is
+ * only transposed), padded by `pads` = `[top, bottom, left, right]`, each `filterSize − 1 −` the
+ * forward convolution's padding on that side (all ≥ 0). On CPUs with AVX2 but not AVX-512,
+ * oneDNN's forward convolution runs 1.2–2.4× faster than its `Conv2DBackpropInput` on DenseNet's
+ * shapes from 14×14 up (docs/native-backend.md). Not recorded on the gradient tape.
+ */
+export function nativeConv2DBackpropInputAsConv2D(
+  backend: NativeBackend,
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  pads: readonly [number, number, number, number],
+): tf.Tensor4D {
+  const { binding } = backend;
+  const type = { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
+  const index = (name: string) => ({ name, type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 });
+  const temporaries: tf.Tensor[] = [];
+  try {
+    let swapped = filter as tf.Tensor;
+    if (filter.shape[0] * filter.shape[1] > 1) {
+      const axes = tf.tensor1d([0, 1], "int32");
+      temporaries.push(axes);
+      swapped = backend.executeSingleOutput("ReverseV2", [type, index("Tidx")], [filter, axes]);
+      temporaries.push(swapped);
+    }
+    const permutation = tf.tensor1d([0, 1, 3, 2], "int32");
+    temporaries.push(permutation);
+    swapped = backend.executeSingleOutput(
+      "Transpose",
+      [type, index("Tperm")],
+      [swapped, permutation],
+    );
+    temporaries.push(swapped);
+    const [top, bottom, left, right] = pads;
+    return backend.executeSingleOutput(
+      "Conv2D",
+      [
+        type,
+        { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+        { name: "padding", type: binding.TF_ATTR_STRING, value: "EXPLICIT" },
+        {
+          name: "explicit_paddings",
+          type: binding.TF_ATTR_INT,
+          value: [0, 0, top, bottom, left, right, 0, 0],
+        },
+        { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
+        { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+        { name: "use_cudnn_on_gpu", type: binding.TF_ATTR_BOOL, value: true },
+      ],
+      [dy, swapped],
+    ) as tf.Tensor4D;
+  } finally {
+    tf.dispose(temporaries);
+  }
+}
+
+/**
+ * TensorFlow's own `Conv2DBackpropInput` op, run by name, for a stride-1 NHWC float32
+ * convolution: the reference {@link nativeConv2DBackpropInputAsConv2D} is checked against
+ * (tfjs's `Conv2DBackpropInput` kernel may be ours once the kernel table is registered). Not
+ * recorded on the gradient tape.
+ */
+export function nativeTensorflowInputGradient(
+  backend: NativeBackend,
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  inputShape: [number, number, number, number],
+  padding: "SAME" | "VALID",
+): tf.Tensor4D {
+  const { binding } = backend;
+  const sizes = tf.tensor1d(inputShape, "int32");
+  try {
+    return backend.executeSingleOutput(
+      "Conv2DBackpropInput",
+      [
+        { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
+        { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+        { name: "padding", type: binding.TF_ATTR_STRING, value: padding },
+        { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
+        { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+      ],
+      [sizes, filter, dy],
     ) as tf.Tensor4D;
   } finally {
     sizes.dispose();

@@ -24,12 +24,32 @@ export function chooseFilterGradient(
   cpuFlags: ReadonlySet<string> | undefined,
   setting: string | undefined,
 ): FilterGradientChoice {
+  return chooseGradientKernel(
+    FILTER_GRADIENT_VARIABLE,
+    "a filter-gradient kernel",
+    cpuFlags,
+    setting,
+  );
+}
+
+/**
+ * The rule {@link chooseFilterGradient} and `chooseInputGradient` share: `medfm` or `tensorflow`
+ * when `setting` (the value of `variable`) names one, else (`auto` or unset) `medfm` on x86 CPUs
+ * with AVX2 and FMA but no AVX-512, where our kernels beat oneDNN's, and `tensorflow` elsewhere.
+ *
+ * @throws Error naming `variable` and its value when `setting` is none of medfm, tensorflow, auto.
+ */
+export function chooseGradientKernel(
+  variable: string,
+  what: string,
+  cpuFlags: ReadonlySet<string> | undefined,
+  setting: string | undefined,
+): FilterGradientChoice {
   const value = setting?.trim().toLowerCase() ?? "";
   if (value === "medfm" || value === "tensorflow") return value;
   if (value !== "" && value !== "auto") {
     throw new Error(
-      `${FILTER_GRADIENT_VARIABLE}=${JSON.stringify(setting)} is not a filter-gradient kernel: ` +
-        "use medfm, tensorflow or auto",
+      `${variable}=${JSON.stringify(setting)} is not ${what}: use medfm, tensorflow or auto`,
     );
   }
   if (cpuFlags === undefined) return "tensorflow";

@@ -39,6 +39,11 @@ import {
   FILTER_GRADIENT_VARIABLE,
   tensorflowConv2DBackpropFilter,
 } from "./conv2d-backprop-filter";
+import {
+  chooseInputGradient,
+  INPUT_GRADIENT_VARIABLE,
+  tensorflowConv2DBackpropInput,
+} from "./conv2d-backprop-input";
 import { tensorflowConv2dBatchNormRelu } from "./conv2d-batch-norm-relu";
 import { tensorflowGelu } from "./gelu";
 import { tensorflowLayerNorm } from "./layer-norm";
@@ -69,6 +74,12 @@ export interface TensorflowCapabilities {
    * `chooseFilterGradient` picks it for this CPU (or `MEDFM_FILTER_GRADIENT=medfm` asks for it).
    */
   medfmConv2DBackpropFilter: boolean;
+  /**
+   * Stride-1 input gradients run as forward convolutions (`tensorflowConv2DBackpropInput`):
+   * `chooseInputGradient` picks it for this CPU and TensorFlow runs on it, not on a GPU (or
+   * `MEDFM_INPUT_GRADIENT=medfm` asks for it).
+   */
+  conv2DBackpropInputAsConv2D: boolean;
   /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
   oneDnnRelu: boolean;
   /** oneDNN's max-pool gradient runs (x86 CPU builds). */
@@ -97,21 +108,28 @@ export interface TensorflowOriginalKernels {
   softmax?: tf.KernelConfig;
   /** tfjs-node's `Conv2DBackpropFilter`. */
   conv2DBackpropFilter?: tf.KernelConfig;
+  /** tfjs-node's `Conv2DBackpropInput`. */
+  conv2DBackpropInput?: tf.KernelConfig;
 }
 
 /**
  * Probes what `backend` offers (each check runs a tiny op once). `env` is read for
- * `MEDFM_FILTER_GRADIENT` (see `chooseFilterGradient`).
+ * `MEDFM_FILTER_GRADIENT` (see `chooseFilterGradient`) and `MEDFM_INPUT_GRADIENT` (see
+ * `chooseInputGradient`).
  *
- * @throws Error when `MEDFM_FILTER_GRADIENT` has another value than medfm, tensorflow or auto,
- *   or asks for medfm where the binding lacks the kernel or it fails its probe.
+ * @throws Error when `MEDFM_FILTER_GRADIENT` or `MEDFM_INPUT_GRADIENT` has another value than
+ *   medfm, tensorflow or auto, or `MEDFM_FILTER_GRADIENT` asks for medfm where the binding lacks
+ *   the kernel or it fails its probe.
  */
 export function tensorflowCapabilities(
   backend: NativeBackend,
   env: Readonly<Record<string, string | undefined>> = globalThis.process?.env ?? {},
 ): TensorflowCapabilities {
   const setting = env[FILTER_GRADIENT_VARIABLE];
-  const filterGradient = chooseFilterGradient(cpuFlags(), setting) === "medfm";
+  const flags = cpuFlags();
+  const filterGradient = chooseFilterGradient(flags, setting) === "medfm";
+  const inputSetting = env[INPUT_GRADIENT_VARIABLE];
+  const inputGradient = chooseInputGradient(flags, inputSetting) === "medfm";
   const medfmConv2DBackpropFilter = filterGradient && hasMedfmConv2DBackpropFilter(backend);
   if (filterGradient && !medfmConv2DBackpropFilter && setting?.trim().toLowerCase() === "medfm") {
     throw new Error(
@@ -122,6 +140,9 @@ export function tensorflowCapabilities(
   }
   return {
     medfmConv2DBackpropFilter,
+    conv2DBackpropInputAsConv2D:
+      inputGradient &&
+      (backend.isUsingGpuDevice !== true || inputSetting?.trim().toLowerCase() === "medfm"),
     medfmKernels: hasMedfmKernels(backend),
     medfmGelu: hasMedfmGelu(backend),
     medfmBatchNormRelu: hasMedfmBatchNormRelu(backend),
@@ -141,8 +162,8 @@ export function tensorflowCapabilities(
  * The kernel table of the native `tensorflow` backend: every @medfm/models kernel as TensorFlow
  * ops over tfjs-node's binding, the fused ones where `capabilities` has them and the portable
  * composites otherwise, plus tfjs's `MaxPoolGrad` and `Softmax` on oneDNN in place of
- * tfjs-node's `originals` where oneDNN has them, and its `Conv2DBackpropFilter` on our kernel
- * where `capabilities` chose it.
+ * tfjs-node's `originals` where oneDNN has them, its `Conv2DBackpropFilter` on our kernel and
+ * its stride-1 `Conv2DBackpropInput` as a forward convolution where `capabilities` chose them.
  */
 export function tensorflowKernelConfigs(
   capabilities: TensorflowCapabilities,
@@ -203,6 +224,9 @@ export function tensorflowKernelConfigs(
   }
   if (capabilities.medfmConv2DBackpropFilter && originals.conv2DBackpropFilter !== undefined) {
     native.push(tensorflowConv2DBackpropFilter(originals.conv2DBackpropFilter));
+  }
+  if (capabilities.conv2DBackpropInputAsConv2D && originals.conv2DBackpropInput !== undefined) {
+    native.push(tensorflowConv2DBackpropInput(originals.conv2DBackpropInput));
   }
   if (capabilities.oneDnnSoftmax && originals.softmax !== undefined) {
     native.push(tensorflowSoftmax(originals.softmax));
