@@ -603,6 +603,14 @@ void ComputeBatchNormGrad(void *kernel, TF_OpKernelContext *ctx) {
   TF_DeleteStatus(status);
 }
 
+// Whether the shape's rank is known and at least `rank` (exactly `rank` when `exact`).
+bool RankIs(TF_ShapeInferenceContext *ctx, TF_ShapeHandle *shape, int64_t rank,
+            bool exact = true) {
+  if (!TF_ShapeInferenceContextRankKnown(ctx, shape)) return false;
+  const int64_t known = TF_ShapeInferenceContextRank(ctx, shape);
+  return exact ? known == rank : known >= rank;
+}
+
 // dx has dy's shape; dscale and doffset have scale's.
 void BatchNormGradShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   TF_ShapeHandle *shape = TF_NewShapeHandle();
@@ -625,10 +633,7 @@ void BatchNormGradAddShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   TF_DimensionHandle *dim = TF_NewDimensionHandle();
   TF_ShapeInferenceContextGetInput(ctx, 2, x, status);
   if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 7, split, status);
-  bool known = TF_GetCode(status) == TF_OK && TF_ShapeInferenceContextRankKnown(ctx, x) &&
-               TF_ShapeInferenceContextRank(ctx, x) == 4 &&
-               TF_ShapeInferenceContextRankKnown(ctx, split) &&
-               TF_ShapeInferenceContextRank(ctx, split) == 1;
+  bool known = TF_GetCode(status) == TF_OK && RankIs(ctx, x, 4) && RankIs(ctx, split, 1);
   int64_t channels = -1;
   int64_t tail = -1;
   if (known) {
@@ -1468,7 +1473,8 @@ void ComputeFilterGrad(void *kernel, TF_OpKernelContext *ctx) {
       snprintf(message, sizeof(message),
                "MedfmConv2DBackpropFilter: x rank %d, dy rank %d (batch %lld vs %lld), "
                "filter_like rank %d, pad_top %d, pad_left %d",
-               TF_NumDims(x), TF_NumDims(dy), static_cast<long long>(TF_Dim(x, 0)),
+               TF_NumDims(x), TF_NumDims(dy),
+               static_cast<long long>(TF_NumDims(x) > 0 ? TF_Dim(x, 0) : -1),
                static_cast<long long>(TF_NumDims(dy) > 0 ? TF_Dim(dy, 0) : -1),
                TF_NumDims(like), attrs.top, attrs.left);
       TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
@@ -1518,10 +1524,7 @@ void FilterGradShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 1, dy, status);
   if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 2, like, status);
   if (TF_GetCode(status) == TF_OK) {
-    if (!TF_ShapeInferenceContextRankKnown(ctx, x) || !TF_ShapeInferenceContextRankKnown(ctx, dy) ||
-        !TF_ShapeInferenceContextRankKnown(ctx, like) ||
-        TF_ShapeInferenceContextRank(ctx, x) != 4 || TF_ShapeInferenceContextRank(ctx, dy) != 4 ||
-        TF_ShapeInferenceContextRank(ctx, like) < 2) {
+    if (!RankIs(ctx, x, 4) || !RankIs(ctx, dy, 4) || !RankIs(ctx, like, 2, false)) {
       TF_ShapeInferenceContextSetUnknownShape(ctx, status);
     } else {
       TF_ShapeInferenceContextSubshape(ctx, like, 0, 2, result, status);
