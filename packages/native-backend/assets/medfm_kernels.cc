@@ -1540,6 +1540,96 @@ void FilterGradShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   for (TF_ShapeHandle *handle : {x, dy, like, part, joined, result}) TF_DeleteShapeHandle(handle);
 }
 
+// MedfmFlipSwapFilter: a convolution filter [KH, KW, C, O] flipped in both spatial axes and
+// with its channel axes swapped, [KH, KW, O, C]: out[i, j, o, c] = in[KH−1−i, KW−1−j, c, o].
+// A forward convolution of dy with it is the stride-1 input gradient (one op in place of
+// ReverseV2 and Transpose, and the two index tensors they take).
+struct FlipSwapKernel {};
+
+void *CreateFlipSwap(TF_OpKernelConstruction *) { return new FlipSwapKernel(); }
+
+void DeleteFlipSwap(void *kernel) { delete static_cast<FlipSwapKernel *>(kernel); }
+
+void ComputeFlipSwap(void *, TF_OpKernelContext *ctx) {
+  TF_Status *status = TF_NewStatus();
+  TF_Tensor *filter = nullptr;
+  TF_Tensor *out = nullptr;
+  TF_GetInput(ctx, 0, &filter, status);
+  if (TF_GetCode(status) == TF_OK && TF_NumDims(filter) != 4) {
+    char message[120];
+    snprintf(message, sizeof(message), "MedfmFlipSwapFilter: filter rank %d, expected 4",
+             TF_NumDims(filter));
+    TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
+  }
+  int64_t kh = 0, kw = 0, c = 0, o = 0;
+  if (TF_GetCode(status) == TF_OK) {
+    kh = TF_Dim(filter, 0);
+    kw = TF_Dim(filter, 1);
+    c = TF_Dim(filter, 2);
+    o = TF_Dim(filter, 3);
+    const int64_t dims[4] = {kh, kw, o, c};
+    out = TF_AllocateOutput(ctx, 0, TF_FLOAT, dims, 4, sizeof(float) * kh * kw * c * o, status);
+  }
+  if (TF_GetCode(status) == TF_OK) {
+    const float *in = static_cast<const float *>(TF_TensorData(filter));
+    float *result = static_cast<float *>(TF_TensorData(out));
+    // Tiles of 16 output channels × 16 input channels, so both the rows read and the rows
+    // written stay in cache; the threads share the (kernel position, output tile) pairs.
+    constexpr int64_t kTile = 16;
+    const int64_t tiles = (o + kTile - 1) / kTile;
+    const int64_t pairs = kh * kw * tiles;
+    ParallelFor(ThreadsFor(kh * kw * c * o, pairs), [&](int t, int count) {
+      for (int64_t pair = pairs * t / count; pair < pairs * (t + 1) / count; ++pair) {
+        const int64_t position = pair / tiles;
+        const int64_t i = position / kw;
+        const int64_t j = position % kw;
+        const float *source = in + ((kh - 1 - i) * kw + (kw - 1 - j)) * c * o;
+        float *target = result + position * o * c;
+        const int64_t o0 = (pair % tiles) * kTile;
+        const int64_t o1 = std::min(o, o0 + kTile);
+        for (int64_t c0 = 0; c0 < c; c0 += kTile) {
+          const int64_t c1 = std::min(c, c0 + kTile);
+          for (int64_t oi = o0; oi < o1; ++oi) {
+            for (int64_t ci = c0; ci < c1; ++ci) target[oi * c + ci] = source[ci * o + oi];
+          }
+        }
+      }
+    });
+  } else {
+    TF_OpKernelContext_Failure(ctx, status);
+  }
+  for (TF_Tensor *tensor : {filter, out}) {
+    if (tensor != nullptr) TF_DeleteTensor(tensor);
+  }
+  TF_DeleteStatus(status);
+}
+
+// The flipped filter's shape: the input's with its last two dimensions swapped.
+void FlipSwapShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
+  TF_ShapeHandle *filter = TF_NewShapeHandle();
+  TF_ShapeHandle *part = TF_NewShapeHandle();
+  TF_ShapeHandle *joined = TF_NewShapeHandle();
+  TF_ShapeHandle *result = TF_NewShapeHandle();
+  TF_ShapeInferenceContextGetInput(ctx, 0, filter, status);
+  if (TF_GetCode(status) == TF_OK) {
+    if (!RankIs(ctx, filter, 4)) {
+      TF_ShapeInferenceContextSetUnknownShape(ctx, status);
+    } else {
+      TF_ShapeInferenceContextSubshape(ctx, filter, 0, 2, result, status);
+      if (TF_GetCode(status) == TF_OK)
+        TF_ShapeInferenceContextSubshape(ctx, filter, 3, 4, part, status);
+      if (TF_GetCode(status) == TF_OK)
+        TF_ShapeInferenceContextConcatenateShapes(ctx, result, part, joined, status);
+      if (TF_GetCode(status) == TF_OK)
+        TF_ShapeInferenceContextSubshape(ctx, filter, 2, 3, part, status);
+      if (TF_GetCode(status) == TF_OK)
+        TF_ShapeInferenceContextConcatenateShapes(ctx, joined, part, result, status);
+      if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, result, status);
+    }
+  }
+  for (TF_ShapeHandle *handle : {filter, part, joined, result}) TF_DeleteShapeHandle(handle);
+}
+
 // The output has input 0's shape.
 void SameShapeAsFirst(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   TF_ShapeHandle *shape = TF_NewShapeHandle();
@@ -1648,6 +1738,11 @@ bool RegisterKernels(TF_Status *status) {
        {"x: float", "dy: float", "filter_like: float"},
        {"dw: float"},
        FilterGradShapes, CreateFilterGrad, ComputeFilterGrad, DeleteFilterGrad},
+      {"MedfmFlipSwapFilter",
+       {},
+       {"filter: float"},
+       {"flipped: float"},
+       FlipSwapShapes, CreateFlipSwap, ComputeFlipSwap, DeleteFlipSwap},
   };
   for (const OpSpec &spec : specs) {
     if (!Register(spec, status)) return false;

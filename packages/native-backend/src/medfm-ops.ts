@@ -130,4 +130,15 @@ export const MEDFM_OPS = {
     inputs: ["x: float", "dy: float", "filter_like: float"],
     outputs: ["dw: float"],
   },
+  /**
+   * A convolution filter `[KH, KW, C, O]` flipped in both spatial axes and with its channel axes
+   * swapped: `flipped[i, j, o, c] = filter[KH − 1 − i, KW − 1 − j, c, o]`, shape
+   * `[KH, KW, O, C]`. A forward convolution of `dy` with it is a stride-1 input gradient.
+   */
+  flipSwapFilter: {
+    name: "MedfmFlipSwapFilter",
+    attrs: [],
+    inputs: ["filter: float"],
+    outputs: ["flipped: float"],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;

@@ -704,9 +704,10 @@ export function nativeTensorflowFilterGradient(
 /**
  * The input gradient of a stride-1, undilated NHWC convolution of float32 tensors as one forward
  * TensorFlow `Conv2D`: `dy` convolved with the filter flipped in both spatial axes and with its
- * channel axes swapped (`ReverseV2` and `Transpose` of the small filter first; a 1×1 filter is
- * only transposed), padded by `pads` = `[top, bottom, left, right]`, each `filterSize − 1 −` the
- * forward convolution's padding on that side (all ≥ 0). On CPUs with AVX2 but not AVX-512,
+ * channel axes swapped (by {@link nativeFlipSwapFilter} where `medfmFlip`, else by `ReverseV2`
+ * and `Transpose`; a 1×1 filter is only transposed), padded by `pads` =
+ * `[top, bottom, left, right]`, each `filterSize − 1 −` the forward convolution's padding on
+ * that side (all ≥ 0). On CPUs with AVX2 but not AVX-512,
  * oneDNN's forward convolution runs 1.2–2.4× faster than its `Conv2DBackpropInput` on DenseNet's
  * shapes from 14×14 up (docs/native-backend.md). Not recorded on the gradient tape.
  */
@@ -715,32 +716,18 @@ export function nativeConv2DBackpropInputAsConv2D(
   dy: tf.Tensor4D,
   filter: tf.Tensor4D,
   pads: readonly [number, number, number, number],
+  medfmFlip = false,
 ): tf.Tensor4D {
   const { binding } = backend;
-  const type = { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
-  const index = (name: string) => ({ name, type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 });
-  const temporaries: tf.Tensor[] = [];
+  const swapped = medfmFlip
+    ? nativeFlipSwapFilter(backend, filter)
+    : tensorflowFlipSwapFilter(backend, filter);
   try {
-    let swapped = filter as tf.Tensor;
-    if (filter.shape[0] * filter.shape[1] > 1) {
-      const axes = tf.tensor1d([0, 1], "int32");
-      temporaries.push(axes);
-      swapped = backend.executeSingleOutput("ReverseV2", [type, index("Tidx")], [filter, axes]);
-      temporaries.push(swapped);
-    }
-    const permutation = tf.tensor1d([0, 1, 3, 2], "int32");
-    temporaries.push(permutation);
-    swapped = backend.executeSingleOutput(
-      "Transpose",
-      [type, index("Tperm")],
-      [swapped, permutation],
-    );
-    temporaries.push(swapped);
     const [top, bottom, left, right] = pads;
     return backend.executeSingleOutput(
       "Conv2D",
       [
-        type,
+        { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
         { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
         { name: "padding", type: binding.TF_ATTR_STRING, value: "EXPLICIT" },
         {
@@ -755,8 +742,64 @@ export function nativeConv2DBackpropInputAsConv2D(
       [dy, swapped],
     ) as tf.Tensor4D;
   } finally {
+    swapped.dispose();
+  }
+}
+
+/**
+ * What {@link nativeFlipSwapFilter} computes, with TensorFlow's `ReverseV2` (skipped for a 1×1
+ * filter) and `Transpose`: the form for bindings without our op, and its probe's reference.
+ */
+export function tensorflowFlipSwapFilter(backend: NativeBackend, filter: tf.Tensor4D): tf.Tensor4D {
+  const { binding } = backend;
+  const type = { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT };
+  const index = (name: string) => ({ name, type: binding.TF_ATTR_TYPE, value: binding.TF_INT32 });
+  const temporaries: tf.Tensor[] = [];
+  try {
+    let flipped: tf.Tensor = filter;
+    if (filter.shape[0] * filter.shape[1] > 1) {
+      const axes = tf.tensor1d([0, 1], "int32");
+      temporaries.push(axes);
+      flipped = backend.executeSingleOutput("ReverseV2", [type, index("Tidx")], [filter, axes]);
+      temporaries.push(flipped);
+    }
+    const permutation = tf.tensor1d([0, 1, 3, 2], "int32");
+    temporaries.push(permutation);
+    return backend.executeSingleOutput(
+      "Transpose",
+      [type, index("Tperm")],
+      [flipped, permutation],
+    ) as tf.Tensor4D;
+  } finally {
     tf.dispose(temporaries);
   }
+}
+
+/**
+ * A convolution filter `[KH, KW, C, O]` flipped in both spatial axes and with its channel axes
+ * swapped, `[KH, KW, O, C]`, in one native op of ours (`MedfmFlipSwapFilter`, see
+ * {@link hasMedfmFlipSwapFilter}): what `ReverseV2` then `Transpose` give, without their index
+ * tensors. Not recorded on the gradient tape.
+ */
+export function nativeFlipSwapFilter(backend: NativeBackend, filter: tf.Tensor4D): tf.Tensor4D {
+  return backend.executeSingleOutput(MEDFM_OPS.flipSwapFilter.name, [], [filter]) as tf.Tensor4D;
+}
+
+/**
+ * Whether the binding carries {@link nativeFlipSwapFilter} (bindings provisioned by
+ * `medfm backend install` since it was added) and it gives exactly what `ReverseV2` and
+ * `Transpose` give, on a 3×2 filter with 5 input and 19 output channels (tiles of 16 and a
+ * remainder).
+ */
+export function hasMedfmFlipSwapFilter(backend: NativeBackend): boolean {
+  if (!hasMedfmKernels(backend)) return false;
+  return agreesWithin(Number.MIN_VALUE, () => {
+    const filter = tf.tensor4d(
+      Array.from({ length: 3 * 2 * 5 * 19 }, (_, i) => i),
+      [3, 2, 5, 19],
+    );
+    return [[nativeFlipSwapFilter(backend, filter), tensorflowFlipSwapFilter(backend, filter)]];
+  });
 }
 
 /**

@@ -4,9 +4,12 @@ import { recordNativeOps } from "../__fixtures__/native-op-recorder";
 import { env, maxDifference, nativePackage, normal } from "../__fixtures__/test-backends";
 import {
   activeNativeBackend,
+  hasMedfmKernels,
   type NativeBackend,
   nativeConv2DBackpropInputAsConv2D,
+  nativeFlipSwapFilter,
   nativeTensorflowInputGradient,
+  tensorflowFlipSwapFilter,
 } from "../native-ops";
 import { selectBackend } from "../select-backend";
 import { cpuFlags } from "./conv2d-backprop-filter";
@@ -142,6 +145,51 @@ describe.skipIf(nativePackage === undefined)("Conv2DBackpropInput as Conv2D on t
       tf.dispose([filter, dy, ours, theirs]);
     });
   }
+
+  // DenseNet's 3×3 growth filter, a 1×1 one with odd channel counts (tiles of 16 and a
+  // remainder) and a non-square 7×2 one.
+  const filters: Array<[number, number, number, number]> = [
+    [3, 3, 128, 32],
+    [1, 1, 37, 20],
+    [7, 2, 3, 69],
+  ];
+  for (const shape of filters) {
+    it(`flips and transposes a ${shape.join("x")} filter in one op, as ReverseV2 and Transpose do`, (context) => {
+      if (!hasMedfmKernels(backend)) context.skip();
+      const filter = normal(shape, `ig-flip-${shape.join("x")}`) as tf.Tensor4D;
+      const theirs = tensorflowFlipSwapFilter(backend, filter);
+      expect(theirs.shape).toEqual([shape[0], shape[1], shape[3], shape[2]]);
+      // The reference itself: element [i, j, o, c] is the filter's [KH-1-i, KW-1-j, c, o].
+      const [kh, kw, c, o] = shape;
+      const source = filter.dataSync();
+      const flipped = theirs.dataSync();
+      const at = (i: number, j: number, ci: number, oi: number) =>
+        source[((kh - 1 - i) * kw + (kw - 1 - j)) * c * o + ci * o + oi];
+      expect(flipped[((kh - 1) * kw + 0) * o * c + 2 * c + 1]).toBe(at(kh - 1, 0, 1, 2));
+      expect(flipped[0]).toBe(at(0, 0, 0, 0));
+      const ours = nativeFlipSwapFilter(backend, filter);
+      expect(ours.shape).toEqual(theirs.shape);
+      expect(maxDifference(ours, theirs)).toBe(0);
+      // Through it, the input gradient equals the one through TensorFlow's ops.
+      const dy = normal([2, 6, 5, shape[3]], `ig-flip-dy-${shape.join("x")}`) as tf.Tensor4D;
+      const pads = [shape[0] - 1, shape[0] - 1, shape[1] - 1, shape[1] - 1] as const;
+      const viaOurs = nativeConv2DBackpropInputAsConv2D(backend, dy, filter, pads, true);
+      const viaTheirs = nativeConv2DBackpropInputAsConv2D(backend, dy, filter, pads, false);
+      expect(maxDifference(viaOurs, viaTheirs)).toBe(0);
+      tf.dispose([filter, theirs, ours, dy, viaOurs, viaTheirs]);
+    });
+  }
+
+  it("has the one-op flip on this binding, and names the fault when the filter is not rank 4", (context) => {
+    // Bindings built without our kernels (a GPU build) use ReverseV2 and Transpose instead.
+    if (!hasMedfmKernels(backend)) context.skip();
+    expect(tensorflowCapabilities(backend).medfmFlipSwapFilter).toBe(true);
+    const filter = tf.zeros([3, 3, 4]) as unknown as tf.Tensor4D;
+    expect(() => nativeFlipSwapFilter(backend, filter).dataSync()).toThrow(
+      /MedfmFlipSwapFilter: filter rank 3, expected 4/,
+    );
+    filter.dispose();
+  });
 
   it("runs tfjs's conv2d gradient where chosen, with the cpu backend's values", async () => {
     const chosen = tensorflowCapabilities(backend).conv2DBackpropInputAsConv2D;

@@ -66,9 +66,13 @@ export function inputGradientPadding(
  * for float32 NHWC convolutions of stride 1 with any padding (`same`, `valid`, a number or
  * explicit pads, which tfjs-node's kernel refuses), 1×1 filters at any size and larger ones from
  * {@link INPUT_GRADIENT_MIN_POSITIONS} output positions; others go to `original`, tfjs-node's
- * own kernel. Register it where {@link chooseInputGradient} picks it.
+ * own kernel. Register it where {@link chooseInputGradient} picks it. `medfmFlip`: the binding
+ * has our `MedfmFlipSwapFilter` op (one op for the filter's flip and transpose).
  */
-export function tensorflowConv2DBackpropInput(original: tf.KernelConfig): tf.KernelConfig {
+export function tensorflowConv2DBackpropInput(
+  original: tf.KernelConfig,
+  medfmFlip = false,
+): tf.KernelConfig {
   return {
     kernelName: tf.Conv2DBackpropInput,
     backendName: "tensorflow",
@@ -114,6 +118,7 @@ export function tensorflowConv2DBackpropInput(original: tf.KernelConfig): tf.Ker
         dy,
         filter,
         pads,
+        medfmFlip,
       );
     },
   };

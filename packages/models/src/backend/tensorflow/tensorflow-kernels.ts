@@ -14,6 +14,7 @@ import {
   hasMedfmBatchNormRelu,
   hasMedfmBatchNormReluTraining,
   hasMedfmConv2DBackpropFilter,
+  hasMedfmFlipSwapFilter,
   hasMedfmGelu,
   hasMedfmKernels,
   hasMedfmLayerNormGrad,
@@ -80,6 +81,8 @@ export interface TensorflowCapabilities {
    * `MEDFM_INPUT_GRADIENT=medfm` asks for it).
    */
   conv2DBackpropInputAsConv2D: boolean;
+  /** Our filter flip-and-transpose kernel is in the binding (provisioned since it was added). */
+  medfmFlipSwapFilter: boolean;
   /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
   oneDnnRelu: boolean;
   /** oneDNN's max-pool gradient runs (x86 CPU builds). */
@@ -144,6 +147,7 @@ export function tensorflowCapabilities(
       inputGradient &&
       (backend.isUsingGpuDevice !== true || inputSetting?.trim().toLowerCase() === "medfm"),
     medfmKernels: hasMedfmKernels(backend),
+    medfmFlipSwapFilter: hasMedfmFlipSwapFilter(backend),
     medfmGelu: hasMedfmGelu(backend),
     medfmBatchNormRelu: hasMedfmBatchNormRelu(backend),
     medfmBatchNormReluTraining: hasMedfmBatchNormReluTraining(backend),
@@ -226,7 +230,12 @@ export function tensorflowKernelConfigs(
     native.push(tensorflowConv2DBackpropFilter(originals.conv2DBackpropFilter));
   }
   if (capabilities.conv2DBackpropInputAsConv2D && originals.conv2DBackpropInput !== undefined) {
-    native.push(tensorflowConv2DBackpropInput(originals.conv2DBackpropInput));
+    native.push(
+      tensorflowConv2DBackpropInput(
+        originals.conv2DBackpropInput,
+        capabilities.medfmFlipSwapFilter,
+      ),
+    );
   }
   if (capabilities.oneDnnSoftmax && originals.softmax !== undefined) {
     native.push(tensorflowSoftmax(originals.softmax));
