@@ -14,8 +14,8 @@ export const INPUT_GRADIENT_VARIABLE = "MEDFM_INPUT_GRADIENT";
 
 /**
  * Below this many output positions (batch × height × width) a filter larger than 1×1 stays with
- * TensorFlow's kernel: there the filter's flip and transpose (two more ops) cost more than the
- * forward convolution saves. Measured on an AMD EPYC (docs/native-backend.md): DenseNet's 3×3
+ * TensorFlow's kernel: there the filter's flip and transpose (one or two more ops) cost more
+ * than the forward convolution saves. Measured on an AMD EPYC (docs/native-backend.md): DenseNet's 3×3
  * 32→128 input gradient at batch 4 is 1.5–2.3× faster as a forward convolution at 14×14 (784
  * positions) and above, and 2× slower at 7×7 (196).
  */
