@@ -670,6 +670,22 @@ export function nativeConv2DBackpropFilter(
 }
 
 /**
+ * The attributes of TensorFlow's convolution-gradient ops for a stride-1, undilated NHWC float32
+ * convolution with `padding`, as {@link nativeTensorflowFilterGradient} and
+ * {@link nativeTensorflowInputGradient} pass them.
+ */
+function stride1ConvolutionAttrs(backend: NativeBackend, padding: "SAME" | "VALID"): NativeAttr[] {
+  const { binding } = backend;
+  return [
+    { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
+    { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+    { name: "padding", type: binding.TF_ATTR_STRING, value: padding },
+    { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
+    { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+  ];
+}
+
+/**
  * TensorFlow's own `Conv2DBackpropFilter` op, run by name, for a stride-1 NHWC float32
  * convolution: the reference {@link nativeConv2DBackpropFilter} is checked against (tfjs's
  * `Conv2DBackpropFilter` kernel may be ours once the kernel table is registered). Not recorded
@@ -682,18 +698,11 @@ export function nativeTensorflowFilterGradient(
   filterShape: [number, number, number, number],
   padding: "SAME" | "VALID",
 ): tf.Tensor4D {
-  const { binding } = backend;
   const sizes = tf.tensor1d(filterShape, "int32");
   try {
     return backend.executeSingleOutput(
       "Conv2DBackpropFilter",
-      [
-        { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
-        { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-        { name: "padding", type: binding.TF_ATTR_STRING, value: padding },
-        { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
-        { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-      ],
+      stride1ConvolutionAttrs(backend, padding),
       [x, sizes, dy],
     ) as tf.Tensor4D;
   } finally {
@@ -815,18 +824,11 @@ export function nativeTensorflowInputGradient(
   inputShape: [number, number, number, number],
   padding: "SAME" | "VALID",
 ): tf.Tensor4D {
-  const { binding } = backend;
   const sizes = tf.tensor1d(inputShape, "int32");
   try {
     return backend.executeSingleOutput(
       "Conv2DBackpropInput",
-      [
-        { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
-        { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-        { name: "padding", type: binding.TF_ATTR_STRING, value: padding },
-        { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
-        { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-      ],
+      stride1ConvolutionAttrs(backend, padding),
       [sizes, filter, dy],
     ) as tf.Tensor4D;
   } finally {

@@ -27,3 +27,9 @@ export function normal(shape: number[], seed: string, scale = 1, shift = 0): tf.
 export function maxDifference(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] ?? Number.NaN);
 }
+
+/** The largest difference between `actual` and `expected`, relative to `expected`'s largest magnitude. */
+export function relativeDifference(actual: tf.Tensor, expected: tf.Tensor): number {
+  const scale = tf.tidy(() => tf.max(tf.abs(expected)).dataSync()[0] ?? Number.NaN);
+  return maxDifference(actual, expected) / scale;
+}

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordNativeOps } from "../__fixtures__/native-op-recorder";
-import { env, maxDifference, nativePackage, normal } from "../__fixtures__/test-backends";
+import { env, nativePackage, normal, relativeDifference } from "../__fixtures__/test-backends";
 import {
   activeNativeBackend,
   type NativeBackend,
@@ -44,12 +44,6 @@ describe("chooseFilterGradient", () => {
     },
   );
 });
-
-/** The largest difference relative to the reference's largest magnitude. */
-function relativeDifference(actual: tf.Tensor, expected: tf.Tensor): number {
-  const scale = tf.tidy(() => tf.max(tf.abs(expected)).dataSync()[0] ?? Number.NaN);
-  return maxDifference(actual, expected) / scale;
-}
 
 describe.skipIf(nativePackage === undefined)("MedfmConv2DBackpropFilter on tensorflow", () => {
   let backend: NativeBackend;
