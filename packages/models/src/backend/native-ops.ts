@@ -671,10 +671,14 @@ export function nativeConv2DBackpropFilter(
 
 /**
  * The attributes of TensorFlow's convolution-gradient ops for a stride-1, undilated NHWC float32
- * convolution with `padding`, as {@link nativeTensorflowFilterGradient} and
- * {@link nativeTensorflowInputGradient} pass them.
+ * convolution with `padding`, as {@link nativeTensorflowFilterGradient},
+ * {@link nativeTensorflowInputGradient} and (for `Conv2D`, with its explicit paddings after
+ * them) {@link nativeConv2DBackpropInputAsConv2D} pass them.
  */
-function stride1ConvolutionAttrs(backend: NativeBackend, padding: "SAME" | "VALID"): NativeAttr[] {
+function stride1ConvolutionAttrs(
+  backend: NativeBackend,
+  padding: "SAME" | "VALID" | "EXPLICIT",
+): NativeAttr[] {
   const { binding } = backend;
   return [
     { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
@@ -736,16 +740,12 @@ export function nativeConv2DBackpropInputAsConv2D(
     return backend.executeSingleOutput(
       "Conv2D",
       [
-        { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
-        { name: "strides", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-        { name: "padding", type: binding.TF_ATTR_STRING, value: "EXPLICIT" },
+        ...stride1ConvolutionAttrs(backend, "EXPLICIT"),
         {
           name: "explicit_paddings",
           type: binding.TF_ATTR_INT,
           value: [0, 0, top, bottom, left, right, 0, 0],
         },
-        { name: "data_format", type: binding.TF_ATTR_STRING, value: "NHWC" },
-        { name: "dilations", type: binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
         { name: "use_cudnn_on_gpu", type: binding.TF_ATTR_BOOL, value: true },
       ],
       [dy, swapped],

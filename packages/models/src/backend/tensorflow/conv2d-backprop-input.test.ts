@@ -183,7 +183,13 @@ describe.skipIf(nativePackage === undefined)("Conv2DBackpropInput as Conv2D on t
   it("has the one-op flip on this binding, and names the fault when the filter is not rank 4", (context) => {
     // Bindings built without our kernels (a GPU build) use ReverseV2 and Transpose instead.
     if (!hasMedfmKernels(backend)) context.skip();
-    expect(tensorflowCapabilities(backend).medfmFlipSwapFilter).toBe(true);
+    // Probed where the input gradient takes the forward form, which the setting forces here.
+    expect(
+      tensorflowCapabilities(backend, { MEDFM_INPUT_GRADIENT: "medfm" }).medfmFlipSwapFilter,
+    ).toBe(true);
+    expect(
+      tensorflowCapabilities(backend, { MEDFM_INPUT_GRADIENT: "tensorflow" }).medfmFlipSwapFilter,
+    ).toBe(false);
     const filter = tf.zeros([3, 3, 4]) as unknown as tf.Tensor4D;
     expect(() => nativeFlipSwapFilter(backend, filter).dataSync()).toThrow(
       /MedfmFlipSwapFilter: filter rank 3, expected 4/,

@@ -81,7 +81,10 @@ export interface TensorflowCapabilities {
    * `MEDFM_INPUT_GRADIENT=medfm` asks for it).
    */
   conv2DBackpropInputAsConv2D: boolean;
-  /** Our filter flip-and-transpose kernel is in the binding (provisioned since it was added). */
+  /**
+   * Our filter flip-and-transpose kernel is in the binding (provisioned since it was added) and
+   * passed its probe; probed only where `conv2DBackpropInputAsConv2D` needs it.
+   */
   medfmFlipSwapFilter: boolean;
   /** oneDNN's fused batch norm + ReLU runs (x86 CPU builds). */
   oneDnnRelu: boolean;
@@ -141,13 +144,14 @@ export function tensorflowCapabilities(
         "was added): run `medfm backend install` again, or unset the variable",
     );
   }
+  const conv2DBackpropInputAsConv2D =
+    inputGradient &&
+    (backend.isUsingGpuDevice !== true || inputSetting?.trim().toLowerCase() === "medfm");
   return {
     medfmConv2DBackpropFilter,
-    conv2DBackpropInputAsConv2D:
-      inputGradient &&
-      (backend.isUsingGpuDevice !== true || inputSetting?.trim().toLowerCase() === "medfm"),
+    conv2DBackpropInputAsConv2D,
     medfmKernels: hasMedfmKernels(backend),
-    medfmFlipSwapFilter: hasMedfmFlipSwapFilter(backend),
+    medfmFlipSwapFilter: conv2DBackpropInputAsConv2D && hasMedfmFlipSwapFilter(backend),
     medfmGelu: hasMedfmGelu(backend),
     medfmBatchNormRelu: hasMedfmBatchNormRelu(backend),
     medfmBatchNormReluTraining: hasMedfmBatchNormReluTraining(backend),
