@@ -141,4 +141,16 @@ export const MEDFM_OPS = {
     inputs: ["filter: float"],
     outputs: ["flipped: float"],
   },
+  /**
+   * Multi-head self-attention from the fused qkv projection `[B, T, 3·heads·D]` (timm's layout:
+   * queries, keys, values, each `heads` heads of D channels): for the first `queries` tokens (0:
+   * all T), `probabilities = softmax(scale·q·kᵀ)` over the keys, `[B, heads, Q, T]`, and
+   * `context = probabilities·v` in the output projection's layout, `[B, Q, heads·D]`.
+   */
+  attention: {
+    name: "MedfmAttention",
+    attrs: ["heads: int >= 1", "queries: int = 0", "scale: float = 1"],
+    inputs: ["qkv: float"],
+    outputs: ["context: float", "probabilities: float"],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;

@@ -99,6 +99,26 @@ export const MedfmScaledSoftmax = "MedfmScaledSoftmax";
  */
 export const MedfmScaledSoftmaxGrad = "MedfmScaledSoftmaxGrad";
 
+/**
+ * Multi-head self-attention from a fused qkv projection, as timm's `Attention`: inputs `{qkv}`,
+ * `[B, T, 3·heads·D]` (queries, keys, values, each `heads` heads of D channels), attrs
+ * {@link AttentionAttrs}; two outputs, `context` `[B, Q, heads·D]` (the heads side by side, as
+ * the output projection reads them) and `probabilities` `[B, heads, Q, T]`,
+ * `softmax(scale·q·kᵀ)` over the keys, for the first Q tokens' queries. Differentiable in `qkv`
+ * (gradient: tfjs ops and {@link MedfmScaledSoftmaxGrad}, from the saved probabilities).
+ */
+export const MedfmAttention = "MedfmAttention";
+
+/** Attributes of {@link MedfmAttention}. */
+export interface AttentionAttrs {
+  /** Attention heads; `qkv`'s last dimension is `3·heads·D`. */
+  heads: number;
+  /** Queries: the first `queries` tokens attend (to all T), `0` for all of them. */
+  queries: number;
+  /** Multiplies the logits before the softmax (`1/√D` in timm). */
+  scale: number;
+}
+
 /** Attributes of {@link MedfmScaledSoftmax} and {@link MedfmScaledSoftmaxGrad}. */
 export interface ScaledSoftmaxAttrs {
   /** Multiplies the logits before the softmax (`1/√head_dim` in attention). */

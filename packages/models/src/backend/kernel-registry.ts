@@ -25,6 +25,7 @@
  * on every backend against the portable composite (see `kernel-registry.test.ts`).
  */
 import * as tf from "@tensorflow/tfjs";
+import { attentionGradConfig } from "./attention-grad";
 import { batchNormTrainingGradConfig } from "./batch-norm-training-grad";
 import { fusedBatchNormGradConfig } from "./fused-batch-norm-grad";
 import { geluGradConfig } from "./gelu-grad";
@@ -46,6 +47,7 @@ export const medfmGradientConfigs: readonly tf.GradConfig[] = [
   layerNormGradConfig,
   geluGradConfig,
   scaledSoftmaxGradConfig,
+  attentionGradConfig,
 ];
 
 /** Backend instances whose table is registered (a re-created backend is probed again). */

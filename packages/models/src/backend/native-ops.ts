@@ -2,6 +2,8 @@ import { MEDFM_OPS } from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
 import type { BatchNormTrainingResult } from "./batch-norm-training";
 import { exactGelu, exactGeluGrad } from "./exact-gelu";
+import type { AttentionAttrs } from "./kernel-names";
+import { attentionComposite } from "./portable/attention";
 import { batchNormReluComposite } from "./portable/batch-norm-relu";
 import {
   type BatchNormParameters,
@@ -476,6 +478,53 @@ export function hasMedfmSoftmax(backend: NativeBackend): boolean {
       [nativeScaledSoftmax(backend, dy, 0.7, y), scaledSoftmaxGradComposite(dy, y, 0.7)],
     ];
   });
+}
+
+/**
+ * Multi-head self-attention from a fused qkv projection (see {@link MedfmAttention}) in one
+ * native op of ours (`MedfmAttention`, see {@link hasMedfmAttention}) where the composite runs
+ * eight: returns `[context, probabilities]`. Not recorded on the gradient tape.
+ */
+export function nativeAttention(
+  backend: NativeBackend,
+  qkv: tf.Tensor3D,
+  { heads, queries, scale }: AttentionAttrs,
+): [tf.Tensor3D, tf.Tensor4D] {
+  const { binding } = backend;
+  return backend.executeMultipleOutputs(
+    MEDFM_OPS.attention.name,
+    [
+      { name: "heads", type: binding.TF_ATTR_INT, value: heads },
+      { name: "queries", type: binding.TF_ATTR_INT, value: queries },
+      { name: "scale", type: binding.TF_ATTR_FLOAT, value: scale },
+    ],
+    [qkv],
+    2,
+  ) as [tf.Tensor3D, tf.Tensor4D];
+}
+
+/**
+ * Whether the binding carries {@link nativeAttention} (bindings provisioned by
+ * `medfm backend install` since it was added) and it gives the composite's context and
+ * probabilities within 1e-5, with 8 channels per head (the vector path where the CPU has it)
+ * and with 3 (the plain loops), all queries and the first 2.
+ */
+export function hasMedfmAttention(backend: NativeBackend): boolean {
+  if (!hasMedfmKernels(backend)) return false;
+  return agreesWithin(1e-5, () =>
+    [8, 3].flatMap((depth) => {
+      const qkv = tf.randomNormal([2, 5, 3 * 2 * depth], 0, 1, "float32", depth) as tf.Tensor3D;
+      return [0, 2].flatMap((queries) => {
+        const attrs = { heads: 2, queries, scale: 0.4 };
+        const ours = nativeAttention(backend, qkv, attrs);
+        const reference = attentionComposite(qkv, attrs);
+        return [
+          [ours[0], reference[0]],
+          [ours[1], reference[1]],
+        ] as Array<[tf.Tensor, tf.Tensor]>;
+      });
+    }),
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { scaledSoftmax } from "../transformer/activations";
+import { MedfmAttention } from "../../backend/kernel-names";
+import { runMedfmKernel } from "../../backend/kernel-registry";
 import { addLinear, applyLinear, type Linear } from "../transformer/linear";
 import type { ParameterStore } from "../transformer/parameter-store";
 
@@ -43,21 +44,13 @@ export class VitAttention {
     return tf.tidy(() => {
       const [batch, tokens, dim] = x.shape;
       const rows = queries ?? tokens;
-      const qkv = tf.transpose(
-        tf.reshape(applyLinear(x, this.qkv), [batch, tokens, 3, this.numHeads, this.headDim]),
-        [2, 0, 3, 1, 4],
-      );
-      const [allQueries, key, value] = tf
-        .split(qkv, 3, 0)
-        .map((part) => tf.reshape(part, [batch, this.numHeads, tokens, this.headDim]));
-      const query =
-        rows < tokens ? tf.slice(allQueries, [0, 0, 0, 0], [-1, -1, rows, -1]) : allQueries;
-      // The scale on q (under a third of the logits' size) and an unscaled softmax kernel: on the
-      // native backend oneDNN's softmax forward beats ours with the scale folded in, and our
-      // gradient kernel replaces tfjs's four ops.
-      const attention = scaledSoftmax(tf.matMul(tf.mul(query, this.scale), key, false, true), 1);
-      const context = tf.transpose(tf.matMul(attention, value), [0, 2, 1, 3]);
-      const merged = tf.reshape(context, [batch, rows, dim]) as tf.Tensor3D;
+      // One kernel from the fused projection to the merged heads (ours on the native backend,
+      // timm's ops elsewhere); its second output, the probabilities, is the gradient's.
+      const [merged] = runMedfmKernel(
+        MedfmAttention,
+        { qkv: tf.reshape(applyLinear(x, this.qkv), [batch, tokens, 3 * dim]) },
+        { heads: this.numHeads, queries: rows < tokens ? rows : 0, scale: this.scale },
+      ) as [tf.Tensor3D, tf.Tensor4D];
       return residual === undefined
         ? applyLinear(merged, this.proj)
         : addLinear(residual, merged, this.proj);

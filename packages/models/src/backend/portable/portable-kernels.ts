@@ -1,4 +1,5 @@
 import type * as tf from "@tensorflow/tfjs";
+import { portableAttention } from "./attention";
 import { portableBatchNormRelu } from "./batch-norm-relu";
 import {
   portableBatchNormReluGradAdd,
@@ -33,5 +34,6 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableGeluGrad(backendName),
     portableScaledSoftmax(backendName),
     portableScaledSoftmaxGrad(backendName),
+    portableAttention(backendName),
   ];
 }

@@ -1,5 +1,6 @@
 import type * as tf from "@tensorflow/tfjs";
 import {
+  MedfmAttention,
   MedfmBatchNormRelu,
   MedfmConv2dBatchNormRelu,
   MedfmGelu,
@@ -11,6 +12,7 @@ import {
   MedfmScaledSoftmaxGrad,
 } from "../kernel-names";
 import {
+  hasMedfmAttention,
   hasMedfmBatchNormRelu,
   hasMedfmBatchNormReluTraining,
   hasMedfmConv2DBackpropFilter,
@@ -28,6 +30,7 @@ import {
   type NativeBackend,
 } from "../native-ops";
 import { portableKernelConfigs } from "../portable/portable-kernels";
+import { tensorflowAttention } from "./attention";
 import { tensorflowBatchNormRelu } from "./batch-norm-relu";
 import {
   tensorflowBatchNormReluGradAdd,
@@ -70,6 +73,11 @@ export interface TensorflowCapabilities {
   medfmLayerNormGrad: boolean;
   /** Our scaled-softmax kernels are in the binding (provisioned since they were added). */
   medfmSoftmax: boolean;
+  /**
+   * Our attention kernel is in the binding (provisioned since it was added) and passed its
+   * probe.
+   */
+  medfmAttention: boolean;
   /**
    * Our filter-gradient kernel is in the binding and passed its probe, and
    * `chooseFilterGradient` picks it for this CPU (or `MEDFM_FILTER_GRADIENT=medfm` asks for it).
@@ -157,6 +165,7 @@ export function tensorflowCapabilities(
     medfmBatchNormReluTraining: hasMedfmBatchNormReluTraining(backend),
     medfmLayerNormGrad: hasMedfmLayerNormGrad(backend),
     medfmSoftmax: hasMedfmSoftmax(backend),
+    medfmAttention: hasMedfmAttention(backend),
     oneDnnRelu: hasOneDnnBatchNormRelu(backend),
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
     oneDnnFusedMatMul: hasOneDnnFusedMatMul(backend),
@@ -214,6 +223,10 @@ export function tensorflowKernelConfigs(
         capabilities.oneDnnSoftmax,
       ),
     );
+  }
+  const portableAttention = portable.get(MedfmAttention);
+  if (capabilities.medfmAttention && portableAttention !== undefined) {
+    native.push(tensorflowAttention(portableAttention));
   }
   const portableBatchNormRelu = portable.get(MedfmBatchNormRelu);
   if (capabilities.medfmBatchNormRelu && portableBatchNormRelu !== undefined) {
