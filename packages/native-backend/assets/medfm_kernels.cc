@@ -1637,8 +1637,9 @@ void FlipSwapShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
 // probabilities = softmax(scale · q·kᵀ) over the T keys and context = probabilities · v, written
 // straight in the [B, Q, H·D] layout the output projection reads. The probabilities, [B, H, Q, T],
 // are the second output (the gradient's input). Each (image, head) pair is one task: its keys
-// are packed transposed, and blocks of 4 query rows are scored against 16 keys at a time, then
-// softmaxed (SoftmaxRows) and multiplied with v, 2 rows by 32 channels at a time, in registers.
+// are packed transposed and its values packed contiguous, and blocks of 4 query rows are scored
+// against 16 keys at a time, softmaxed 8 lanes at a time (AttentionSoftmaxAvx2) and multiplied
+// with v, 4 rows by 16 channels at a time, in registers.
 // The vector path needs AVX2 and FMA and D a multiple of 8; otherwise plain loops give the
 // same sums.
 struct AttentionShape {
@@ -1806,7 +1807,9 @@ void AttentionHead(const AttentionShape &s, const float *qkv, int64_t head, floa
     for (int64_t j = 0; j < s.tokens; ++j) row[j] = k[j * step + d];
     for (int64_t j = s.tokens; j < s.padded; ++j) row[j] = 0.f;
   }
-  for (int64_t j = 0; j < s.tokens; ++j) memcpy(packed + j * s.depth, v + j * step, sizeof(float) * s.depth);
+  for (int64_t j = 0; j < s.tokens; ++j) {
+    memcpy(packed + j * s.depth, v + j * step, sizeof(float) * s.depth);
+  }
 #ifdef MEDFM_FILTER_GRAD_AVX2
   const bool vector = HasAvx2Fma() && s.depth % 8 == 0;
 #else
@@ -1840,11 +1843,13 @@ void AttentionHead(const AttentionShape &s, const float *qkv, int64_t head, floa
     if (vector) {
 #ifdef MEDFM_FILTER_GRAD_AVX2
       for (int r = 0; r < rows; ++r) {
-        AttentionSoftmaxAvx2(scores + r * s.padded, s.tokens, s.padded, s.scale, pi + r * s.tokens);
+        AttentionSoftmaxAvx2(scores + r * s.padded, s.tokens, s.padded, s.scale,
+                             pi + r * s.tokens);
       }
-      const AttentionContextFn pairs = AttentionContextFor<2>(rows);
+      // 16 channels at a time, and a last 8 where D is an odd multiple of 8.
+      const AttentionContextFn wide = AttentionContextFor<2>(rows);
       for (int64_t c = 0; c < s.depth; c += 16) {
-        const AttentionContextFn fn = c + 16 <= s.depth ? pairs : AttentionContextFor<1>(rows);
+        const AttentionContextFn fn = c + 16 <= s.depth ? wide : AttentionContextFor<1>(rows);
         fn(scores, s.padded, packed + c, s.depth, s.tokens, out + c, dim);
       }
 #endif

@@ -17,6 +17,26 @@ export function splitHeads(qkv: tf.Tensor, heads: number): [tf.Tensor4D, tf.Tens
 }
 
 /**
+ * Whether `qkv` and `attrs` are a valid {@link MedfmAttention} call: `qkv` `[B, T, 3·heads·D]`,
+ * `heads` a positive integer and `queries` an integer in `0..T`.
+ */
+export function isAttentionInput(
+  qkv: tf.Tensor,
+  { heads, queries }: Pick<AttentionAttrs, "heads" | "queries">,
+): boolean {
+  const [, tokens = 0, width = 0] = qkv.shape;
+  return (
+    qkv.rank === 3 &&
+    Number.isInteger(heads) &&
+    heads >= 1 &&
+    width % (3 * heads) === 0 &&
+    Number.isInteger(queries) &&
+    queries >= 0 &&
+    queries <= tokens
+  );
+}
+
+/**
  * {@link MedfmAttention} as tfjs ops, timm's order: the scale on q, `q·kᵀ`, the softmax,
  * `·v`, the heads merged. Returns `[context, probabilities]`.
  *
@@ -27,15 +47,7 @@ export function attentionComposite(
   { heads, queries, scale }: AttentionAttrs,
 ): [tf.Tensor3D, tf.Tensor4D] {
   const [batch, tokens, width] = qkv.shape;
-  if (
-    qkv.rank !== 3 ||
-    !Number.isInteger(heads) ||
-    heads < 1 ||
-    (width ?? 0) % (3 * heads) !== 0 ||
-    !Number.isInteger(queries) ||
-    queries < 0 ||
-    queries > (tokens ?? 0)
-  ) {
+  if (!isAttentionInput(qkv, { heads, queries })) {
     throw new Error(
       `${MedfmAttention}: qkv [${qkv.shape.join(", ")}] with heads ${heads} and queries ` +
         `${queries}: expected [B, T, 3·heads·D] and 0 <= queries <= T`,

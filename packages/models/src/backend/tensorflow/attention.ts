@@ -1,6 +1,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { type AttentionAttrs, MedfmAttention } from "../kernel-names";
 import { type NativeBackend, nativeAttention } from "../native-ops";
+import { isAttentionInput } from "../portable/attention";
 
 /**
  * {@link MedfmAttention} on TensorFlow as our kernel (`nativeAttention`: one op per block where
@@ -15,17 +16,11 @@ export function tensorflowAttention(portable: tf.KernelConfig): tf.KernelConfig 
     kernelFunc: (parameters) => {
       const { qkv } = parameters.inputs as Record<string, tf.Tensor | undefined>;
       const attrs = parameters.attrs as unknown as AttentionAttrs;
-      const [, tokens = 0, width = 0] = qkv?.shape ?? [];
       if (
-        qkv?.rank !== 3 ||
+        qkv === undefined ||
         qkv.dtype !== "float32" ||
-        !Number.isInteger(attrs.heads) ||
-        attrs.heads < 1 ||
-        width % (3 * attrs.heads) !== 0 ||
-        !Number.isInteger(attrs.queries) ||
-        attrs.queries < 0 ||
-        attrs.queries > tokens ||
-        qkv.size === 0
+        qkv.size === 0 ||
+        !isAttentionInput(qkv, attrs)
       ) {
         return portable.kernelFunc(parameters);
       }
