@@ -712,6 +712,57 @@ inline float ExpNonPositive(float a) {
 #define MEDFM_CPU_CLONES
 #endif
 
+// Hand-written AVX2 + FMA paths (GCC and Clang on x86-64), taken where the CPU has both
+// (HasAvx2Fma, checked at run time); every kernel keeps a plain loop for other CPUs.
+#if defined(__GNUC__) && defined(__x86_64__)
+#define MEDFM_AVX2 1
+#include <immintrin.h>
+
+bool HasAvx2Fma() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+
+// ExpNonPositive on 8 lanes: the same reduction and polynomial, with FMAs.
+__attribute__((target("avx2,fma"))) inline __m256 ExpNonPositiveAvx2(__m256 a) {
+  const __m256 x = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-87.f)), _mm256_setzero_ps());
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f),
+                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x));
+  __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(1.f / 5040), _mm256_set1_ps(1.f / 720));
+  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f / 120));
+  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f / 24));
+  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f / 6));
+  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f));
+  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f));
+  const __m256 scale = _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+  return _mm256_andnot_ps(_mm256_cmp_ps(a, _mm256_set1_ps(-87.f), _CMP_LT_OQ),
+                          _mm256_mul_ps(p, scale));
+}
+
+// The first `rest` (0..8) lanes set, for the last n % 8 values of a row.
+__attribute__((target("avx2,fma"))) inline __m256i TailMaskAvx2(int64_t rest) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rest)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The largest and the sum of 8 lanes, in every lane.
+__attribute__((target("avx2,fma"))) inline __m256 BroadcastMaxAvx2(__m256 v) {
+  v = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
+  v = _mm256_max_ps(v, _mm256_shuffle_ps(v, v, 0x4e));
+  return _mm256_max_ps(v, _mm256_shuffle_ps(v, v, 0xb1));
+}
+
+__attribute__((target("avx2,fma"))) inline __m256 BroadcastSumAvx2(__m256 v) {
+  v = _mm256_add_ps(v, _mm256_permute2f128_ps(v, v, 1));
+  v = _mm256_add_ps(v, _mm256_shuffle_ps(v, v, 0x4e));
+  return _mm256_add_ps(v, _mm256_shuffle_ps(v, v, 0xb1));
+}
+#endif
+
 MEDFM_CPU_CLONES
 void GeluRange(const float *x, float *y, int64_t begin, int64_t end) {
   MEDFM_INDEPENDENT_ITERATIONS
@@ -1210,6 +1261,100 @@ void SoftmaxGradRows(const float *dy, const float *y, float *dx, int64_t n, floa
   }
 }
 
+#ifdef MEDFM_AVX2
+// SoftmaxRows and SoftmaxGradRows 8 lanes at a time, the last n % 8 values masked. GCC does not
+// vectorise the plain loops' 16-lane arrays (3 ymm instructions in their x86-64-v3 clone).
+__attribute__((target("avx2,fma"))) void SoftmaxRowsAvx2(const float *x, float *y, int64_t n,
+                                                         float scale, int64_t begin,
+                                                         int64_t end) {
+  const int64_t full = n - n % 8;
+  const __m256i mask = TailMaskAvx2(n - full);
+  const __m256 lanes = _mm256_castsi256_ps(mask);
+  const __m256 minus = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m256 factor = _mm256_set1_ps(scale);
+  for (int64_t row = begin; row < end; ++row) {
+    const float *xr = x + row * n;
+    float *yr = y + row * n;
+    __m256 top = minus;
+    for (int64_t j = 0; j < full; j += 8) {
+      top = _mm256_max_ps(top, _mm256_mul_ps(_mm256_loadu_ps(xr + j), factor));
+    }
+    const __m256 last = _mm256_mul_ps(_mm256_maskload_ps(xr + full, mask), factor);
+    if (full < n) top = _mm256_max_ps(top, _mm256_blendv_ps(minus, last, lanes));
+    top = BroadcastMaxAvx2(top);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t j = 0; j < full; j += 8) {
+      const __m256 e = ExpNonPositiveAvx2(_mm256_fmsub_ps(_mm256_loadu_ps(xr + j), factor, top));
+      _mm256_storeu_ps(yr + j, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    if (full < n) {
+      const __m256 e = _mm256_and_ps(ExpNonPositiveAvx2(_mm256_sub_ps(last, top)), lanes);
+      _mm256_maskstore_ps(yr + full, mask, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    const __m256 inverse = _mm256_div_ps(_mm256_set1_ps(1.f), BroadcastSumAvx2(sum));
+    for (int64_t j = 0; j < full; j += 8) {
+      _mm256_storeu_ps(yr + j, _mm256_mul_ps(_mm256_loadu_ps(yr + j), inverse));
+    }
+    if (full < n) {
+      _mm256_maskstore_ps(yr + full, mask,
+                          _mm256_mul_ps(_mm256_maskload_ps(yr + full, mask), inverse));
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) void SoftmaxGradRowsAvx2(const float *dy, const float *y,
+                                                             float *dx, int64_t n, float scale,
+                                                             int64_t begin, int64_t end) {
+  const int64_t full = n - n % 8;
+  const __m256i mask = TailMaskAvx2(n - full);
+  const __m256 factor = _mm256_set1_ps(scale);
+  for (int64_t row = begin; row < end; ++row) {
+    const float *dyr = dy + row * n;
+    const float *yr = y + row * n;
+    float *dxr = dx + row * n;
+    __m256 a = _mm256_setzero_ps(), b = a;
+    int64_t j = 0;
+    for (; j + 16 <= full; j += 16) {
+      a = _mm256_fmadd_ps(_mm256_loadu_ps(dyr + j), _mm256_loadu_ps(yr + j), a);
+      b = _mm256_fmadd_ps(_mm256_loadu_ps(dyr + j + 8), _mm256_loadu_ps(yr + j + 8), b);
+    }
+    if (j < full) a = _mm256_fmadd_ps(_mm256_loadu_ps(dyr + j), _mm256_loadu_ps(yr + j), a);
+    const __m256 last_dy = _mm256_maskload_ps(dyr + full, mask);
+    const __m256 last_y = _mm256_maskload_ps(yr + full, mask);
+    b = _mm256_fmadd_ps(last_dy, last_y, b);
+    const __m256 dot = BroadcastSumAvx2(_mm256_add_ps(a, b));
+    for (j = 0; j < full; j += 8) {
+      const __m256 yv = _mm256_loadu_ps(yr + j);
+      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(dyr + j), dot);
+      _mm256_storeu_ps(dxr + j, _mm256_mul_ps(_mm256_mul_ps(factor, yv), d));
+    }
+    if (full < n) {
+      const __m256 d = _mm256_sub_ps(last_dy, dot);
+      _mm256_maskstore_ps(dxr + full, mask, _mm256_mul_ps(_mm256_mul_ps(factor, last_y), d));
+    }
+  }
+}
+#endif
+
+// The row functions for this CPU: the AVX2 ones where it has AVX2 and FMA.
+void SoftmaxRowsFor(const float *x, float *y, int64_t n, float scale, int64_t begin,
+                    int64_t end) {
+#ifdef MEDFM_AVX2
+  if (HasAvx2Fma()) return SoftmaxRowsAvx2(x, y, n, scale, begin, end);
+#endif
+  SoftmaxRows(x, y, n, scale, begin, end);
+}
+
+void SoftmaxGradRowsFor(const float *dy, const float *y, float *dx, int64_t n, float scale,
+                        int64_t begin, int64_t end) {
+#ifdef MEDFM_AVX2
+  if (HasAvx2Fma()) return SoftmaxGradRowsAvx2(dy, y, dx, n, scale, begin, end);
+#endif
+  SoftmaxGradRows(dy, y, dx, n, scale, begin, end);
+}
+
 struct SoftmaxKernel {
   float scale;
 };
@@ -1256,9 +1401,9 @@ void ComputeSoftmax(void *kernel, TF_OpKernelContext *ctx) {
       const int64_t begin = rows * t / count;
       const int64_t end = rows * (t + 1) / count;
       if (kGradient) {
-        SoftmaxGradRows(a, b, result, n, scale, begin, end);
+        SoftmaxGradRowsFor(a, b, result, n, scale, begin, end);
       } else {
-        SoftmaxRows(a, result, n, scale, begin, end);
+        SoftmaxRowsFor(a, result, n, scale, begin, end);
       }
     });
   } else if (TF_GetCode(status) != TF_OK) {
@@ -1278,9 +1423,7 @@ void ComputeSoftmax(void *kernel, TF_OpKernelContext *ctx) {
 // at the end; for each row, tap (i, j), pair of input channels and block of 32 output channels,
 // 2 × 4 vectors of 8 sums stay in registers over the row's positions. The vector path needs AVX2
 // and FMA (chosen at run time); other CPUs take the plain loops, which give the same sums.
-#if defined(__GNUC__) && defined(__x86_64__)
-#define MEDFM_FILTER_GRAD_AVX2 1
-#include <immintrin.h>
+#ifdef MEDFM_AVX2
 
 // Adds the products of kChannels (1 or 2) input channels with kVectors × 8 output channels (of
 // which the last vector's first `rest` when kMasked) over `count` positions into dw (rows
@@ -1369,10 +1512,6 @@ void FilterGradTapAvx2(const float *x, const float *d, int64_t count, int64_t C,
   }
 }
 
-bool HasAvx2Fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
 #endif
 
 // The sizes of one filter-gradient call (dy's height and width are the output's).
@@ -1387,7 +1526,7 @@ void FilterGradRows(const FilterGradShape &s, const float *x, const float *dy, f
                     int64_t begin, int64_t end) {
   const int64_t C = s.channels, O = s.outputs;
   std::fill(dw, dw + s.filter_height * s.filter_width * C * O, 0.f);
-#ifdef MEDFM_FILTER_GRAD_AVX2
+#ifdef MEDFM_AVX2
   const bool vector = HasAvx2Fma();
 #endif
   for (int64_t row = begin; row < end; ++row) {
@@ -1406,7 +1545,7 @@ void FilterGradRows(const FilterGradShape &s, const float *x, const float *dy, f
         float *tap = dw + (i * s.filter_width + j) * C * O;
         const float *xstart = xrow + (w0 + j - s.left) * C;
         const float *dstart = drow + w0 * O;
-#ifdef MEDFM_FILTER_GRAD_AVX2
+#ifdef MEDFM_AVX2
         if (vector) {
           FilterGradTapAvx2(xstart, dstart, w1 - w0, C, O, tap);
           continue;
@@ -1647,7 +1786,7 @@ struct AttentionShape {
   float scale;
 };
 
-#ifdef MEDFM_FILTER_GRAD_AVX2
+#ifdef MEDFM_AVX2
 // s[r][j] = Σ_d q[r][d] · kt[d][j] for kRows query rows (q rows `q_step` floats apart) and the
 // padded key count, 16 keys at a time.
 template <int kRows>
@@ -1721,29 +1860,8 @@ __attribute__((target("avx2,fma"))) void AttentionContextAvx2(const float *p, in
   }
 }
 
-// ExpNonPositive on 8 lanes: the same reduction and polynomial, with FMAs.
-__attribute__((target("avx2,fma"))) inline __m256 ExpNonPositiveAvx2(__m256 a) {
-  const __m256 x = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-87.f)), _mm256_setzero_ps());
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f),
-                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x));
-  __m256 p = _mm256_fmadd_ps(r, _mm256_set1_ps(1.f / 5040), _mm256_set1_ps(1.f / 720));
-  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f / 120));
-  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f / 24));
-  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f / 6));
-  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f));
-  p = _mm256_fmadd_ps(r, p, _mm256_set1_ps(1.f));
-  const __m256 scale = _mm256_castsi256_ps(
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
-  return _mm256_andnot_ps(_mm256_cmp_ps(a, _mm256_set1_ps(-87.f), _CMP_LT_OQ),
-                          _mm256_mul_ps(p, scale));
-}
-
 // row[0, padded) ← softmax(scale · row[0, tokens)), zero past `tokens`, in place (padded a
-// multiple of 8); the first `tokens` values are also written to out. The scalar path's
-// SoftmaxRows does not vectorise (its 16-lane arrays stay in memory): this is 5× faster.
+// multiple of 8); the first `tokens` values are also written to out.
 __attribute__((target("avx2,fma"))) void AttentionSoftmaxAvx2(float *row, int64_t tokens,
                                                               int64_t padded, float scale,
                                                               float *out) {
@@ -1755,19 +1873,14 @@ __attribute__((target("avx2,fma"))) void AttentionSoftmaxAvx2(float *row, int64_
   for (int64_t j = tokens; j < padded; ++j) row[j] = kMinus;
   __m256 top = _mm256_set1_ps(kMinus);
   for (int64_t j = 0; j < padded; j += 8) top = _mm256_max_ps(top, _mm256_loadu_ps(row + j));
-  top = _mm256_max_ps(top, _mm256_permute2f128_ps(top, top, 1));
-  top = _mm256_max_ps(top, _mm256_shuffle_ps(top, top, 0x4e));
-  top = _mm256_max_ps(top, _mm256_shuffle_ps(top, top, 0xb1));
+  top = BroadcastMaxAvx2(top);
   __m256 sum = _mm256_setzero_ps();
   for (int64_t j = 0; j < padded; j += 8) {
     const __m256 e = ExpNonPositiveAvx2(_mm256_sub_ps(_mm256_loadu_ps(row + j), top));
     _mm256_storeu_ps(row + j, e);
     sum = _mm256_add_ps(sum, e);
   }
-  sum = _mm256_add_ps(sum, _mm256_permute2f128_ps(sum, sum, 1));
-  sum = _mm256_add_ps(sum, _mm256_shuffle_ps(sum, sum, 0x4e));
-  sum = _mm256_add_ps(sum, _mm256_shuffle_ps(sum, sum, 0xb1));
-  const __m256 inverse = _mm256_div_ps(_mm256_set1_ps(1.f), sum);
+  const __m256 inverse = _mm256_div_ps(_mm256_set1_ps(1.f), BroadcastSumAvx2(sum));
   for (int64_t j = 0; j < padded; j += 8) {
     _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), inverse));
   }
@@ -1810,7 +1923,7 @@ void AttentionHead(const AttentionShape &s, const float *qkv, int64_t head, floa
   for (int64_t j = 0; j < s.tokens; ++j) {
     memcpy(packed + j * s.depth, v + j * step, sizeof(float) * s.depth);
   }
-#ifdef MEDFM_FILTER_GRAD_AVX2
+#ifdef MEDFM_AVX2
   const bool vector = HasAvx2Fma() && s.depth % 8 == 0;
 #else
   const bool vector = false;
@@ -1819,7 +1932,7 @@ void AttentionHead(const AttentionShape &s, const float *qkv, int64_t head, floa
     const int rows = static_cast<int>(std::min<int64_t>(4, s.queries - i));
     const float *qi = q + i * step;
     if (vector) {
-#ifdef MEDFM_FILTER_GRAD_AVX2
+#ifdef MEDFM_AVX2
       switch (rows) {
         case 1: AttentionScoresAvx2<1>(qi, step, kt, s.depth, s.padded, scores); break;
         case 2: AttentionScoresAvx2<2>(qi, step, kt, s.depth, s.padded, scores); break;
@@ -1841,7 +1954,7 @@ void AttentionHead(const AttentionShape &s, const float *qkv, int64_t head, floa
     float *pi = probabilities + i * s.tokens;
     float *out = context + i * dim;
     if (vector) {
-#ifdef MEDFM_FILTER_GRAD_AVX2
+#ifdef MEDFM_AVX2
       for (int r = 0; r < rows; ++r) {
         AttentionSoftmaxAvx2(scores + r * s.padded, s.tokens, s.padded, s.scale,
                              pi + r * s.tokens);
@@ -1855,7 +1968,7 @@ void AttentionHead(const AttentionShape &s, const float *qkv, int64_t head, floa
 #endif
     } else {
       for (int r = 0; r < rows; ++r) {
-        SoftmaxRows(scores + r * s.padded, pi + r * s.tokens, s.tokens, s.scale, 0, 1);
+        SoftmaxRowsFor(scores + r * s.padded, pi + r * s.tokens, s.tokens, s.scale, 0, 1);
       }
       for (int r = 0; r < rows; ++r) {
         float *o = out + r * dim;

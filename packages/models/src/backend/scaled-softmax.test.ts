@@ -32,12 +32,14 @@ describe("MedfmScaledSoftmax: attention's softmax(scale·logits) and its gradien
       const native = recordNativeOps();
       try {
         // Attention logits of ViT-S at batch 2 (6 heads, 207 tokens: split between threads),
-        // large logits (a row dominated by one value), rows of 1 and 19 values, and a masked row.
+        // large logits (a row dominated by one value), rows of 1 and 19 values, a masked row, and
+        // a negative scale (its largest scaled logit comes from the smallest logit) over 13 values.
         const cases: Array<[tf.Tensor, number]> = [
           [normal([2, 6, 207, 207], "softmax-attention", 8), 0.125],
           [normal([5, 19], "softmax-large", 40), 1],
           [normal([3, 1], "softmax-single"), 0.5],
           [tf.tensor2d([0.5, Number.NEGATIVE_INFINITY, 2, -1], [1, 4]), 2],
+          [normal([4, 13], "softmax-negative", 3), -0.7],
         ];
         for (const [logits, scale] of cases) {
           const before = logits.dataSync().slice();
@@ -81,8 +83,8 @@ describe("MedfmScaledSoftmax: attention's softmax(scale·logits) and its gradien
         if (backend === "tensorflow") {
           // Each case: the kernel outside and under the tape, then its gradient kernel (the
           // composite runs tfjs's Softmax); the unscaled forward (scale 1) runs oneDNN's.
-          expect(ops.filter((name) => name === "MedfmSoftmax")).toHaveLength(6);
-          expect(ops.filter((name) => name === "MedfmSoftmaxGrad")).toHaveLength(4);
+          expect(ops.filter((name) => name === "MedfmSoftmax")).toHaveLength(8);
+          expect(ops.filter((name) => name === "MedfmSoftmaxGrad")).toHaveLength(5);
         } else {
           expect(ops).toEqual([]);
         }
