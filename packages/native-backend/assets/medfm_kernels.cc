@@ -1984,6 +1984,138 @@ void AttentionHead(const AttentionShape &s, const float *qkv, int64_t head, floa
   }
 }
 
+// s[r][j] = Σ_d a[r][d] · bt[d][j] for `rows` (1 to 4) rows of a (`a_step` floats apart) and
+// j < tokens; bt is [depth][padded], zero past `tokens`. The vector path writes all `padded`.
+void ScoresRows(bool vector, int rows, const float *a, int64_t a_step, const float *bt,
+                int64_t depth, int64_t tokens, int64_t padded, float *s) {
+#ifdef MEDFM_AVX2
+  if (vector) {
+    switch (rows) {
+      case 1: AttentionScoresAvx2<1>(a, a_step, bt, depth, padded, s); break;
+      case 2: AttentionScoresAvx2<2>(a, a_step, bt, depth, padded, s); break;
+      case 3: AttentionScoresAvx2<3>(a, a_step, bt, depth, padded, s); break;
+      default: AttentionScoresAvx2<4>(a, a_step, bt, depth, padded, s); break;
+    }
+    return;
+  }
+#endif
+  for (int r = 0; r < rows; ++r) {
+    float *sr = s + r * padded;
+    for (int64_t j = 0; j < tokens; ++j) sr[j] = 0.f;
+    for (int64_t d = 0; d < depth; ++d) {
+      const float x = a[r * a_step + d];
+      const float *bd = bt + d * padded;
+      for (int64_t j = 0; j < tokens; ++j) sr[j] += x * bd[j];
+    }
+  }
+}
+
+// out[r][c] = Σ_j p[r][j] · v[j][c] for `rows` (1 to 4) rows of p (`p_step` floats apart), j <
+// count and c < depth (v packed, [count][depth]; out rows `out_step` floats apart).
+void ContextRows(bool vector, int rows, const float *p, int64_t p_step, const float *v,
+                 int64_t depth, int64_t count, float *out, int64_t out_step) {
+#ifdef MEDFM_AVX2
+  if (vector) {
+    // 16 channels at a time, and a last 8 where D is an odd multiple of 8.
+    const AttentionContextFn wide = AttentionContextFor<2>(rows);
+    for (int64_t c = 0; c < depth; c += 16) {
+      const AttentionContextFn fn = c + 16 <= depth ? wide : AttentionContextFor<1>(rows);
+      fn(p, p_step, v + c, depth, count, out + c, out_step);
+    }
+    return;
+  }
+#endif
+  for (int r = 0; r < rows; ++r) {
+    float *o = out + r * out_step;
+    const float *pr = p + r * p_step;
+    for (int64_t c = 0; c < depth; ++c) o[c] = 0.f;
+    for (int64_t j = 0; j < count; ++j) {
+      const float x = pr[j];
+      const float *vj = v + j * depth;
+      for (int64_t c = 0; c < depth; ++c) o[c] += x * vj[c];
+    }
+  }
+}
+
+// The floats AttentionHeadGrad's scratch holds.
+int64_t AttentionGradScratch(const AttentionShape &s) {
+  const int64_t query_padded = (s.queries + 15) / 16 * 16;
+  return s.depth * s.padded + s.tokens * s.depth + 2 * s.queries * s.depth +
+         2 * s.tokens * query_padded + 4 * s.padded;
+}
+
+// The gradient of one (image, head) pair of AttentionHead in its q, k and v: with P the
+// probabilities and dO the context's gradient (rows `dim` floats apart), dV = Pᵀ·dO,
+// dS = scale · P ⊙ (dP − Σ_j P·dP) with dP = dO·Vᵀ + dprobabilities, dQ = dS·K (zero for tokens
+// past the queries) and dK = dSᵀ·Q, written into dqkv's q, k and v columns of the head. Each
+// product runs on the forward's register blocks (ScoresRows, ContextRows) over packed copies:
+// Vᵀ for dP, K for dQ, and Pᵀ, dSᵀ, dO and Q for dV and dK.
+void AttentionHeadGrad(const AttentionShape &s, const float *qkv, int64_t head,
+                       const float *probabilities, const float *dprobabilities,
+                       const float *dcontext, float *dqkv, float *scratch) {
+  const int64_t dim = s.heads * s.depth;
+  const int64_t step = 3 * dim;
+  const int64_t D = s.depth, T = s.tokens, Q = s.queries;
+  const int64_t query_padded = (Q + 15) / 16 * 16;
+  const float *q = qkv + head * D;
+  const float *k = q + dim;
+  const float *v = k + dim;
+  float *dq = dqkv + head * D;
+  float *dk = dq + dim;
+  float *dv = dk + dim;
+  float *vt = scratch;                   // [D][padded], zero past T
+  float *kp = vt + D * s.padded;         // [T][D]
+  float *qp = kp + T * D;                // [Q][D]
+  float *dop = qp + Q * D;               // [Q][D]
+  float *pt = dop + Q * D;               // [T][query_padded]
+  float *dst = pt + T * query_padded;    // [T][query_padded]
+  float *ds = dst + T * query_padded;    // [4][padded]
+  for (int64_t d = 0; d < D; ++d) {
+    float *row = vt + d * s.padded;
+    for (int64_t j = 0; j < T; ++j) row[j] = v[j * step + d];
+    for (int64_t j = T; j < s.padded; ++j) row[j] = 0.f;
+  }
+  for (int64_t j = 0; j < T; ++j) memcpy(kp + j * D, k + j * step, sizeof(float) * D);
+  for (int64_t i = 0; i < Q; ++i) {
+    memcpy(qp + i * D, q + i * step, sizeof(float) * D);
+    memcpy(dop + i * D, dcontext + i * dim, sizeof(float) * D);
+    const float *pr = probabilities + i * T;
+    for (int64_t j = 0; j < T; ++j) pt[j * query_padded + i] = pr[j];
+  }
+#ifdef MEDFM_AVX2
+  const bool vector = HasAvx2Fma() && D % 8 == 0;
+#else
+  const bool vector = false;
+#endif
+  for (int64_t i = 0; i < Q; i += 4) {
+    const int rows = static_cast<int>(std::min<int64_t>(4, Q - i));
+    ScoresRows(vector, rows, dop + i * D, D, vt, D, T, s.padded, ds);
+    for (int r = 0; r < rows; ++r) {
+      const int64_t row = i + r;
+      const float *pr = probabilities + row * T;
+      const float *gr = dprobabilities + row * T;
+      float *dsr = ds + r * s.padded;
+      float dot = 0.f;
+      for (int64_t j = 0; j < T; ++j) {
+        dsr[j] += gr[j];
+        dot += dsr[j] * pr[j];
+      }
+      for (int64_t j = 0; j < T; ++j) {
+        const float g = s.scale * pr[j] * (dsr[j] - dot);
+        dsr[j] = g;
+        dst[j * query_padded + row] = g;
+      }
+    }
+    ContextRows(vector, rows, ds, s.padded, kp, D, T, dq + i * step, step);
+  }
+  for (int64_t i = Q; i < T; ++i) std::fill(dq + i * step, dq + i * step + D, 0.f);
+  for (int64_t j = 0; j < T; j += 4) {
+    const int rows = static_cast<int>(std::min<int64_t>(4, T - j));
+    ContextRows(vector, rows, pt + j * query_padded, query_padded, dop, D, Q, dv + j * step, step);
+    ContextRows(vector, rows, dst + j * query_padded, query_padded, qp, D, Q, dk + j * step, step);
+  }
+}
+
 struct AttentionKernel {
   int32_t heads, queries;
   float scale;
@@ -2061,6 +2193,89 @@ void ComputeAttention(void *kernel, TF_OpKernelContext *ctx) {
   for (TF_Tensor *tensor : {qkv, context, probabilities}) {
     if (tensor != nullptr) TF_DeleteTensor(tensor);
   }
+  TF_DeleteStatus(status);
+}
+
+// Inputs: qkv [B, T, 3·H·D], probabilities [B, H, Q, T] (MedfmAttention's second output),
+// dcontext [B, Q, H·D] and dprobabilities [B, H, Q, T] (its outputs' gradients); attributes as
+// MedfmAttention's. Output: dqkv, qkv's shape.
+void ComputeAttentionGrad(void *kernel, TF_OpKernelContext *ctx) {
+  const AttentionKernel &attrs = *static_cast<AttentionKernel *>(kernel);
+  TF_Status *status = TF_NewStatus();
+  TF_Tensor *inputs[4] = {nullptr, nullptr, nullptr, nullptr};
+  TF_Tensor *dqkv = nullptr;
+  for (int i = 0; i < 4 && TF_GetCode(status) == TF_OK; ++i) {
+    TF_GetInput(ctx, i, &inputs[i], status);
+  }
+  AttentionShape s{};
+  if (TF_GetCode(status) == TF_OK) {
+    TF_Tensor *qkv = inputs[0];
+    const int dims = TF_NumDims(qkv);
+    const int64_t batch = dims == 3 ? TF_Dim(qkv, 0) : 0;
+    const int64_t tokens = dims == 3 ? TF_Dim(qkv, 1) : 0;
+    const int64_t width = dims == 3 ? TF_Dim(qkv, 2) : 0;
+    const int64_t heads = attrs.heads;
+    const int64_t queries = attrs.queries == 0 ? tokens : attrs.queries;
+    bool valid = dims == 3 && heads >= 1 && width % (3 * heads) == 0 && attrs.queries >= 0 &&
+                 attrs.queries <= tokens && tokens >= 1;
+    const int64_t probability_shape[4] = {batch, heads, queries, tokens};
+    const int64_t context_shape[3] = {batch, queries, valid ? width / 3 : 0};
+    for (int i : {1, 3}) {
+      valid = valid && TF_NumDims(inputs[i]) == 4;
+      for (int d = 0; valid && d < 4; ++d) valid = TF_Dim(inputs[i], d) == probability_shape[d];
+    }
+    valid = valid && TF_NumDims(inputs[2]) == 3;
+    for (int d = 0; valid && d < 3; ++d) valid = TF_Dim(inputs[2], d) == context_shape[d];
+    if (!valid) {
+      char message[240];
+      snprintf(message, sizeof(message),
+               "MedfmAttentionGrad: qkv rank %d [%lld, %lld, %lld] with heads %d and queries %d, "
+               "probabilities rank %d, dcontext rank %d, dprobabilities rank %d (expected "
+               "[B, T, 3·heads·D], [B, heads, Q, T], [B, Q, heads·D] and [B, heads, Q, T])",
+               dims, static_cast<long long>(batch), static_cast<long long>(tokens),
+               static_cast<long long>(width), attrs.heads, attrs.queries,
+               TF_NumDims(inputs[1]), TF_NumDims(inputs[2]), TF_NumDims(inputs[3]));
+      TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
+    } else {
+      s.batch = batch;
+      s.tokens = tokens;
+      s.heads = heads;
+      s.depth = width / (3 * heads);
+      s.queries = queries;
+      s.padded = (tokens + 15) / 16 * 16;
+      s.scale = attrs.scale;
+      const int64_t shape[3] = {batch, tokens, width};
+      dqkv = TF_AllocateOutput(ctx, 0, TF_FLOAT, shape, 3, sizeof(float) * batch * tokens * width,
+                               status);
+    }
+  }
+  if (TF_GetCode(status) == TF_OK && s.batch * s.depth > 0) {
+    const float *qkv = static_cast<const float *>(TF_TensorData(inputs[0]));
+    const float *probs = static_cast<const float *>(TF_TensorData(inputs[1]));
+    const float *dcontext = static_cast<const float *>(TF_TensorData(inputs[2]));
+    const float *dprobs = static_cast<const float *>(TF_TensorData(inputs[3]));
+    float *out = static_cast<float *>(TF_TensorData(dqkv));
+    const int64_t pairs = s.batch * s.heads;
+    const int64_t dim = s.heads * s.depth;
+    const int threads = ThreadsFor(pairs * s.queries * s.tokens * s.depth, pairs);
+    ParallelFor(threads, [&](int t, int count) {
+      std::vector<float> scratch(AttentionGradScratch(s));
+      for (int64_t pair = pairs * t / count; pair < pairs * (t + 1) / count; ++pair) {
+        const int64_t b = pair / s.heads;
+        const int64_t h = pair % s.heads;
+        const int64_t offset = pair * s.queries * s.tokens;
+        AttentionHeadGrad(s, qkv + b * s.tokens * 3 * dim, h, probs + offset, dprobs + offset,
+                          dcontext + b * s.queries * dim + h * s.depth,
+                          out + b * s.tokens * 3 * dim, scratch.data());
+      }
+    });
+  } else if (TF_GetCode(status) != TF_OK) {
+    TF_OpKernelContext_Failure(ctx, status);
+  }
+  for (TF_Tensor *tensor : inputs) {
+    if (tensor != nullptr) TF_DeleteTensor(tensor);
+  }
+  if (dqkv != nullptr) TF_DeleteTensor(dqkv);
   TF_DeleteStatus(status);
 }
 
@@ -2188,6 +2403,11 @@ bool RegisterKernels(TF_Status *status) {
        {"qkv: float"},
        {"context: float", "probabilities: float"},
        UnknownShapes, CreateAttention, ComputeAttention, DeleteAttention},
+      {"MedfmAttentionGrad",
+       {"heads: int >= 1", "queries: int = 0", "scale: float = 1"},
+       {"qkv: float", "probabilities: float", "dcontext: float", "dprobabilities: float"},
+       {"dqkv: float"},
+       SameShapeAsFirst, CreateAttention, ComputeAttentionGrad, DeleteAttention},
   };
   for (const OpSpec &spec : specs) {
     if (!Register(spec, status)) return false;

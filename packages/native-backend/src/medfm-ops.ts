@@ -153,4 +153,14 @@ export const MEDFM_OPS = {
     inputs: ["qkv: float"],
     outputs: ["context: float", "probabilities: float"],
   },
+  /**
+   * The gradient of `attention` in `qkv`, from `qkv`, its `probabilities` and the gradients of
+   * its two outputs: `dqkv`, `qkv`'s shape (zero in the queries of tokens past `queries`).
+   */
+  attentionGrad: {
+    name: "MedfmAttentionGrad",
+    attrs: ["heads: int >= 1", "queries: int = 0", "scale: float = 1"],
+    inputs: ["qkv: float", "probabilities: float", "dcontext: float", "dprobabilities: float"],
+    outputs: ["dqkv: float"],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;

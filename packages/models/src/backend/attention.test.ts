@@ -1,9 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
+import { recordNativeOps } from "./__fixtures__/native-op-recorder";
 import { backends, env, normal, relativeDifference } from "./__fixtures__/test-backends";
-import { MedfmAttention } from "./kernel-names";
+import { MedfmAttention, MedfmAttentionGrad } from "./kernel-names";
 import { runMedfmKernel } from "./kernel-registry";
-import { attentionComposite } from "./portable/attention";
+import { attentionComposite, attentionGradComposite } from "./portable/attention";
 import { selectBackend } from "./select-backend";
 
 // The kernel (ours on tensorflow) against the composite of timm's ops and its tfjs autodiff, with
@@ -37,11 +38,34 @@ describe.each(backends)("MedfmAttention on %s", (backend) => {
     // Rows of probabilities sum to 1.
     const sums = tf.sum(probabilities as tf.Tensor, -1).dataSync();
     for (const sum of sums) expect(Math.abs(sum - 1)).toBeLessThan(1e-5);
-    const loss = (out: tf.Tensor) => tf.sum(tf.mul(out, weights)) as tf.Scalar;
-    const ours = tf.grad((x: tf.Tensor) =>
-      loss((runMedfmKernel(MedfmAttention, { qkv: x }, attrs) as tf.Tensor[])[0] as tf.Tensor),
-    )(qkv);
-    const reference = tf.grad((x: tf.Tensor) => loss(attentionComposite(x, attrs)[0]))(qkv);
+    // A loss of both outputs, so that the probabilities' gradient is not zero.
+    const probabilityWeights = normal([batch, heads, rows, tokens], `pw-${tokens}-${depth}`, 3);
+    const loss = ([out, probs]: tf.Tensor[]) =>
+      tf.add(
+        tf.sum(tf.mul(out as tf.Tensor, weights)),
+        tf.sum(tf.mul(probs as tf.Tensor, probabilityWeights)),
+      ) as tf.Scalar;
+    const native = recordNativeOps();
+    let ours: tf.Tensor;
+    try {
+      ours = tf.grad((x: tf.Tensor) =>
+        loss(runMedfmKernel(MedfmAttention, { qkv: x }, attrs) as tf.Tensor[]),
+      )(qkv);
+      // The gradient is one kernel: ours on tensorflow (beside the loss's ops), no product.
+      const ops = native.names();
+      if (backend === "tensorflow") {
+        expect(ops.filter((name) => name.startsWith("Medfm")).sort()).toEqual([
+          "MedfmAttention",
+          "MedfmAttentionGrad",
+        ]);
+        expect(ops).not.toContain("BatchMatMulV2");
+      } else {
+        expect(ops).toEqual([]);
+      }
+    } finally {
+      native.restore();
+    }
+    const reference = tf.grad((x: tf.Tensor) => loss(attentionComposite(x, attrs)))(qkv);
     expect(relativeDifference(ours, reference)).toBeLessThan(1e-5);
     if (queries > 0) {
       // Queries past `queries` get no gradient; their keys and values do.
@@ -56,5 +80,29 @@ describe.each(backends)("MedfmAttention on %s", (backend) => {
     expect(() =>
       runMedfmKernel(MedfmAttention, { qkv }, { heads: 2, queries: 0, scale: 1 }),
     ).toThrow(/MedfmAttention: qkv \[2, 5, 10\] with heads 2/);
+    const valid = tf.zeros([2, 5, 12]);
+    const inputs = {
+      qkv: valid,
+      probabilities: tf.zeros([2, 2, 5, 5]),
+      dContext: tf.zeros([2, 4, 4]),
+      dProbabilities: tf.zeros([2, 2, 5, 5]),
+    };
+    const message = /MedfmAttentionGrad: .*dContext \[2, 4, 4\]/;
+    expect(() =>
+      runMedfmKernel(MedfmAttentionGrad, inputs, { heads: 2, queries: 0, scale: 1 }),
+    ).toThrow(message);
+    expect(() =>
+      attentionGradComposite(
+        inputs.qkv,
+        inputs.probabilities,
+        inputs.dContext,
+        inputs.dProbabilities,
+        {
+          heads: 2,
+          queries: 0,
+          scale: 1,
+        },
+      ),
+    ).toThrow(message);
   });
 });

@@ -105,11 +105,19 @@ export const MedfmScaledSoftmaxGrad = "MedfmScaledSoftmaxGrad";
  * {@link AttentionAttrs}; two outputs, `context` `[B, Q, heads·D]` (the heads side by side, as
  * the output projection reads them) and `probabilities` `[B, heads, Q, T]`,
  * `softmax(scale·q·kᵀ)` over the keys, for the first Q tokens' queries. Differentiable in `qkv`
- * (gradient: tfjs ops and {@link MedfmScaledSoftmaxGrad}, from the saved probabilities).
+ * (gradient: {@link MedfmAttentionGrad}, from the saved probabilities).
  */
 export const MedfmAttention = "MedfmAttention";
 
-/** Attributes of {@link MedfmAttention}. */
+/**
+ * Gradient of {@link MedfmAttention} in `qkv`: inputs `{qkv, probabilities, dContext,
+ * dProbabilities}` (`probabilities` its second output, `dContext` `[B, Q, heads·D]` and
+ * `dProbabilities` `[B, heads, Q, T]` its outputs' gradients), attrs {@link AttentionAttrs}; one
+ * output `dqkv`, `qkv`'s shape (zero in the queries of tokens past Q).
+ */
+export const MedfmAttentionGrad = "MedfmAttentionGrad";
+
+/** Attributes of {@link MedfmAttention} and {@link MedfmAttentionGrad}. */
 export interface AttentionAttrs {
   /** Attention heads; `qkv`'s last dimension is `3·heads·D`. */
   heads: number;

@@ -1,5 +1,5 @@
 import type * as tf from "@tensorflow/tfjs";
-import { portableAttention } from "./attention";
+import { portableAttention, portableAttentionGrad } from "./attention";
 import { portableBatchNormRelu } from "./batch-norm-relu";
 import {
   portableBatchNormReluGradAdd,
@@ -35,5 +35,6 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableScaledSoftmax(backendName),
     portableScaledSoftmaxGrad(backendName),
     portableAttention(backendName),
+    portableAttentionGrad(backendName),
   ];
 }

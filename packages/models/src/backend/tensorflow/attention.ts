@@ -1,7 +1,7 @@
 import type * as tf from "@tensorflow/tfjs";
-import { type AttentionAttrs, MedfmAttention } from "../kernel-names";
-import { type NativeBackend, nativeAttention } from "../native-ops";
-import { isAttentionInput } from "../portable/attention";
+import { type AttentionAttrs, MedfmAttention, MedfmAttentionGrad } from "../kernel-names";
+import { type NativeBackend, nativeAttention, nativeAttentionGrad } from "../native-ops";
+import { isAttentionGradInput, isAttentionInput } from "../portable/attention";
 
 /**
  * {@link MedfmAttention} on TensorFlow as our kernel (`nativeAttention`: one op per block where
@@ -25,6 +25,46 @@ export function tensorflowAttention(portable: tf.KernelConfig): tf.KernelConfig 
         return portable.kernelFunc(parameters);
       }
       return nativeAttention(parameters.backend as NativeBackend, qkv as tf.Tensor3D, attrs);
+    },
+  };
+}
+
+/**
+ * {@link MedfmAttentionGrad} on TensorFlow as our kernel (`nativeAttentionGrad`: one op per
+ * block where the composite runs about twenty, among them four batched matrix products) for
+ * float32 inputs of valid shapes; anything else goes to `portable`. Register it only where the
+ * binding has the kernel (`hasMedfmAttentionGrad`).
+ */
+export function tensorflowAttentionGrad(portable: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: MedfmAttentionGrad,
+    backendName: "tensorflow",
+    kernelFunc: (parameters) => {
+      const { qkv, probabilities, dContext, dProbabilities } = parameters.inputs as Record<
+        string,
+        tf.Tensor | undefined
+      >;
+      const attrs = parameters.attrs as unknown as AttentionAttrs;
+      const tensors = [qkv, probabilities, dContext, dProbabilities];
+      if (
+        qkv === undefined ||
+        probabilities === undefined ||
+        dContext === undefined ||
+        dProbabilities === undefined ||
+        tensors.some((tensor) => tensor?.dtype !== "float32") ||
+        qkv.size === 0 ||
+        !isAttentionGradInput(qkv, probabilities, dContext, dProbabilities, attrs)
+      ) {
+        return portable.kernelFunc(parameters);
+      }
+      return nativeAttentionGrad(
+        parameters.backend as NativeBackend,
+        qkv as tf.Tensor3D,
+        probabilities as tf.Tensor4D,
+        dContext as tf.Tensor3D,
+        dProbabilities as tf.Tensor4D,
+        attrs,
+      );
     },
   };
 }

@@ -1,6 +1,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import {
   MedfmAttention,
+  MedfmAttentionGrad,
   MedfmBatchNormRelu,
   MedfmConv2dBatchNormRelu,
   MedfmGelu,
@@ -13,6 +14,7 @@ import {
 } from "../kernel-names";
 import {
   hasMedfmAttention,
+  hasMedfmAttentionGrad,
   hasMedfmBatchNormRelu,
   hasMedfmBatchNormReluTraining,
   hasMedfmConv2DBackpropFilter,
@@ -30,7 +32,7 @@ import {
   type NativeBackend,
 } from "../native-ops";
 import { portableKernelConfigs } from "../portable/portable-kernels";
-import { tensorflowAttention } from "./attention";
+import { tensorflowAttention, tensorflowAttentionGrad } from "./attention";
 import { tensorflowBatchNormRelu } from "./batch-norm-relu";
 import {
   tensorflowBatchNormReluGradAdd,
@@ -78,6 +80,11 @@ export interface TensorflowCapabilities {
    * probe.
    */
   medfmAttention: boolean;
+  /**
+   * Our attention-gradient kernel is in the binding (provisioned since it was added) and passed
+   * its probe.
+   */
+  medfmAttentionGrad: boolean;
   /**
    * Our filter-gradient kernel is in the binding and passed its probe, and
    * `chooseFilterGradient` picks it for this CPU (or `MEDFM_FILTER_GRADIENT=medfm` asks for it).
@@ -166,6 +173,7 @@ export function tensorflowCapabilities(
     medfmLayerNormGrad: hasMedfmLayerNormGrad(backend),
     medfmSoftmax: hasMedfmSoftmax(backend),
     medfmAttention: hasMedfmAttention(backend),
+    medfmAttentionGrad: hasMedfmAttentionGrad(backend),
     oneDnnRelu: hasOneDnnBatchNormRelu(backend),
     oneDnnMaxPoolGrad: hasOneDnnMaxPoolGrad(backend),
     oneDnnFusedMatMul: hasOneDnnFusedMatMul(backend),
@@ -227,6 +235,10 @@ export function tensorflowKernelConfigs(
   const portableAttention = portable.get(MedfmAttention);
   if (capabilities.medfmAttention && portableAttention !== undefined) {
     native.push(tensorflowAttention(portableAttention));
+  }
+  const portableAttentionGrad = portable.get(MedfmAttentionGrad);
+  if (capabilities.medfmAttentionGrad && portableAttentionGrad !== undefined) {
+    native.push(tensorflowAttentionGrad(portableAttentionGrad));
   }
   const portableBatchNormRelu = portable.get(MedfmBatchNormRelu);
   if (capabilities.medfmBatchNormRelu && portableBatchNormRelu !== undefined) {
