@@ -1901,89 +1901,6 @@ AttentionContextFn AttentionContextFor(int rows) {
 }
 #endif
 
-// One (image, head) pair: qkv, probabilities and context point at the image's first token, its
-// head's probabilities and its first context row; scratch holds (2·depth + 4)·padded floats.
-void AttentionHead(const AttentionShape &s, const float *qkv, int64_t head, float *probabilities,
-                   float *context, float *scratch) {
-  const int64_t dim = s.heads * s.depth;
-  const int64_t step = 3 * dim;  // between tokens in qkv
-  const float *q = qkv + head * s.depth;
-  const float *k = q + dim;
-  const float *v = k + dim;
-  // Keys transposed and zero-padded, [depth][padded]; values packed, [tokens][depth] (read in
-  // place, their rows 3·H·D floats apart would map to a few cache sets); scores, [4][padded].
-  float *kt = scratch;
-  float *packed = kt + s.depth * s.padded;
-  float *scores = packed + s.depth * s.padded;
-  for (int64_t d = 0; d < s.depth; ++d) {
-    float *row = kt + d * s.padded;
-    for (int64_t j = 0; j < s.tokens; ++j) row[j] = k[j * step + d];
-    for (int64_t j = s.tokens; j < s.padded; ++j) row[j] = 0.f;
-  }
-  for (int64_t j = 0; j < s.tokens; ++j) {
-    memcpy(packed + j * s.depth, v + j * step, sizeof(float) * s.depth);
-  }
-#ifdef MEDFM_AVX2
-  const bool vector = HasAvx2Fma() && s.depth % 8 == 0;
-#else
-  const bool vector = false;
-#endif
-  for (int64_t i = 0; i < s.queries; i += 4) {
-    const int rows = static_cast<int>(std::min<int64_t>(4, s.queries - i));
-    const float *qi = q + i * step;
-    if (vector) {
-#ifdef MEDFM_AVX2
-      switch (rows) {
-        case 1: AttentionScoresAvx2<1>(qi, step, kt, s.depth, s.padded, scores); break;
-        case 2: AttentionScoresAvx2<2>(qi, step, kt, s.depth, s.padded, scores); break;
-        case 3: AttentionScoresAvx2<3>(qi, step, kt, s.depth, s.padded, scores); break;
-        default: AttentionScoresAvx2<4>(qi, step, kt, s.depth, s.padded, scores); break;
-      }
-#endif
-    } else {
-      for (int r = 0; r < rows; ++r) {
-        float *sr = scores + r * s.padded;
-        for (int64_t j = 0; j < s.tokens; ++j) sr[j] = 0.f;
-        for (int64_t d = 0; d < s.depth; ++d) {
-          const float x = qi[r * step + d];
-          const float *kd = kt + d * s.padded;
-          for (int64_t j = 0; j < s.tokens; ++j) sr[j] += x * kd[j];
-        }
-      }
-    }
-    float *pi = probabilities + i * s.tokens;
-    float *out = context + i * dim;
-    if (vector) {
-#ifdef MEDFM_AVX2
-      for (int r = 0; r < rows; ++r) {
-        AttentionSoftmaxAvx2(scores + r * s.padded, s.tokens, s.padded, s.scale,
-                             pi + r * s.tokens);
-      }
-      // 16 channels at a time, and a last 8 where D is an odd multiple of 8.
-      const AttentionContextFn wide = AttentionContextFor<2>(rows);
-      for (int64_t c = 0; c < s.depth; c += 16) {
-        const AttentionContextFn fn = c + 16 <= s.depth ? wide : AttentionContextFor<1>(rows);
-        fn(scores, s.padded, packed + c, s.depth, s.tokens, out + c, dim);
-      }
-#endif
-    } else {
-      for (int r = 0; r < rows; ++r) {
-        SoftmaxRowsFor(scores + r * s.padded, pi + r * s.tokens, s.tokens, s.scale, 0, 1);
-      }
-      for (int r = 0; r < rows; ++r) {
-        float *o = out + r * dim;
-        const float *pr = pi + r * s.tokens;
-        for (int64_t c = 0; c < s.depth; ++c) o[c] = 0.f;
-        for (int64_t j = 0; j < s.tokens; ++j) {
-          const float x = pr[j];
-          const float *vj = packed + j * s.depth;
-          for (int64_t c = 0; c < s.depth; ++c) o[c] += x * vj[c];
-        }
-      }
-    }
-  }
-}
-
 // s[r][j] = Σ_d a[r][d] · bt[d][j] for `rows` (1 to 4) rows of a (`a_step` floats apart) and
 // j < tokens; bt is [depth][padded], zero past `tokens`. The vector path writes all `padded`.
 void ScoresRows(bool vector, int rows, const float *a, int64_t a_step, const float *bt,
@@ -2034,6 +1951,53 @@ void ContextRows(bool vector, int rows, const float *p, int64_t p_step, const fl
       const float *vj = v + j * depth;
       for (int64_t c = 0; c < depth; ++c) o[c] += x * vj[c];
     }
+  }
+}
+
+// One (image, head) pair: qkv, probabilities and context point at the image's first token, its
+// head's probabilities and its first context row; scratch holds (2·depth + 4)·padded floats.
+void AttentionHead(const AttentionShape &s, const float *qkv, int64_t head, float *probabilities,
+                   float *context, float *scratch) {
+  const int64_t dim = s.heads * s.depth;
+  const int64_t step = 3 * dim;  // between tokens in qkv
+  const float *q = qkv + head * s.depth;
+  const float *k = q + dim;
+  const float *v = k + dim;
+  // Keys transposed and zero-padded, [depth][padded]; values packed, [tokens][depth] (read in
+  // place, their rows 3·H·D floats apart would map to a few cache sets); scores, [4][padded].
+  float *kt = scratch;
+  float *packed = kt + s.depth * s.padded;
+  float *scores = packed + s.depth * s.padded;
+  for (int64_t d = 0; d < s.depth; ++d) {
+    float *row = kt + d * s.padded;
+    for (int64_t j = 0; j < s.tokens; ++j) row[j] = k[j * step + d];
+    for (int64_t j = s.tokens; j < s.padded; ++j) row[j] = 0.f;
+  }
+  for (int64_t j = 0; j < s.tokens; ++j) {
+    memcpy(packed + j * s.depth, v + j * step, sizeof(float) * s.depth);
+  }
+#ifdef MEDFM_AVX2
+  const bool vector = HasAvx2Fma() && s.depth % 8 == 0;
+#else
+  const bool vector = false;
+#endif
+  for (int64_t i = 0; i < s.queries; i += 4) {
+    const int rows = static_cast<int>(std::min<int64_t>(4, s.queries - i));
+    ScoresRows(vector, rows, q + i * step, step, kt, s.depth, s.tokens, s.padded, scores);
+    float *pi = probabilities + i * s.tokens;
+    for (int r = 0; r < rows; ++r) {
+#ifdef MEDFM_AVX2
+      if (vector) {
+        AttentionSoftmaxAvx2(scores + r * s.padded, s.tokens, s.padded, s.scale,
+                             pi + r * s.tokens);
+        continue;
+      }
+#endif
+      SoftmaxRowsFor(scores + r * s.padded, pi + r * s.tokens, s.tokens, s.scale, 0, 1);
+    }
+    // The vector softmax leaves the probabilities in the padded scores too.
+    ContextRows(vector, rows, vector ? scores : pi, vector ? s.padded : s.tokens, packed, s.depth,
+                s.tokens, context + i * dim, dim);
   }
 }
 
