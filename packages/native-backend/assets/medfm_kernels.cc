@@ -2092,6 +2092,26 @@ void *CreateAttention(TF_OpKernelConstruction *ctx) {
 
 void DeleteAttention(void *kernel) { delete static_cast<AttentionKernel *>(kernel); }
 
+// The sizes of a MedfmAttention call (and of its gradient) from qkv and the attributes: false,
+// leaving s as it was, where qkv is not [B, T, 3·heads·D] with T >= 1 or queries is outside 0..T.
+bool AttentionShapeOf(TF_Tensor *qkv, const AttentionKernel &attrs, AttentionShape *s) {
+  const int dims = TF_NumDims(qkv);
+  const int64_t tokens = dims == 3 ? TF_Dim(qkv, 1) : 0;
+  const int64_t width = dims == 3 ? TF_Dim(qkv, 2) : 0;
+  if (dims != 3 || attrs.heads < 1 || width % (3 * static_cast<int64_t>(attrs.heads)) != 0 ||
+      attrs.queries < 0 || attrs.queries > tokens || tokens < 1) {
+    return false;
+  }
+  s->batch = TF_Dim(qkv, 0);
+  s->tokens = tokens;
+  s->heads = attrs.heads;
+  s->depth = width / (3 * s->heads);
+  s->queries = attrs.queries == 0 ? tokens : attrs.queries;
+  s->padded = (tokens + 15) / 16 * 16;
+  s->scale = attrs.scale;
+  return true;
+}
+
 // Input: qkv [B, T, 3·H·D]; attributes heads (H), queries (Q, 0 for all T) and scale. Outputs:
 // context [B, Q, H·D] and probabilities [B, H, Q, T].
 void ComputeAttention(void *kernel, TF_OpKernelContext *ctx) {
@@ -2103,11 +2123,10 @@ void ComputeAttention(void *kernel, TF_OpKernelContext *ctx) {
   AttentionShape s{};
   TF_GetInput(ctx, 0, &qkv, status);
   if (TF_GetCode(status) == TF_OK) {
-    const int dims = TF_NumDims(qkv);
-    const int64_t width = dims == 3 ? TF_Dim(qkv, 2) : 0;
-    const int64_t tokens = dims == 3 ? TF_Dim(qkv, 1) : 0;
-    if (dims != 3 || attrs.heads < 1 || width % (3 * static_cast<int64_t>(attrs.heads)) != 0 ||
-        attrs.queries < 0 || attrs.queries > tokens || tokens < 1) {
+    if (!AttentionShapeOf(qkv, attrs, &s)) {
+      const int dims = TF_NumDims(qkv);
+      const int64_t width = dims == 3 ? TF_Dim(qkv, 2) : 0;
+      const int64_t tokens = dims == 3 ? TF_Dim(qkv, 1) : 0;
       char message[200];
       snprintf(message, sizeof(message),
                "MedfmAttention: qkv rank %d, tokens %lld, width %lld with heads %d and queries %d "
@@ -2116,13 +2135,6 @@ void ComputeAttention(void *kernel, TF_OpKernelContext *ctx) {
                attrs.queries);
       TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
     } else {
-      s.batch = TF_Dim(qkv, 0);
-      s.tokens = tokens;
-      s.heads = attrs.heads;
-      s.depth = width / (3 * s.heads);
-      s.queries = attrs.queries == 0 ? tokens : attrs.queries;
-      s.padded = (tokens + 15) / 16 * 16;
-      s.scale = attrs.scale;
       const int64_t context_shape[] = {s.batch, s.queries, s.heads * s.depth};
       const int64_t probability_shape[] = {s.batch, s.heads, s.queries, s.tokens};
       context = TF_AllocateOutput(ctx, 0, TF_FLOAT, context_shape, 3,
@@ -2174,16 +2186,9 @@ void ComputeAttentionGrad(void *kernel, TF_OpKernelContext *ctx) {
   AttentionShape s{};
   if (TF_GetCode(status) == TF_OK) {
     TF_Tensor *qkv = inputs[0];
-    const int dims = TF_NumDims(qkv);
-    const int64_t batch = dims == 3 ? TF_Dim(qkv, 0) : 0;
-    const int64_t tokens = dims == 3 ? TF_Dim(qkv, 1) : 0;
-    const int64_t width = dims == 3 ? TF_Dim(qkv, 2) : 0;
-    const int64_t heads = attrs.heads;
-    const int64_t queries = attrs.queries == 0 ? tokens : attrs.queries;
-    bool valid = dims == 3 && heads >= 1 && width % (3 * heads) == 0 && attrs.queries >= 0 &&
-                 attrs.queries <= tokens && tokens >= 1;
-    const int64_t probability_shape[4] = {batch, heads, queries, tokens};
-    const int64_t context_shape[3] = {batch, queries, valid ? width / 3 : 0};
+    bool valid = AttentionShapeOf(qkv, attrs, &s);
+    const int64_t probability_shape[4] = {s.batch, s.heads, s.queries, s.tokens};
+    const int64_t context_shape[3] = {s.batch, s.queries, s.heads * s.depth};
     for (int i : {1, 3}) {
       valid = valid && TF_NumDims(inputs[i]) == 4;
       for (int d = 0; valid && d < 4; ++d) valid = TF_Dim(inputs[i], d) == probability_shape[d];
@@ -2191,6 +2196,10 @@ void ComputeAttentionGrad(void *kernel, TF_OpKernelContext *ctx) {
     valid = valid && TF_NumDims(inputs[2]) == 3;
     for (int d = 0; valid && d < 3; ++d) valid = TF_Dim(inputs[2], d) == context_shape[d];
     if (!valid) {
+      const int dims = TF_NumDims(qkv);
+      const int64_t batch = dims == 3 ? TF_Dim(qkv, 0) : 0;
+      const int64_t tokens = dims == 3 ? TF_Dim(qkv, 1) : 0;
+      const int64_t width = dims == 3 ? TF_Dim(qkv, 2) : 0;
       char message[240];
       snprintf(message, sizeof(message),
                "MedfmAttentionGrad: qkv rank %d [%lld, %lld, %lld] with heads %d and queries %d, "
@@ -2201,16 +2210,9 @@ void ComputeAttentionGrad(void *kernel, TF_OpKernelContext *ctx) {
                TF_NumDims(inputs[1]), TF_NumDims(inputs[2]), TF_NumDims(inputs[3]));
       TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
     } else {
-      s.batch = batch;
-      s.tokens = tokens;
-      s.heads = heads;
-      s.depth = width / (3 * heads);
-      s.queries = queries;
-      s.padded = (tokens + 15) / 16 * 16;
-      s.scale = attrs.scale;
-      const int64_t shape[3] = {batch, tokens, width};
-      dqkv = TF_AllocateOutput(ctx, 0, TF_FLOAT, shape, 3, sizeof(float) * batch * tokens * width,
-                               status);
+      const std::vector<int64_t> shape = ShapeOf(qkv);
+      dqkv = TF_AllocateOutput(ctx, 0, TF_FLOAT, shape.data(), 3,
+                               sizeof(float) * TF_TensorElementCount(qkv), status);
     }
   }
   if (TF_GetCode(status) == TF_OK && s.batch * s.depth > 0) {

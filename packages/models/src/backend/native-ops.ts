@@ -488,19 +488,24 @@ export function hasMedfmSoftmax(backend: NativeBackend): boolean {
 export function nativeAttention(
   backend: NativeBackend,
   qkv: tf.Tensor3D,
-  { heads, queries, scale }: AttentionAttrs,
+  attrs: AttentionAttrs,
 ): [tf.Tensor3D, tf.Tensor4D] {
-  const { binding } = backend;
   return backend.executeMultipleOutputs(
     MEDFM_OPS.attention.name,
-    [
-      { name: "heads", type: binding.TF_ATTR_INT, value: heads },
-      { name: "queries", type: binding.TF_ATTR_INT, value: queries },
-      { name: "scale", type: binding.TF_ATTR_FLOAT, value: scale },
-    ],
+    attentionOpAttrs(backend, attrs),
     [qkv],
     2,
   ) as [tf.Tensor3D, tf.Tensor4D];
+}
+
+/** The attributes of `MedfmAttention` and `MedfmAttentionGrad`, as the binding takes them. */
+function attentionOpAttrs(backend: NativeBackend, { heads, queries, scale }: AttentionAttrs) {
+  const { binding } = backend;
+  return [
+    { name: "heads", type: binding.TF_ATTR_INT, value: heads },
+    { name: "queries", type: binding.TF_ATTR_INT, value: queries },
+    { name: "scale", type: binding.TF_ATTR_FLOAT, value: scale },
+  ];
 }
 
 /**
@@ -538,16 +543,11 @@ export function nativeAttentionGrad(
   probabilities: tf.Tensor4D,
   dContext: tf.Tensor3D,
   dProbabilities: tf.Tensor4D,
-  { heads, queries, scale }: AttentionAttrs,
+  attrs: AttentionAttrs,
 ): tf.Tensor3D {
-  const { binding } = backend;
   return backend.executeSingleOutput(
     MEDFM_OPS.attentionGrad.name,
-    [
-      { name: "heads", type: binding.TF_ATTR_INT, value: heads },
-      { name: "queries", type: binding.TF_ATTR_INT, value: queries },
-      { name: "scale", type: binding.TF_ATTR_FLOAT, value: scale },
-    ],
+    attentionOpAttrs(backend, attrs),
     [qkv, probabilities, dContext, dProbabilities],
   ) as tf.Tensor3D;
 }

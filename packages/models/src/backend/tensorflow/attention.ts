@@ -45,13 +45,14 @@ export function tensorflowAttentionGrad(portable: tf.KernelConfig): tf.KernelCon
         tf.Tensor | undefined
       >;
       const attrs = parameters.attrs as unknown as AttentionAttrs;
-      const tensors = [qkv, probabilities, dContext, dProbabilities];
       if (
         qkv === undefined ||
         probabilities === undefined ||
         dContext === undefined ||
         dProbabilities === undefined ||
-        tensors.some((tensor) => tensor?.dtype !== "float32") ||
+        [qkv, probabilities, dContext, dProbabilities].some(
+          (tensor) => tensor.dtype !== "float32",
+        ) ||
         qkv.size === 0 ||
         !isAttentionGradInput(qkv, probabilities, dContext, dProbabilities, attrs)
       ) {
