@@ -13,12 +13,21 @@
 // - MedfmBatchNormRelu is relu(batch_norm(x)) with running statistics (inference), one pass in
 //   place of FusedBatchNorm and Relu; MedfmBatchNormReluTraining the same with the batch's
 //   statistics (and the running estimates' update), two passes, in place of oneDNN's fused op.
+//   MedfmConcatBatchNormRelu is MedfmBatchNormRelu of a concatenation, read from its pieces: a
+//   DenseNet layer's norm1 in inference, in place of the ConcatV2 before it.
 // - MedfmLayerNormGrad is the input gradient of a layer norm, row by row in cache, in place of
 //   the fifteen TensorFlow ops that recompute the statistics and apply the formula.
 // - MedfmSoftmax and MedfmSoftmaxGrad are softmax(scale·x) over the last axis and its gradient,
 //   attention's scaled softmax, row by row in cache in place of two and five TensorFlow ops.
 // - MedfmConv2DBackpropFilter is the filter gradient of a stride-1 convolution, written for CPUs
 //   with AVX2 but not AVX-512, where oneDNN's Conv2DBackpropFilter is slow.
+// - MedfmAttention and MedfmAttentionGrad are a ViT block's multi-head attention from the fused
+//   qkv projection and its gradient in qkv.
+// - MedfmOpSignatures reports every op's declaration, so that @medfm/models calls only ops
+//   declared as it expects (TensorFlow crashes on an op given more inputs than it declares).
+//
+// Every op has a shape function that gives its outputs' shapes: an unknown shape makes the
+// binding's asynchronous execution wait for the op before going on.
 //
 // The prototypes come from TensorFlow's C kernel API (tensorflow/c/kernels.h and ops.h), which
 // libtensorflow_framework exports; they are declared here so that the binding builds with the
@@ -53,6 +62,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -1018,6 +1028,124 @@ void ComputeBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
   TF_DeleteStatus(status);
 }
 
+// relu(batch_norm(concat(pieces, last axis))) with running statistics, for rows [begin, end):
+// piece p holds channels [first[p], first[p] + width[p]) of each row of `channels` values. Row by
+// row, so the output is written in order: reading each piece in runs of rows instead (writing a
+// piece's channels into many rows) took twice as long here.
+MEDFM_CPU_CLONES
+void ConcatBatchNormReluRows(const std::vector<const float *> &pieces,
+                             const std::vector<int64_t> &first, const std::vector<int64_t> &width,
+                             const float *a, const float *b, float *y, int64_t channels,
+                             int64_t begin, int64_t end) {
+  for (int64_t row = begin; row < end; ++row) {
+    for (size_t p = 0; p < pieces.size(); ++p) {
+      const int64_t w = width[p];
+      const float *xr = pieces[p] + row * w;
+      const float *ap = a + first[p];
+      const float *bp = b + first[p];
+      float *yr = y + row * channels + first[p];
+      MEDFM_INDEPENDENT_ITERATIONS
+      for (int64_t c = 0; c < w; ++c) {
+        const float v = xr[c] * ap[c] + bp[c];
+        yr[c] = v > 0.f ? v : 0.f;
+      }
+    }
+  }
+}
+
+// Inputs: N pieces (one rank >= 1, all dimensions but the last equal: channels last), then
+// scale, offset, mean and variance (as many values as the pieces' channels together), float32;
+// attributes N and epsilon. Output: y, the pieces' shape with their channels together, the
+// values of MedfmBatchNormRelu on their concatenation, which is never made.
+void ComputeConcatBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
+  const float epsilon = static_cast<EpsilonKernel *>(kernel)->epsilon;
+  TF_Status *status = TF_NewStatus();
+  const int n = TF_NumInputs(ctx) - 4;
+  std::vector<TF_Tensor *> inputs(std::max(n, 0) + 4, nullptr);
+  for (size_t i = 0; i < inputs.size() && TF_GetCode(status) == TF_OK; ++i) {
+    TF_GetInput(ctx, static_cast<int>(i), &inputs[i], status);
+  }
+  TF_Tensor *out = nullptr;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> first;
+  std::vector<int64_t> width;
+  int64_t channels = 0;
+  if (TF_GetCode(status) == TF_OK) {
+    char message[240] = "";
+    shape = n >= 1 ? ShapeOf(inputs[0]) : std::vector<int64_t>();
+    for (int p = 0; p < n && message[0] == '\0'; ++p) {
+      const std::vector<int64_t> piece = ShapeOf(inputs[p]);
+      const bool same = !piece.empty() && piece.size() == shape.size() &&
+                        std::equal(piece.begin(), piece.end() - 1, shape.begin());
+      if (!same || piece.back() < 1) {
+        snprintf(message, sizeof(message),
+                 "MedfmConcatBatchNormRelu: piece %d has rank %d and %lld elements, piece 0 "
+                 "rank %d and %lld: the pieces need one shape but for their channels (last axis)",
+                 p, static_cast<int>(piece.size()),
+                 static_cast<long long>(TF_TensorElementCount(inputs[p])),
+                 static_cast<int>(shape.size()),
+                 static_cast<long long>(TF_TensorElementCount(inputs[0])));
+        break;
+      }
+      first.push_back(channels);
+      width.push_back(piece.back());
+      channels += piece.back();
+    }
+    if (message[0] == '\0' && n < 1) {
+      snprintf(message, sizeof(message), "MedfmConcatBatchNormRelu: no pieces");
+    }
+    for (int i = 0; message[0] == '\0' && i < 4; ++i) {
+      if (TF_TensorElementCount(inputs[n + i]) != channels) {
+        snprintf(message, sizeof(message),
+                 "MedfmConcatBatchNormRelu: the pieces have %lld channels together but scale, "
+                 "offset, mean and variance have %lld, %lld, %lld and %lld values",
+                 static_cast<long long>(channels),
+                 static_cast<long long>(TF_TensorElementCount(inputs[n])),
+                 static_cast<long long>(TF_TensorElementCount(inputs[n + 1])),
+                 static_cast<long long>(TF_TensorElementCount(inputs[n + 2])),
+                 static_cast<long long>(TF_TensorElementCount(inputs[n + 3])));
+      }
+    }
+    if (message[0] != '\0') {
+      TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
+    } else {
+      shape.back() = channels;
+      int64_t elements = 1;
+      for (int64_t d : shape) elements *= d;
+      out = TF_AllocateOutput(ctx, 0, TF_FLOAT, shape.data(), static_cast<int>(shape.size()),
+                              static_cast<size_t>(elements) * sizeof(float), status);
+    }
+  }
+  if (TF_GetCode(status) == TF_OK) {
+    const float *scale = static_cast<const float *>(TF_TensorData(inputs[n]));
+    const float *offset = static_cast<const float *>(TF_TensorData(inputs[n + 1]));
+    const float *mean = static_cast<const float *>(TF_TensorData(inputs[n + 2]));
+    const float *variance = static_cast<const float *>(TF_TensorData(inputs[n + 3]));
+    std::vector<float> a(channels);
+    std::vector<float> b(channels);
+    for (int64_t c = 0; c < channels; ++c) {
+      a[c] = scale[c] / std::sqrt(variance[c] + epsilon);
+      b[c] = offset[c] - mean[c] * a[c];
+    }
+    std::vector<const float *> pieces(n);
+    for (int p = 0; p < n; ++p) pieces[p] = static_cast<const float *>(TF_TensorData(inputs[p]));
+    const int64_t rows = TF_TensorElementCount(out) / channels;
+    float *y = static_cast<float *>(TF_TensorData(out));
+    const int threads = ThreadsFor(rows * channels, rows);
+    ParallelFor(threads, [&](int t, int count) {
+      ConcatBatchNormReluRows(pieces, first, width, a.data(), b.data(), y, channels,
+                              rows * t / count, rows * (t + 1) / count);
+    });
+  } else {
+    TF_OpKernelContext_Failure(ctx, status);
+  }
+  for (TF_Tensor *tensor : inputs) {
+    if (tensor != nullptr) TF_DeleteTensor(tensor);
+  }
+  if (out != nullptr) TF_DeleteTensor(out);
+  TF_DeleteStatus(status);
+}
+
 // Per-channel sums of (x − shift) and (x − shift)² over rows [begin, end) of `channels` values,
 // added to `sum` and `squares` (doubles): float sums over blocks of 64 rows, in `block` (2·C
 // floats), added in double. The shift (the first row) keeps E[x²] − E[x]² from cancelling when
@@ -1191,6 +1319,47 @@ void BatchNormReluTrainingShapes(TF_ShapeInferenceContext *ctx, TF_Status *statu
     if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, i, shape, status);
   }
   TF_DeleteShapeHandle(shape);
+}
+
+// y has the pieces' shape with their channels together. The shape must be known: an op with an
+// unknown output shape makes asynchronous eager execution wait for it, which serialises the
+// caller with TensorFlow's executor.
+void ConcatBatchNormReluShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
+  const int64_t n = TF_ShapeInferenceContextNumInputs(ctx) - 4;
+  TF_ShapeHandle *piece = TF_NewShapeHandle();
+  TF_ShapeHandle *leading = TF_NewShapeHandle();
+  TF_ShapeHandle *result = TF_NewShapeHandle();
+  TF_DimensionHandle *dim = TF_NewDimensionHandle();
+  bool known = n >= 1;
+  int64_t rank = -1;
+  int64_t channels = 0;
+  for (int64_t p = 0; known && p < n && TF_GetCode(status) == TF_OK; ++p) {
+    TF_ShapeInferenceContextGetInput(ctx, static_cast<int>(p), piece, status);
+    if (TF_GetCode(status) != TF_OK || !RankIs(ctx, piece, 1, false)) {
+      known = false;
+      break;
+    }
+    const int64_t r = TF_ShapeInferenceContextRank(ctx, piece);
+    if (p == 0) {
+      rank = r;
+      TF_ShapeInferenceContextSubshape(ctx, piece, 0, r - 1, leading, status);
+    }
+    TF_ShapeInferenceContextDim(ctx, piece, r - 1, dim);
+    known = r == rank && TF_DimensionHandleValueKnown(dim);
+    if (known) channels += TF_DimensionHandleValue(dim);
+  }
+  if (TF_GetCode(status) == TF_OK) {
+    if (!known) {
+      TF_ShapeInferenceContextSetUnknownShape(ctx, status);
+    } else {
+      TF_ShapeHandle *last = TF_ShapeInferenceContextVectorFromSize(ctx, channels);
+      TF_ShapeInferenceContextConcatenateShapes(ctx, leading, last, result, status);
+      if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, result, status);
+      TF_DeleteShapeHandle(last);
+    }
+  }
+  TF_DeleteDimensionHandle(dim);
+  for (TF_ShapeHandle *handle : {piece, leading, result}) TF_DeleteShapeHandle(handle);
 }
 
 // softmax(scale·x) over the last axis, rows [begin, end) of `n` values, and its gradient
@@ -2112,18 +2281,78 @@ bool AttentionShapeOf(TF_Tensor *qkv, const AttentionKernel &attrs, AttentionSha
   return true;
 }
 
-// Input: qkv [B, T, 3·H·D]; attributes heads (H), queries (Q, 0 for all T) and scale. Outputs:
-// context [B, Q, H·D] and probabilities [B, H, Q, T].
+// context [B, Q, W / 3] and probabilities [B, H, Q, T] from qkv [B, T, W] and layout [H, Q, 0];
+// unknown where a size is (a shape error is the kernel's to report). Known shapes let
+// asynchronous eager execution go on without waiting for the op.
+void AttentionShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
+  TF_ShapeHandle *qkv = TF_NewShapeHandle();
+  TF_ShapeHandle *layout = TF_NewShapeHandle();
+  TF_DimensionHandle *dim = TF_NewDimensionHandle();
+  int64_t sizes[5] = {0, 0, 0, 0, 0};  // B, T, W, H, Q
+  bool known = true;
+  TF_ShapeInferenceContextGetInput(ctx, 0, qkv, status);
+  if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 1, layout, status);
+  if (TF_GetCode(status) == TF_OK) {
+    known = RankIs(ctx, qkv, 3) && RankIs(ctx, layout, 3);
+    for (int i = 0; known && i < 5; ++i) {
+      TF_ShapeInferenceContextDim(ctx, i < 3 ? qkv : layout, i < 3 ? i : i - 3, dim);
+      known = TF_DimensionHandleValueKnown(dim);
+      if (known) sizes[i] = TF_DimensionHandleValue(dim);
+    }
+    known = known && sizes[2] % 3 == 0;
+  }
+  if (TF_GetCode(status) == TF_OK && !known) {
+    TF_ShapeInferenceContextSetUnknownShape(ctx, status);
+  } else if (TF_GetCode(status) == TF_OK) {
+    const std::vector<int64_t> context = {sizes[0], sizes[4], sizes[2] / 3};
+    const std::vector<int64_t> probabilities = {sizes[0], sizes[3], sizes[4], sizes[1]};
+    int output = 0;
+    for (const std::vector<int64_t> &shape : {context, probabilities}) {
+      TF_ShapeHandle *joined = TF_ShapeInferenceContextVectorFromSize(ctx, shape[0]);
+      for (size_t d = 1; d < shape.size() && TF_GetCode(status) == TF_OK; ++d) {
+        TF_ShapeHandle *next = TF_ShapeInferenceContextVectorFromSize(ctx, shape[d]);
+        TF_ShapeHandle *result = TF_NewShapeHandle();
+        TF_ShapeInferenceContextConcatenateShapes(ctx, joined, next, result, status);
+        TF_DeleteShapeHandle(joined);
+        TF_DeleteShapeHandle(next);
+        joined = result;
+      }
+      if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, output, joined, status);
+      TF_DeleteShapeHandle(joined);
+      output += 1;
+    }
+  }
+  TF_DeleteDimensionHandle(dim);
+  TF_DeleteShapeHandle(qkv);
+  TF_DeleteShapeHandle(layout);
+}
+
+// Inputs: qkv [B, T, 3·H·D] and layout, an empty tensor [H, Q, 0] whose shape lets shape
+// inference give the outputs' shapes (which it cannot read from the attributes); attributes
+// heads (H), queries (Q, 0 for all T) and scale. Outputs: context [B, Q, H·D] and probabilities
+// [B, H, Q, T].
 void ComputeAttention(void *kernel, TF_OpKernelContext *ctx) {
   const AttentionKernel &attrs = *static_cast<AttentionKernel *>(kernel);
   TF_Status *status = TF_NewStatus();
   TF_Tensor *qkv = nullptr;
+  TF_Tensor *layout = nullptr;
   TF_Tensor *context = nullptr;
   TF_Tensor *probabilities = nullptr;
   AttentionShape s{};
   TF_GetInput(ctx, 0, &qkv, status);
+  if (TF_GetCode(status) == TF_OK) TF_GetInput(ctx, 1, &layout, status);
   if (TF_GetCode(status) == TF_OK) {
-    if (!AttentionShapeOf(qkv, attrs, &s)) {
+    const bool valid = AttentionShapeOf(qkv, attrs, &s);
+    if (valid && (TF_NumDims(layout) != 3 || TF_Dim(layout, 0) != s.heads ||
+                  TF_Dim(layout, 1) != s.queries || TF_Dim(layout, 2) != 0)) {
+      char message[200];
+      snprintf(message, sizeof(message),
+               "MedfmAttention: layout rank %d with %lld elements, expected [%d, %lld, 0] "
+               "(heads, queries)",
+               TF_NumDims(layout), static_cast<long long>(TF_TensorElementCount(layout)),
+               attrs.heads, static_cast<long long>(s.queries));
+      TF_SetStatus(status, TF_INVALID_ARGUMENT, message);
+    } else if (!valid) {
       const int dims = TF_NumDims(qkv);
       const int64_t width = dims == 3 ? TF_Dim(qkv, 2) : 0;
       const int64_t tokens = dims == 3 ? TF_Dim(qkv, 1) : 0;
@@ -2166,7 +2395,7 @@ void ComputeAttention(void *kernel, TF_OpKernelContext *ctx) {
   } else if (TF_GetCode(status) != TF_OK) {
     TF_OpKernelContext_Failure(ctx, status);
   }
-  for (TF_Tensor *tensor : {qkv, context, probabilities}) {
+  for (TF_Tensor *tensor : {qkv, layout, context, probabilities}) {
     if (tensor != nullptr) TF_DeleteTensor(tensor);
   }
   TF_DeleteStatus(status);
@@ -2245,12 +2474,6 @@ void ComputeAttentionGrad(void *kernel, TF_OpKernelContext *ctx) {
   TF_DeleteStatus(status);
 }
 
-// Both outputs' shapes depend on the heads and queries attributes, which the C API's shape
-// context cannot read: unknown (eager execution, the only way tfjs runs ops, does not need them).
-void UnknownShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
-  TF_ShapeInferenceContextSetUnknownShape(ctx, status);
-}
-
 // The output has input 0's shape.
 void SameShapeAsFirst(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   TF_ShapeHandle *shape = TF_NewShapeHandle();
@@ -2275,6 +2498,58 @@ struct OpSpec {
   void (*compute)(void *, TF_OpKernelContext *);
   void (*destroy)(void *);
 };
+
+// One line per registered op, "Name|attr;attr|input;input|output;output" with the specs as
+// registered: what MedfmOpSignatures reports, so that @medfm/models calls only ops whose
+// declarations match its own (TensorFlow's eager API crashes when an op is given more inputs
+// than it declares, as a binding built from older kernels would be).
+std::string &Signatures() {
+  static std::string signatures;
+  return signatures;
+}
+
+void AppendSignature(const OpSpec &spec) {
+  std::string &out = Signatures();
+  out += spec.name;
+  for (const std::vector<const char *> *list : {&spec.attrs, &spec.inputs, &spec.outputs}) {
+    out += '|';
+    for (size_t i = 0; i < list->size(); ++i) {
+      if (i > 0) out += ';';
+      out += (*list)[i];
+    }
+  }
+  out += '\n';
+}
+
+// No inputs; output: the bytes of Signatures() as int32 values (a string tensor needs
+// TensorFlow's string API, which the binding does not otherwise use).
+void *CreateSignatures(TF_OpKernelConstruction *) { return nullptr; }
+
+void DeleteSignatures(void *) {}
+
+void ComputeSignatures(void *, TF_OpKernelContext *ctx) {
+  TF_Status *status = TF_NewStatus();
+  const std::string &text = Signatures();
+  const int64_t length = static_cast<int64_t>(text.size());
+  TF_Tensor *out =
+      TF_AllocateOutput(ctx, 0, TF_INT32, &length, 1, sizeof(int32_t) * text.size(), status);
+  if (TF_GetCode(status) == TF_OK) {
+    int32_t *bytes = static_cast<int32_t *>(TF_TensorData(out));
+    for (size_t i = 0; i < text.size(); ++i) bytes[i] = static_cast<unsigned char>(text[i]);
+  } else {
+    TF_OpKernelContext_Failure(ctx, status);
+  }
+  if (out != nullptr) TF_DeleteTensor(out);
+  TF_DeleteStatus(status);
+}
+
+// A vector as long as Signatures().
+void SignaturesShapes(TF_ShapeInferenceContext *ctx, TF_Status *status) {
+  TF_ShapeHandle *shape =
+      TF_ShapeInferenceContextVectorFromSize(ctx, static_cast<size_t>(Signatures().size()));
+  TF_ShapeInferenceContextSetOutput(ctx, 0, shape, status);
+  TF_DeleteShapeHandle(shape);
+}
 
 bool Register(const OpSpec &spec, TF_Status *status) {
   TF_OpDefinitionBuilder *op = TF_NewOpDefinitionBuilder(spec.name);
@@ -2336,6 +2611,12 @@ bool RegisterKernels(TF_Status *status) {
        {"x: float", "scale: float", "offset: float", "mean: float", "variance: float"},
        {"y: float"},
        SameShapeAsFirst, CreateEpsilonKernel, ComputeBatchNormRelu, DeleteEpsilonKernel},
+      {"MedfmConcatBatchNormRelu",
+       {"N: int >= 1", "epsilon: float = 0.00001"},
+       {"pieces: N * float", "scale: float", "offset: float", "mean: float", "variance: float"},
+       {"y: float"},
+       ConcatBatchNormReluShapes, CreateEpsilonKernel, ComputeConcatBatchNormRelu,
+       DeleteEpsilonKernel},
       {"MedfmBatchNormReluTraining",
        {"epsilon: float = 0.00001", "momentum: float = 0.1"},
        {"x: float", "scale: float", "offset: float", "running_mean: float",
@@ -2366,15 +2647,22 @@ bool RegisterKernels(TF_Status *status) {
        FlipSwapShapes, CreateFlipSwap, ComputeFlipSwap, DeleteFlipSwap},
       {"MedfmAttention",
        {"heads: int >= 1", "queries: int = 0", "scale: float = 1"},
-       {"qkv: float"},
+       {"qkv: float", "layout: float"},
        {"context: float", "probabilities: float"},
-       UnknownShapes, CreateAttention, ComputeAttention, DeleteAttention},
+       AttentionShapes, CreateAttention, ComputeAttention, DeleteAttention},
       {"MedfmAttentionGrad",
        {"heads: int >= 1", "queries: int = 0", "scale: float = 1"},
        {"qkv: float", "probabilities: float", "dcontext: float", "dprobabilities: float"},
        {"dqkv: float"},
        SameShapeAsFirst, CreateAttention, ComputeAttentionGrad, DeleteAttention},
+      {"MedfmOpSignatures",
+       {},
+       {},
+       {"signatures: int32"},
+       SignaturesShapes, CreateSignatures, ComputeSignatures, DeleteSignatures},
   };
+  Signatures().clear();
+  for (const OpSpec &spec : specs) AppendSignature(spec);
   for (const OpSpec &spec : specs) {
     if (!Register(spec, status)) return false;
   }

@@ -18,7 +18,12 @@ export {
   type NativeBackendManifest,
   readNativeBackendManifest,
 } from "./manifest";
-export { MEDFM_OPS, type MedfmOpDeclaration } from "./medfm-ops";
+export {
+  MEDFM_OPS,
+  MEDFM_OPS_BEFORE_SIGNATURES,
+  type MedfmOpDeclaration,
+  medfmOpSignature,
+} from "./medfm-ops";
 export { NativeBackendError } from "./native-backend-error";
 export {
   ASYNC_BINDING_SYMBOLS,

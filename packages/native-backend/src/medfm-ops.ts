@@ -82,6 +82,22 @@ export const MEDFM_OPS = {
     outputs: ["y: float"],
   },
   /**
+   * `relu(batchNorm(concat(pieces, last axis)))` with running statistics (inference), read from
+   * the N pieces in one pass: the concatenation is never made.
+   */
+  concatBatchNormRelu: {
+    name: "MedfmConcatBatchNormRelu",
+    attrs: ["N: int >= 1", "epsilon: float = 0.00001"],
+    inputs: [
+      "pieces: N * float",
+      "scale: float",
+      "offset: float",
+      "mean: float",
+      "variance: float",
+    ],
+    outputs: ["y: float"],
+  },
+  /**
    * `relu(batchNorm(x))` with the batch's statistics, the running estimates' update (empty
    * running inputs: none) and an empty reserve, in two passes.
    */
@@ -145,12 +161,13 @@ export const MEDFM_OPS = {
    * Multi-head self-attention from the fused qkv projection `[B, T, 3·heads·D]` (timm's layout:
    * queries, keys, values, each `heads` heads of D channels): for the first `queries` tokens (0:
    * all T), `probabilities = softmax(scale·q·kᵀ)` over the keys, `[B, heads, Q, T]`, and
-   * `context = probabilities·v` in the output projection's layout, `[B, Q, heads·D]`.
+   * `context = probabilities·v` in the output projection's layout, `[B, Q, heads·D]`. `layout` is
+   * an empty `[heads, Q, 0]` tensor: its shape lets shape inference give the outputs' shapes.
    */
   attention: {
     name: "MedfmAttention",
     attrs: ["heads: int >= 1", "queries: int = 0", "scale: float = 1"],
-    inputs: ["qkv: float"],
+    inputs: ["qkv: float", "layout: float"],
     outputs: ["context: float", "probabilities: float"],
   },
   /**
@@ -163,4 +180,45 @@ export const MEDFM_OPS = {
     inputs: ["qkv: float", "probabilities: float", "dcontext: float", "dprobabilities: float"],
     outputs: ["dqkv: float"],
   },
+  /**
+   * No inputs: the signature of every op the binding's kernels registered (see
+   * {@link medfmOpSignature}), one line each, as the bytes of the text in an int32 vector.
+   */
+  opSignatures: {
+    name: "MedfmOpSignatures",
+    attrs: [],
+    inputs: [],
+    outputs: ["signatures: int32"],
+  },
 } as const satisfies Record<string, MedfmOpDeclaration>;
+
+/**
+ * An op's declaration as one line, `Name|attr;attr|input;input|output;output`: the form in which
+ * the binding's `MedfmOpSignatures` reports each op it registered. An op whose line the binding
+ * does not report must not be called: TensorFlow's eager API crashes the process when an op is
+ * given more inputs than it declares.
+ */
+export function medfmOpSignature(op: MedfmOpDeclaration): string {
+  return [op.name, op.attrs.join(";"), op.inputs.join(";"), op.outputs.join(";")].join("|");
+}
+
+/**
+ * The ops, with today's declarations, of a binding built before `MedfmOpSignatures` existed,
+ * which cannot report its signatures: every op of that time but `MedfmAttention`, which has
+ * gained an input since. Such a binding may lack the later ones; calling an op it lacks throws.
+ */
+export const MEDFM_OPS_BEFORE_SIGNATURES: ReadonlySet<string> = new Set([
+  "MedfmApplyMomentum",
+  "MedfmBatchNormReluGrad",
+  "MedfmBatchNormReluGradAdd",
+  "MedfmGelu",
+  "MedfmGeluGrad",
+  "MedfmLayerNormGrad",
+  "MedfmBatchNormRelu",
+  "MedfmBatchNormReluTraining",
+  "MedfmSoftmax",
+  "MedfmSoftmaxGrad",
+  "MedfmConv2DBackpropFilter",
+  "MedfmFlipSwapFilter",
+  "MedfmAttentionGrad",
+]);

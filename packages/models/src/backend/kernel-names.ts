@@ -147,6 +147,24 @@ export interface LayerNormAttrs {
  */
 export const MedfmBatchNormRelu = "MedfmBatchNormRelu";
 
+/**
+ * {@link MedfmBatchNormRelu} of the concatenation of `count` pieces along their last axis, without
+ * making the concatenation: inputs `x<i>` for i in 0…count−1 (channels last, one shape but for
+ * the channels), then `{scale, offset, mean, variance}` (as many values as the pieces' channels
+ * together), attrs {@link ConcatBatchNormReluAttrs}; one output, the pieces' shape with their
+ * channels together. A DenseNet layer's norm1 + relu1 in eval mode reads the block's features
+ * this way. Not differentiable: model code runs it only outside gradient recording.
+ */
+export const MedfmConcatBatchNormRelu = "MedfmConcatBatchNormRelu";
+
+/** Attributes of {@link MedfmConcatBatchNormRelu}. */
+export interface ConcatBatchNormReluAttrs {
+  /** How many pieces (`x0`, `x1`, …) the inputs hold, at least 1. */
+  count: number;
+  /** Added to the running variance before the square root. */
+  epsilon: number;
+}
+
 /** Attributes of {@link MedfmBatchNormRelu}. */
 export interface BatchNormReluAttrs {
   /** Added to the running variance before the square root. */

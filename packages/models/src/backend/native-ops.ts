@@ -1,4 +1,9 @@
-import { MEDFM_OPS } from "@medfm/native-backend";
+import {
+  MEDFM_OPS,
+  MEDFM_OPS_BEFORE_SIGNATURES,
+  type MedfmOpDeclaration,
+  medfmOpSignature,
+} from "@medfm/native-backend";
 import * as tf from "@tensorflow/tfjs";
 import type { BatchNormTrainingResult } from "./batch-norm-training";
 import { exactGelu, exactGeluGrad } from "./exact-gelu";
@@ -433,7 +438,8 @@ export function nativeGelu(backend: NativeBackend, x: tf.Tensor, dy?: tf.Tensor)
  * 1e-6. Runs each once on a tiny input.
  */
 export function hasMedfmGelu(backend: NativeBackend): boolean {
-  if (!hasMedfmKernels(backend)) return false;
+  if (!hasMedfmOp(backend, MEDFM_OPS.gelu) || !hasMedfmOp(backend, MEDFM_OPS.geluGrad))
+    return false;
   return agreesWithin(1e-6, () => {
     const x = tf.tensor1d([-5, -1.5, -0.3, 0, 0.2, 1, 2.5, 6]);
     const dy = tf.tensor1d([1, -2, 0.5, 3, 1, -1, 0.25, 2]);
@@ -468,7 +474,8 @@ export function nativeScaledSoftmax(
  * values within 1e-6. Runs each once on a tiny input, a masked (−∞) logit included.
  */
 export function hasMedfmSoftmax(backend: NativeBackend): boolean {
-  if (!hasMedfmKernels(backend)) return false;
+  if (!hasMedfmOp(backend, MEDFM_OPS.softmax) || !hasMedfmOp(backend, MEDFM_OPS.softmaxGrad))
+    return false;
   return agreesWithin(1e-6, () => {
     const logits = tf.tensor3d([0.5, -1, 2, -Infinity, -0.75, 1.5, 3, -2], [2, 1, 4]);
     const dy = tf.tensor3d([1, -2, 0.5, 3, 1, -1, 0.25, 2], [2, 1, 4]);
@@ -490,12 +497,19 @@ export function nativeAttention(
   qkv: tf.Tensor3D,
   attrs: AttentionAttrs,
 ): [tf.Tensor3D, tf.Tensor4D] {
-  return backend.executeMultipleOutputs(
-    MEDFM_OPS.attention.name,
-    attentionOpAttrs(backend, attrs),
-    [qkv],
-    2,
-  ) as [tf.Tensor3D, tf.Tensor4D];
+  // An empty [heads, queries, 0] tensor: its shape gives TensorFlow's shape inference the outputs'
+  // shapes, which asynchronous execution needs to go on without waiting for the op.
+  const layout = tf.zeros([attrs.heads, attrs.queries === 0 ? qkv.shape[1] : attrs.queries, 0]);
+  try {
+    return backend.executeMultipleOutputs(
+      MEDFM_OPS.attention.name,
+      attentionOpAttrs(backend, attrs),
+      [qkv, layout],
+      2,
+    ) as [tf.Tensor3D, tf.Tensor4D];
+  } finally {
+    layout.dispose();
+  }
 }
 
 /** The attributes of `MedfmAttention` and `MedfmAttentionGrad`, as the binding takes them. */
@@ -515,7 +529,7 @@ function attentionOpAttrs(backend: NativeBackend, { heads, queries, scale }: Att
  * and with 3 (the plain loops), all queries and the first 2.
  */
 export function hasMedfmAttention(backend: NativeBackend): boolean {
-  if (!hasMedfmKernels(backend)) return false;
+  if (!hasMedfmOp(backend, MEDFM_OPS.attention)) return false;
   return agreesWithin(1e-5, () =>
     [8, 3].flatMap((depth) => {
       const qkv = tf.randomNormal([2, 5, 3 * 2 * depth], 0, 1, "float32", depth) as tf.Tensor3D;
@@ -559,7 +573,7 @@ export function nativeAttentionGrad(
  * loops), all queries and the first 2.
  */
 export function hasMedfmAttentionGrad(backend: NativeBackend): boolean {
-  if (!hasMedfmKernels(backend)) return false;
+  if (!hasMedfmOp(backend, MEDFM_OPS.attentionGrad)) return false;
   return agreesWithin(1e-5, () =>
     [8, 3].flatMap((depth) => {
       const qkv = tf.randomNormal([2, 5, 3 * 2 * depth], 0, 1, "float32", depth) as tf.Tensor3D;
@@ -603,7 +617,7 @@ export function nativeLayerNormGrad(
  * on a tiny input.
  */
 export function hasMedfmLayerNormGrad(backend: NativeBackend): boolean {
-  if (!hasMedfmKernels(backend)) return false;
+  if (!hasMedfmOp(backend, MEDFM_OPS.layerNormGrad)) return false;
   return agreesWithin(1e-5, () => {
     const x = tf.tensor2d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2], [2, 4]);
     const dy = tf.tensor2d([1, -2, 0.5, 3, 1, -1, 0.25, 2], [2, 4]);
@@ -638,7 +652,7 @@ export function nativeBatchNormRelu(
  * once on a tiny input.
  */
 export function hasMedfmBatchNormRelu(backend: NativeBackend): boolean {
-  if (!hasMedfmKernels(backend)) return false;
+  if (!hasMedfmOp(backend, MEDFM_OPS.batchNormRelu)) return false;
   return agreesWithin(1e-5, () => {
     const x = tf.tensor4d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2], [1, 2, 2, 2]);
     const norm = {
@@ -648,6 +662,58 @@ export function hasMedfmBatchNormRelu(backend: NativeBackend): boolean {
       variance: tf.tensor1d([0.8, 1.7]),
     };
     return [[nativeBatchNormRelu(backend, x, norm, 1e-3), batchNormReluComposite(x, norm, 1e-3)]];
+  });
+}
+
+/**
+ * `relu(batchNorm(concat(pieces, last axis)))` with running statistics, float32, in one native op
+ * of ours (`MedfmConcatBatchNormRelu`, see {@link hasMedfmConcatBatchNormRelu}) that reads the
+ * pieces where they are: the concatenation is never made. `norm`'s vectors hold as many values as
+ * the pieces' channels together. Not recorded on the gradient tape.
+ */
+export function nativeConcatBatchNormRelu(
+  backend: NativeBackend,
+  pieces: readonly tf.Tensor[],
+  norm: BatchNormParameters,
+  epsilon: number,
+): tf.Tensor {
+  const { binding } = backend;
+  return backend.executeSingleOutput(
+    MEDFM_OPS.concatBatchNormRelu.name,
+    [
+      { name: "N", type: binding.TF_ATTR_INT, value: pieces.length },
+      { name: "epsilon", type: binding.TF_ATTR_FLOAT, value: epsilon },
+    ],
+    [...pieces, norm.scale, norm.offset, norm.mean, norm.variance],
+  );
+}
+
+/**
+ * Whether the binding carries {@link nativeConcatBatchNormRelu} (bindings provisioned by `medfm
+ * backend install` since it was added) and it gives the composite's values (concatenation, then
+ * {@link batchNormReluComposite}) within 1e-5. Runs it once on three tiny pieces of 2, 1 and 3
+ * channels.
+ */
+export function hasMedfmConcatBatchNormRelu(backend: NativeBackend): boolean {
+  if (!hasMedfmOp(backend, MEDFM_OPS.concatBatchNormRelu)) return false;
+  return agreesWithin(1e-5, () => {
+    const pieces = [
+      tf.tensor4d([0.5, -1, 2, 0.25, -0.75, 1.5], [1, 3, 1, 2]),
+      tf.tensor4d([3, -2, 0.125], [1, 3, 1, 1]),
+      tf.tensor4d([1, -1, 0.5, -0.5, 2, -2, 0.75, 0.25, -3], [1, 3, 1, 3]),
+    ];
+    const norm = {
+      scale: tf.tensor1d([1.5, -0.5, 2, 0.75, -1, 0.25]),
+      offset: tf.tensor1d([0.1, 0.3, -0.2, 0.4, 0.05, -0.1]),
+      mean: tf.tensor1d([0.2, -0.1, 0.5, 0, -0.3, 0.1]),
+      variance: tf.tensor1d([0.8, 1.7, 0.5, 1, 2.5, 0.3]),
+    };
+    return [
+      [
+        nativeConcatBatchNormRelu(backend, pieces, norm, 1e-3),
+        batchNormReluComposite(tf.concat(pieces, 3), norm, 1e-3),
+      ],
+    ];
   });
 }
 
@@ -711,7 +777,7 @@ export function nativeBatchNormReluTraining(
  * values and running estimates within 1e-5. Runs it once on a tiny input.
  */
 export function hasMedfmBatchNormReluTraining(backend: NativeBackend): boolean {
-  if (!hasMedfmKernels(backend)) return false;
+  if (!hasMedfmOp(backend, MEDFM_OPS.batchNormReluTraining)) return false;
   return agreesWithin(1e-5, () => {
     const x = tf.tensor4d([0.5, -1, 2, 0.25, -0.75, 1.5, 3, -2, 1, 0.5, -0.5, 4], [1, 3, 2, 2]);
     const scale = tf.tensor1d([1.5, -0.5]);
@@ -901,7 +967,7 @@ export function nativeFlipSwapFilter(backend: NativeBackend, filter: tf.Tensor4D
  * remainder).
  */
 export function hasMedfmFlipSwapFilter(backend: NativeBackend): boolean {
-  if (!hasMedfmKernels(backend)) return false;
+  if (!hasMedfmOp(backend, MEDFM_OPS.flipSwapFilter)) return false;
   return agreesWithin(Number.MIN_VALUE, () => {
     const filter = tf.tensor4d(
       Array.from({ length: 3 * 2 * 5 * 19 }, (_, i) => i),
@@ -943,7 +1009,7 @@ export function nativeTensorflowInputGradient(
  * multiple of 8, and a non-square (1×2) "valid" one.
  */
 export function hasMedfmConv2DBackpropFilter(backend: NativeBackend): boolean {
-  if (!hasMedfmKernels(backend) || backend.isUsingGpuDevice === true) return false;
+  if (!hasMedfmOp(backend, MEDFM_OPS.conv2DBackpropFilter)) return false;
   return agreesWithin(1e-4, () => {
     const values = (count: number, step: number) =>
       Array.from({ length: count }, (_, i) => (((i * step) % 17) - 8) / 8);
@@ -1201,6 +1267,48 @@ export function nativeMaxPoolGrad(
  */
 export function hasMedfmKernels(backend: NativeBackend): boolean {
   return backend.binding.medfmKernels === 1 && backend.isUsingGpuDevice !== true;
+}
+
+/** Per binding: the op signatures its kernels report, or null where it cannot report them. */
+const reportedSignatures = new WeakMap<object, ReadonlySet<string> | null>();
+
+/**
+ * The signatures (see `medfmOpSignature`) of the ops the binding's kernels registered, from its
+ * `MedfmOpSignatures` op (run once per binding), or null for a binding without it (built before
+ * it was added) or without our kernels.
+ */
+export function bindingOpSignatures(backend: NativeBackend): ReadonlySet<string> | null {
+  const known = reportedSignatures.get(backend.binding);
+  if (known !== undefined) return known;
+  let signatures: ReadonlySet<string> | null = null;
+  if (hasMedfmKernels(backend)) {
+    try {
+      const bytes = tf.tidy(() =>
+        backend.executeSingleOutput(MEDFM_OPS.opSignatures.name, [], []).dataSync(),
+      );
+      const text = new TextDecoder().decode(Uint8Array.from(bytes));
+      signatures = new Set(text.split("\n").filter((line) => line !== ""));
+    } catch {
+      signatures = null;
+    }
+  }
+  reportedSignatures.set(backend.binding, signatures);
+  return signatures;
+}
+
+/**
+ * Whether `op` may be called on this binding: it carries our kernels (see
+ * {@link hasMedfmKernels}) and reports `op` with the declaration @medfm/native-backend has
+ * today, or, for a binding too old to report its ops, `op` is one whose declaration has not
+ * changed since (`MEDFM_OPS_BEFORE_SIGNATURES`). Calling an op whose inputs differ from its
+ * declaration would crash the process inside TensorFlow, so every probe asks this first.
+ */
+export function hasMedfmOp(backend: NativeBackend, op: MedfmOpDeclaration): boolean {
+  if (!hasMedfmKernels(backend)) return false;
+  const signatures = bindingOpSignatures(backend);
+  return signatures === null
+    ? MEDFM_OPS_BEFORE_SIGNATURES.has(op.name)
+    : signatures.has(medfmOpSignature(op));
 }
 
 /** The scalars of {@link nativeApplyMomentum}, as float32 tensors. */

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { batchNormTraining } from "../../backend/batch-norm-training";
-import { MedfmBatchNormRelu } from "../../backend/kernel-names";
+import { MedfmBatchNormRelu, MedfmConcatBatchNormRelu } from "../../backend/kernel-names";
 import { runMedfmKernel } from "../../backend/kernel-registry";
 import { recordingGradients } from "../../backend/recording-gradients";
 import { createVariable } from "../initializers";
@@ -78,6 +78,41 @@ export class BatchNorm2d {
       false,
       `${scope}/${key}.running_var`,
     );
+  }
+
+  /**
+   * Whether {@link BatchNorm2d.apply} with these options normalises with the running estimates
+   * and runs outside gradient recording: where {@link BatchNorm2d.applyReluToPieces} reads its
+   * pieces without concatenating them.
+   */
+  readsPieces(options: BatchNormApplyOptions): boolean {
+    return (!options.training || this.frozen) && !recordingGradients();
+  }
+
+  /**
+   * `relu(norm(concat(pieces, channels)))`, the same values as {@link BatchNorm2d.apply} with
+   * `relu: true` on the concatenation. Where {@link BatchNorm2d.readsPieces}, one
+   * {@link MedfmConcatBatchNormRelu} kernel reads the pieces where they are and the concatenation
+   * is never made (a DenseNet layer's norm1 in eval mode); otherwise the pieces are concatenated
+   * and applied as usual.
+   */
+  applyReluToPieces(pieces: readonly tf.Tensor4D[], options: BatchNormApplyOptions): tf.Tensor4D {
+    if (pieces.length === 0) throw new RangeError(`${this.key}: no pieces to normalise`);
+    if (pieces.length === 1 || !this.readsPieces(options)) {
+      const x = pieces.length === 1 ? pieces[0] : (tf.concat([...pieces], 3) as tf.Tensor4D);
+      return this.apply(x, { ...options, relu: true });
+    }
+    const inputs: tf.NamedTensorMap = {
+      scale: this.weight,
+      offset: this.bias,
+      mean: this.runningMean,
+      variance: this.runningVar,
+    };
+    for (const [index, piece] of pieces.entries()) inputs[`x${index}`] = piece;
+    return runMedfmKernel(MedfmConcatBatchNormRelu, inputs, {
+      count: pieces.length,
+      epsilon: this.eps,
+    }) as tf.Tensor4D;
   }
 
   /** Normalises an NHWC tensor over its batch and spatial axes. */

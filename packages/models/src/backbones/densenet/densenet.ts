@@ -204,16 +204,19 @@ export class DenseNet implements Backbone {
         2,
         "valid",
       );
+      // Each block gives its features as pieces whose concatenation is the block's output: the
+      // norm after it reads them (see `BatchNorm2d.applyReluToPieces`).
+      let pieces: tf.Tensor4D[] = [x];
       this.blocks.forEach((block, blockIndex) => {
-        x = this.denseBlock(block, x, options);
+        pieces = this.denseBlock(block, pieces[0], options);
         const transition = this.transitions[blockIndex];
         if (transition !== undefined) {
-          x = transition.norm.apply(x, { ...options, relu: true });
+          x = transition.norm.applyReluToPieces(pieces, options);
           x = tf.conv2d(x, transition.conv.filter, 1, "valid");
-          x = tf.avgPool(x, 2, 2, "valid");
+          pieces = [tf.avgPool(x, 2, 2, "valid")];
         }
       });
-      return this.norm5.apply(x, { ...options, relu: true });
+      return this.norm5.applyReluToPieces(pieces, options);
     });
   }
 
@@ -226,11 +229,16 @@ export class DenseNet implements Backbone {
     return tf.mean(featureMap, [1, 2]) as tf.Tensor2D;
   }
 
+  /**
+   * A dense block's features as pieces in channel order, whose concatenation is the block's
+   * output: the input and every layer's new features where the norms read pieces (eval mode
+   * outside gradient recording: no concatenation is made), one concatenation elsewhere.
+   */
   private denseBlock(
     block: DenseLayer[],
     input: tf.Tensor4D,
     options: BackboneForwardOptions,
-  ): tf.Tensor4D {
+  ): tf.Tensor4D[] {
     // A frozen block runs its norms on running statistics: nothing to recompute there.
     const recompute =
       this.config.memoryEfficient &&
@@ -251,7 +259,27 @@ export class DenseNet implements Backbone {
         [layer.norm1, layer.conv1, layer.norm2, layer.conv2].every((module) => !module.frozen),
       )
     ) {
-      return denseBlockTraining(block, input);
+      return [denseBlockTraining(block, input)];
+    }
+    if (
+      !(options.training && this.config.dropRate > 0) &&
+      block.every((layer) => layer.norm1.readsPieces(options))
+    ) {
+      // Each norm1 reads the block's features from their pieces: torchvision's concatenations,
+      // which only feed the norms here, are never made.
+      const pieces: tf.Tensor4D[] = [input];
+      for (const layer of block) {
+        const activated = convBatchNormRelu(
+          layer.norm1.applyReluToPieces(pieces, options),
+          layer.conv1.filter,
+          1,
+          "valid",
+          layer.norm2,
+          options,
+        );
+        pieces.push(tf.conv2d(activated, layer.conv2.filter, 1, "same"));
+      }
+      return pieces;
     }
     let features = input;
     const pieces: tf.Tensor4D[] = [input];
@@ -274,7 +302,7 @@ export class DenseNet implements Backbone {
       pieces.push(fresh);
       features = recompute ? fresh : (tf.concat([features, fresh], 3) as tf.Tensor4D);
     }
-    return recompute ? (tf.concat(pieces, 3) as tf.Tensor4D) : features;
+    return recompute ? pieces : [features];
   }
 
   /**

@@ -1,6 +1,6 @@
 import type * as tf from "@tensorflow/tfjs";
 import { portableAttention, portableAttentionGrad } from "./attention";
-import { portableBatchNormRelu } from "./batch-norm-relu";
+import { portableBatchNormRelu, portableConcatBatchNormRelu } from "./batch-norm-relu";
 import {
   portableBatchNormReluGradAdd,
   portableBatchNormTraining,
@@ -28,6 +28,7 @@ export function portableKernelConfigs(backendName: string): tf.KernelConfig[] {
     portableLinear(backendName),
     portableConv2dBatchNormRelu(backendName),
     portableBatchNormRelu(backendName),
+    portableConcatBatchNormRelu(backendName),
     portableLayerNorm(backendName),
     portableLayerNormGrad(backendName),
     portableGelu(backendName),

@@ -1,8 +1,10 @@
+import { MEDFM_OPS } from "@medfm/native-backend";
 import type * as tf from "@tensorflow/tfjs";
 import {
   MedfmAttention,
   MedfmAttentionGrad,
   MedfmBatchNormRelu,
+  MedfmConcatBatchNormRelu,
   MedfmConv2dBatchNormRelu,
   MedfmGelu,
   MedfmGeluGrad,
@@ -17,11 +19,12 @@ import {
   hasMedfmAttentionGrad,
   hasMedfmBatchNormRelu,
   hasMedfmBatchNormReluTraining,
+  hasMedfmConcatBatchNormRelu,
   hasMedfmConv2DBackpropFilter,
   hasMedfmFlipSwapFilter,
   hasMedfmGelu,
-  hasMedfmKernels,
   hasMedfmLayerNormGrad,
+  hasMedfmOp,
   hasMedfmSoftmax,
   hasOneDnnBatchNormRelu,
   hasOneDnnFusedConv2d,
@@ -33,7 +36,7 @@ import {
 } from "../native-ops";
 import { portableKernelConfigs } from "../portable/portable-kernels";
 import { tensorflowAttention, tensorflowAttentionGrad } from "./attention";
-import { tensorflowBatchNormRelu } from "./batch-norm-relu";
+import { tensorflowBatchNormRelu, tensorflowConcatBatchNormRelu } from "./batch-norm-relu";
 import {
   tensorflowBatchNormReluGradAdd,
   tensorflowBatchNormTraining,
@@ -85,6 +88,11 @@ export interface TensorflowCapabilities {
    * its probe.
    */
   medfmAttentionGrad: boolean;
+  /**
+   * Our kernel for `relu(batchNorm)` of a concatenation read from its pieces is in the binding
+   * (provisioned since it was added) and passed its probe.
+   */
+  medfmConcatBatchNormRelu: boolean;
   /**
    * Our filter-gradient kernel is in the binding and passed its probe, and
    * `chooseFilterGradient` picks it for this CPU (or `MEDFM_FILTER_GRADIENT=medfm` asks for it).
@@ -165,11 +173,15 @@ export function tensorflowCapabilities(
   return {
     medfmConv2DBackpropFilter,
     conv2DBackpropInputAsConv2D,
-    medfmKernels: hasMedfmKernels(backend),
+    medfmKernels:
+      hasMedfmOp(backend, MEDFM_OPS.applyMomentum) &&
+      hasMedfmOp(backend, MEDFM_OPS.batchNormReluGrad) &&
+      hasMedfmOp(backend, MEDFM_OPS.batchNormReluGradAdd),
     medfmFlipSwapFilter: conv2DBackpropInputAsConv2D && hasMedfmFlipSwapFilter(backend),
     medfmGelu: hasMedfmGelu(backend),
     medfmBatchNormRelu: hasMedfmBatchNormRelu(backend),
     medfmBatchNormReluTraining: hasMedfmBatchNormReluTraining(backend),
+    medfmConcatBatchNormRelu: hasMedfmConcatBatchNormRelu(backend),
     medfmLayerNormGrad: hasMedfmLayerNormGrad(backend),
     medfmSoftmax: hasMedfmSoftmax(backend),
     medfmAttention: hasMedfmAttention(backend),
@@ -243,6 +255,10 @@ export function tensorflowKernelConfigs(
   const portableBatchNormRelu = portable.get(MedfmBatchNormRelu);
   if (capabilities.medfmBatchNormRelu && portableBatchNormRelu !== undefined) {
     native.push(tensorflowBatchNormRelu(portableBatchNormRelu));
+  }
+  const portableConcatBatchNormRelu = portable.get(MedfmConcatBatchNormRelu);
+  if (capabilities.medfmConcatBatchNormRelu && portableConcatBatchNormRelu !== undefined) {
+    native.push(tensorflowConcatBatchNormRelu(portableConcatBatchNormRelu));
   }
   const portableLayerNormGrad = portable.get(MedfmLayerNormGrad);
   if (capabilities.medfmLayerNormGrad && portableLayerNormGrad !== undefined) {
