@@ -112,6 +112,7 @@ export function registerMedfmKernels(): void {
           softmax: originalKernel(tf.Softmax, backendName),
           conv2DBackpropFilter: originalKernel(tf.Conv2DBackpropFilter, backendName),
           conv2DBackpropInput: originalKernel(tf.Conv2DBackpropInput, backendName),
+          conv2D: originalKernel(tf.Conv2D, backendName),
         })
       : portableKernelConfigs(backendName),
   );

@@ -1,5 +1,6 @@
 import { MEDFM_OPS } from "@medfm/native-backend";
 import type * as tf from "@tensorflow/tfjs";
+import { Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from "@tensorflow/tfjs";
 import {
   MedfmAttention,
   MedfmAttentionGrad,
@@ -59,6 +60,11 @@ import { tensorflowLayerNorm } from "./layer-norm";
 import { tensorflowLayerNormGrad } from "./layer-norm-grad";
 import { tensorflowLinear } from "./linear";
 import { tensorflowMaxPoolGrad } from "./max-pool-grad";
+import {
+  tensorflowPointwiseConv2D,
+  tensorflowPointwiseConv2DBackpropFilter,
+  tensorflowPointwiseConv2DBackpropInput,
+} from "./pointwise-conv2d";
 import { tensorflowReluGrad } from "./relu-grad";
 import { tensorflowScaledSoftmax } from "./scaled-softmax";
 import { tensorflowSgdMomentumUpdate } from "./sgd-momentum-update";
@@ -127,6 +133,11 @@ export interface TensorflowCapabilities {
   oneDnnLayerNorm: boolean;
   /** oneDNN's softmax runs (x86 CPU builds). */
   oneDnnSoftmax: boolean;
+  /**
+   * Pointwise convolutions (1×1, stride 1, no padding or dilation) and their gradients run as
+   * `MatMul` (`tensorflowPointwiseConv2D`): TensorFlow runs on the CPU, not on a GPU.
+   */
+  pointwiseConvAsMatMul: boolean;
 }
 
 /** tfjs-node's own kernels that the table replaces where oneDNN has faster ones. */
@@ -139,6 +150,8 @@ export interface TensorflowOriginalKernels {
   conv2DBackpropFilter?: tf.KernelConfig;
   /** tfjs-node's `Conv2DBackpropInput`. */
   conv2DBackpropInput?: tf.KernelConfig;
+  /** tfjs-node's `Conv2D`. */
+  conv2D?: tf.KernelConfig;
 }
 
 /**
@@ -192,6 +205,7 @@ export function tensorflowCapabilities(
     oneDnnFusedConv2d: hasOneDnnFusedConv2d(backend),
     oneDnnLayerNorm: hasOneDnnLayerNorm(backend),
     oneDnnSoftmax: hasOneDnnSoftmax(backend),
+    pointwiseConvAsMatMul: backend.isUsingGpuDevice !== true,
   };
 }
 
@@ -284,6 +298,25 @@ export function tensorflowKernelConfigs(
   }
   if (capabilities.oneDnnSoftmax && originals.softmax !== undefined) {
     native.push(tensorflowSoftmax(originals.softmax));
+  }
+  if (capabilities.pointwiseConvAsMatMul) {
+    // Around whichever kernel the table (or tfjs-node) has for the other convolutions.
+    const wraps: Array<[string, (next: tf.KernelConfig) => tf.KernelConfig, tf.KernelConfig?]> = [
+      [Conv2D, tensorflowPointwiseConv2D, originals.conv2D],
+      [Conv2DBackpropInput, tensorflowPointwiseConv2DBackpropInput, originals.conv2DBackpropInput],
+      [
+        Conv2DBackpropFilter,
+        tensorflowPointwiseConv2DBackpropFilter,
+        originals.conv2DBackpropFilter,
+      ],
+    ];
+    for (const [name, wrap, original] of wraps) {
+      const index = native.findIndex((config) => config.kernelName === name);
+      const next = index >= 0 ? native[index] : original;
+      if (next === undefined) continue;
+      if (index >= 0) native[index] = wrap(next);
+      else native.push(wrap(next));
+    }
   }
   for (const config of native) portable.delete(config.kernelName);
   return [...native, ...portable.values()];
