@@ -953,18 +953,39 @@ void ComputeLayerNormGrad(void *kernel, TF_OpKernelContext *ctx) {
 
 // relu(batch_norm(x)) with running statistics, rows [begin, end) of `channels` values: with
 // a = scale/√(variance + ε) and b = offset − mean·a per channel, y = max(0, x·a + b).
+// y[c] = max(0, x[c]·a[c] + b[c]) for c < n; inlined into (and vectorised for) each caller's
+// CPU clone.
+inline void NormReluSpan(const float *x, const float *a, const float *b, float *y, int64_t n) {
+  MEDFM_INDEPENDENT_ITERATIONS
+  for (int64_t c = 0; c < n; ++c) {
+    const float v = x[c] * a[c] + b[c];
+    y[c] = v > 0.f ? v : 0.f;
+  }
+}
+
 MEDFM_CPU_CLONES
 void BatchNormReluRows(const float *x, const float *a, const float *b, float *y, int64_t channels,
                        int64_t begin, int64_t end) {
   for (int64_t row = begin; row < end; ++row) {
-    const float *xr = x + row * channels;
-    float *yr = y + row * channels;
-    MEDFM_INDEPENDENT_ITERATIONS
-    for (int64_t c = 0; c < channels; ++c) {
-      const float v = xr[c] * a[c] + b[c];
-      yr[c] = v > 0.f ? v : 0.f;
-    }
+    NormReluSpan(x + row * channels, a, b, y + row * channels, channels);
   }
+}
+
+// The per-channel a = scale/√(variance + ε) and b = offset − mean·a of a batch norm with running
+// statistics: scale, offset, mean and variance are `vectors` (C values each).
+void RunningAffine(const float *const vectors[4], float epsilon, int64_t channels,
+                   std::vector<float> *a, std::vector<float> *b) {
+  a->resize(channels);
+  b->resize(channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    (*a)[c] = vectors[0][c] / std::sqrt(vectors[3][c] + epsilon);
+    (*b)[c] = vectors[1][c] - vectors[2][c] * (*a)[c];
+  }
+}
+
+// The four vectors scale, offset, mean and variance of a batch norm, inputs [first, first + 4).
+void RunningVectors(TF_Tensor *const *inputs, const float *vectors[4]) {
+  for (int i = 0; i < 4; ++i) vectors[i] = static_cast<const float *>(TF_TensorData(inputs[i]));
 }
 
 // Inputs: x (rank >= 1, channels last: NHWC), then scale, offset, mean and variance (C values
@@ -1000,16 +1021,11 @@ void ComputeBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
     }
   }
   if (TF_GetCode(status) == TF_OK) {
-    const float *scale = static_cast<const float *>(TF_TensorData(inputs[1]));
-    const float *offset = static_cast<const float *>(TF_TensorData(inputs[2]));
-    const float *mean = static_cast<const float *>(TF_TensorData(inputs[3]));
-    const float *variance = static_cast<const float *>(TF_TensorData(inputs[4]));
-    std::vector<float> a(channels);
-    std::vector<float> b(channels);
-    for (int64_t c = 0; c < channels; ++c) {
-      a[c] = scale[c] / std::sqrt(variance[c] + epsilon);
-      b[c] = offset[c] - mean[c] * a[c];
-    }
+    const float *vectors[4];
+    RunningVectors(inputs + 1, vectors);
+    std::vector<float> a;
+    std::vector<float> b;
+    RunningAffine(vectors, epsilon, channels, &a, &b);
     const int64_t rows = TF_TensorElementCount(inputs[0]) / channels;
     const float *x = static_cast<const float *>(TF_TensorData(inputs[0]));
     float *y = static_cast<float *>(TF_TensorData(out));
@@ -1039,16 +1055,8 @@ void ConcatBatchNormReluRows(const std::vector<const float *> &pieces,
                              int64_t begin, int64_t end) {
   for (int64_t row = begin; row < end; ++row) {
     for (size_t p = 0; p < pieces.size(); ++p) {
-      const int64_t w = width[p];
-      const float *xr = pieces[p] + row * w;
-      const float *ap = a + first[p];
-      const float *bp = b + first[p];
-      float *yr = y + row * channels + first[p];
-      MEDFM_INDEPENDENT_ITERATIONS
-      for (int64_t c = 0; c < w; ++c) {
-        const float v = xr[c] * ap[c] + bp[c];
-        yr[c] = v > 0.f ? v : 0.f;
-      }
+      NormReluSpan(pieces[p] + row * width[p], a + first[p], b + first[p],
+                   y + row * channels + first[p], width[p]);
     }
   }
 }
@@ -1117,16 +1125,11 @@ void ComputeConcatBatchNormRelu(void *kernel, TF_OpKernelContext *ctx) {
     }
   }
   if (TF_GetCode(status) == TF_OK) {
-    const float *scale = static_cast<const float *>(TF_TensorData(inputs[n]));
-    const float *offset = static_cast<const float *>(TF_TensorData(inputs[n + 1]));
-    const float *mean = static_cast<const float *>(TF_TensorData(inputs[n + 2]));
-    const float *variance = static_cast<const float *>(TF_TensorData(inputs[n + 3]));
-    std::vector<float> a(channels);
-    std::vector<float> b(channels);
-    for (int64_t c = 0; c < channels; ++c) {
-      a[c] = scale[c] / std::sqrt(variance[c] + epsilon);
-      b[c] = offset[c] - mean[c] * a[c];
-    }
+    const float *vectors[4];
+    RunningVectors(inputs.data() + n, vectors);
+    std::vector<float> a;
+    std::vector<float> b;
+    RunningAffine(vectors, epsilon, channels, &a, &b);
     std::vector<const float *> pieces(n);
     for (int p = 0; p < n; ++p) pieces[p] = static_cast<const float *>(TF_TensorData(inputs[p]));
     const int64_t rows = TF_TensorElementCount(out) / channels;

@@ -50,6 +50,35 @@ function pointwise(info: tf.backend_util.Conv2DInfo): Pointwise | undefined {
 }
 
 /**
+ * The sizes of a pointwise convolution's gradient, for a convolution of an input of
+ * `inputShape` with a filter of `filterShape` (tfjs's gradient attributes), where `dy` is its
+ * output's shape; undefined where the convolution is not pointwise or `dy` does not fit.
+ */
+function pointwiseGradient(
+  inputShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  dy: tf.Tensor4D,
+  attrs: Pick<tf.Conv2DBackpropFilterAttrs, "strides" | "pad" | "dimRoundingMode">,
+): Pointwise | undefined {
+  const sizes = pointwise(
+    tf.backend_util.computeConv2DInfo(
+      inputShape,
+      filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    ),
+  );
+  const expected = sizes && [sizes.batch, sizes.height, sizes.width, sizes.outChannels];
+  return expected !== undefined &&
+    filterShape[2] === inputShape[3] &&
+    dy.shape.every((size, axis) => size === expected[axis])
+    ? sizes
+    : undefined;
+}
+
+/**
  * `a · b` over the last two axes, the leading ones broadcast, `b` optionally transposed, with
  * TensorFlow's `BatchMatMulV2` (float32).
  */
@@ -140,31 +169,13 @@ export function tensorflowPointwiseConv2DBackpropInput(next: tf.KernelConfig): t
     backendName: "tensorflow",
     kernelFunc: (parameters) => {
       const { dy, filter } = parameters.inputs as { dy?: tf.Tensor4D; filter?: tf.Tensor4D };
-      const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-        parameters.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-      if (!float32(dy, filter) || (dataFormat !== undefined && dataFormat !== "NHWC")) {
+      const attrs = parameters.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+      if (!float32(dy, filter) || (attrs.dataFormat !== undefined && attrs.dataFormat !== "NHWC")) {
         return next.kernelFunc(parameters);
       }
       const gradient = dy as tf.Tensor4D;
       const weights = filter as tf.Tensor4D;
-      const sizes = pointwise(
-        tf.backend_util.computeConv2DInfo(
-          inputShape,
-          weights.shape,
-          strides,
-          1,
-          pad,
-          dimRoundingMode,
-        ),
-      );
-      if (
-        sizes === undefined ||
-        weights.shape[2] !== sizes.inChannels ||
-        gradient.shape.some(
-          (size, axis) =>
-            size !== [sizes.batch, sizes.height, sizes.width, sizes.outChannels][axis],
-        )
-      ) {
+      if (pointwiseGradient(attrs.inputShape, weights.shape, gradient, attrs) === undefined) {
         return next.kernelFunc(parameters);
       }
       return batchMatMul(parameters.backend as NativeBackend, gradient, weights, true);
@@ -182,33 +193,14 @@ export function tensorflowPointwiseConv2DBackpropFilter(next: tf.KernelConfig): 
     backendName: "tensorflow",
     kernelFunc: (parameters) => {
       const { x, dy } = parameters.inputs as { x?: tf.Tensor4D; dy?: tf.Tensor4D };
-      const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-        parameters.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-      if (!float32(x, dy) || (dataFormat !== undefined && dataFormat !== "NHWC")) {
+      const attrs = parameters.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+      if (!float32(x, dy) || (attrs.dataFormat !== undefined && attrs.dataFormat !== "NHWC")) {
         return next.kernelFunc(parameters);
       }
       const input = x as tf.Tensor4D;
       const gradient = dy as tf.Tensor4D;
-      const sizes = pointwise(
-        tf.backend_util.computeConv2DInfo(
-          input.shape,
-          filterShape,
-          strides,
-          1,
-          pad,
-          dimRoundingMode,
-        ),
-      );
-      if (
-        sizes === undefined ||
-        input.shape[3] !== filterShape[2] ||
-        gradient.shape.some(
-          (size, axis) =>
-            size !== [sizes.batch, sizes.height, sizes.width, sizes.outChannels][axis],
-        )
-      ) {
-        return next.kernelFunc(parameters);
-      }
+      const sizes = pointwiseGradient(input.shape, attrs.filterShape, gradient, attrs);
+      if (sizes === undefined) return next.kernelFunc(parameters);
       const { batch, height, width, inChannels, outChannels } = sizes;
       return tf.tidy(() =>
         tf.reshape(
