@@ -60,45 +60,12 @@ export async function gridStatus(options: GridStatusOptions): Promise<GridStatus
     connection: options.connection,
   });
   try {
-    const counts = zeroCounts();
-    const groups = new Map<string, GridStatusGroup>();
-    const failures: GridFailure[] = [];
-    const results: GridJobResult[] = [];
+    const read: Array<[GridJobState, Job<GridJobData, GridJobResult>[]]> = [];
     for (const state of gridJobStates) {
       const types = state === "waiting" ? (["waiting", "prioritized"] as const) : [state];
-      const jobs: Job<GridJobData, GridJobResult>[] = await queue.getJobs([...types], 0, -1);
-      for (const job of jobs) {
-        if (!job) continue;
-        counts[state] += 1;
-        const config = job.data?.config;
-        const task = String(config?.task ?? "?");
-        const shot = Number(config?.shot ?? 0);
-        const method = String(config?.method ?? "?");
-        const key = `${task}\u0000${shot}\u0000${method}`;
-        let group = groups.get(key);
-        if (!group) {
-          group = { task, shot, method, counts: zeroCounts() };
-          groups.set(key, group);
-        }
-        group.counts[state] += 1;
-        if (state === "failed")
-          failures.push({
-            jobId: job.id ?? "",
-            task,
-            shot,
-            experiment: Number(config?.experiment ?? 0),
-            method,
-            error: job.failedReason ?? "",
-            attempts: job.attemptsMade,
-          });
-        if (state === "completed" && job.returnvalue) results.push(job.returnvalue);
-      }
+      read.push([state, await queue.getJobs([...types], 0, -1)]);
     }
-    const sortedGroups = [...groups.values()].sort(
-      (a, b) => a.task.localeCompare(b.task) || a.shot - b.shot || a.method.localeCompare(b.method),
-    );
-    const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
-    return { queue: options.queue, total, counts, groups: sortedGroups, failures, results };
+    return { queue: options.queue, ...tallyGridJobs(read) };
   } finally {
     await queue.close();
   }
@@ -124,4 +91,64 @@ export function formatGridStatus(status: GridStatus): string {
       );
   }
   return lines.join("\n");
+}
+
+/**
+ * Counts, groups, failures and results of grid jobs read state by state, in
+ * {@link gridJobStates}' order. The reads are not one snapshot: a job that moves on while they
+ * run (waiting → active → completed, or active → delayed, failed) shows up under two states, and
+ * is counted once, under the state read last (the later one in its life). A retried job that goes
+ * from delayed back to waiting between the reads is missed by that call.
+ */
+export function tallyGridJobs(
+  read: ReadonlyArray<
+    readonly [GridJobState, ReadonlyArray<Job<GridJobData, GridJobResult> | undefined>]
+  >,
+): Omit<GridStatus, "queue"> {
+  const latest = new Map<string, { state: GridJobState; job: Job<GridJobData, GridJobResult> }>();
+  const anonymous: Array<{ state: GridJobState; job: Job<GridJobData, GridJobResult> }> = [];
+  for (const [state, jobs] of read) {
+    for (const job of jobs) {
+      if (!job) continue;
+      if (job.id === undefined) anonymous.push({ state, job });
+      else {
+        latest.delete(job.id);
+        latest.set(job.id, { state, job });
+      }
+    }
+  }
+  const counts = zeroCounts();
+  const groups = new Map<string, GridStatusGroup>();
+  const failures: GridFailure[] = [];
+  const results: GridJobResult[] = [];
+  for (const { state, job } of [...latest.values(), ...anonymous]) {
+    counts[state] += 1;
+    const config = job.data?.config;
+    const task = String(config?.task ?? "?");
+    const shot = Number(config?.shot ?? 0);
+    const method = String(config?.method ?? "?");
+    const key = `${task}\u0000${shot}\u0000${method}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { task, shot, method, counts: zeroCounts() };
+      groups.set(key, group);
+    }
+    group.counts[state] += 1;
+    if (state === "failed")
+      failures.push({
+        jobId: job.id ?? "",
+        task,
+        shot,
+        experiment: Number(config?.experiment ?? 0),
+        method,
+        error: job.failedReason ?? "",
+        attempts: job.attemptsMade,
+      });
+    if (state === "completed" && job.returnvalue) results.push(job.returnvalue);
+  }
+  const sortedGroups = [...groups.values()].sort(
+    (a, b) => a.task.localeCompare(b.task) || a.shot - b.shot || a.method.localeCompare(b.method),
+  );
+  const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
+  return { total, counts, groups: sortedGroups, failures, results };
 }

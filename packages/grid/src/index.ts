@@ -27,6 +27,7 @@ export {
   type GridStatusOptions,
   gridJobStates,
   gridStatus,
+  tallyGridJobs,
 } from "./grid-status";
 export { type GridWorkerOptions, startGridWorker } from "./grid-worker";
 export { type GridJobConfig, gridTasks, validateJobConfig } from "./job-config";
