@@ -21,8 +21,27 @@ interface Pointwise {
   outChannels: number;
 }
 
-/** The sizes of a pointwise convolution, or undefined where `info` describes another kind. */
-function pointwise(info: tf.backend_util.Conv2DInfo): Pointwise | undefined {
+/**
+ * The sizes of the convolution of an input of `inputShape` with a filter of `filterShape` under
+ * tfjs's attributes, where it is pointwise and the filter's input channels are the input's;
+ * undefined otherwise (`next` then reports any error).
+ */
+function pointwise(
+  inputShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: Pick<tf.Conv2DAttrs, "strides" | "pad" | "dimRoundingMode"> & {
+    dilations?: tf.Conv2DAttrs["dilations"];
+  },
+): Pointwise | undefined {
+  if (filterShape[2] !== inputShape[3]) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
   const { padInfo } = info;
   const plain =
     info.filterHeight === 1 &&
@@ -60,20 +79,9 @@ function pointwiseGradient(
   dy: tf.Tensor4D,
   attrs: Pick<tf.Conv2DBackpropFilterAttrs, "strides" | "pad" | "dimRoundingMode">,
 ): Pointwise | undefined {
-  const sizes = pointwise(
-    tf.backend_util.computeConv2DInfo(
-      inputShape,
-      filterShape,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-    ),
-  );
+  const sizes = pointwise(inputShape, filterShape, attrs);
   const expected = sizes && [sizes.batch, sizes.height, sizes.width, sizes.outChannels];
-  return expected !== undefined &&
-    filterShape[2] === inputShape[3] &&
-    dy.shape.every((size, axis) => size === expected[axis])
+  return expected !== undefined && dy.shape.every((size, axis) => size === expected[axis])
     ? sizes
     : undefined;
 }
@@ -120,7 +128,12 @@ function matMul(
   ) as tf.Tensor2D;
 }
 
-const float32 = (...tensors: Array<tf.Tensor | undefined>) =>
+/** Whether a convolution kernel's two tensors are float32 NHWC ones (`dataFormat` unset or NHWC). */
+const nhwcFloat32 = (
+  dataFormat: string | undefined,
+  ...tensors: Array<tf.Tensor | undefined>
+): boolean =>
+  (dataFormat === undefined || dataFormat === "NHWC") &&
   tensors.every((tensor) => tensor?.dtype === "float32" && tensor.rank === 4);
 
 /**
@@ -133,27 +146,13 @@ export function tensorflowPointwiseConv2D(next: tf.KernelConfig): tf.KernelConfi
     backendName: "tensorflow",
     kernelFunc: (parameters) => {
       const { x, filter } = parameters.inputs as { x?: tf.Tensor4D; filter?: tf.Tensor4D };
-      const { strides, pad, dataFormat, dilations, dimRoundingMode } =
-        parameters.attrs as unknown as tf.Conv2DAttrs;
-      if (!float32(x, filter) || (dataFormat !== undefined && dataFormat !== "NHWC")) {
-        return next.kernelFunc(parameters);
-      }
+      const attrs = parameters.attrs as unknown as tf.Conv2DAttrs;
+      if (!nhwcFloat32(attrs.dataFormat, x, filter)) return next.kernelFunc(parameters);
       const input = x as tf.Tensor4D;
       const weights = filter as tf.Tensor4D;
-      const sizes =
-        input.shape[3] === weights.shape[2]
-          ? pointwise(
-              tf.backend_util.computeConv2DInfo(
-                input.shape,
-                weights.shape,
-                strides,
-                dilations,
-                pad,
-                dimRoundingMode,
-              ),
-            )
-          : undefined;
-      if (sizes === undefined) return next.kernelFunc(parameters);
+      if (pointwise(input.shape, weights.shape, attrs) === undefined) {
+        return next.kernelFunc(parameters);
+      }
       return batchMatMul(parameters.backend as NativeBackend, input, weights, false);
     },
   };
@@ -170,9 +169,7 @@ export function tensorflowPointwiseConv2DBackpropInput(next: tf.KernelConfig): t
     kernelFunc: (parameters) => {
       const { dy, filter } = parameters.inputs as { dy?: tf.Tensor4D; filter?: tf.Tensor4D };
       const attrs = parameters.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-      if (!float32(dy, filter) || (attrs.dataFormat !== undefined && attrs.dataFormat !== "NHWC")) {
-        return next.kernelFunc(parameters);
-      }
+      if (!nhwcFloat32(attrs.dataFormat, dy, filter)) return next.kernelFunc(parameters);
       const gradient = dy as tf.Tensor4D;
       const weights = filter as tf.Tensor4D;
       if (pointwiseGradient(attrs.inputShape, weights.shape, gradient, attrs) === undefined) {
@@ -194,9 +191,7 @@ export function tensorflowPointwiseConv2DBackpropFilter(next: tf.KernelConfig): 
     kernelFunc: (parameters) => {
       const { x, dy } = parameters.inputs as { x?: tf.Tensor4D; dy?: tf.Tensor4D };
       const attrs = parameters.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-      if (!float32(x, dy) || (attrs.dataFormat !== undefined && attrs.dataFormat !== "NHWC")) {
-        return next.kernelFunc(parameters);
-      }
+      if (!nhwcFloat32(attrs.dataFormat, x, dy)) return next.kernelFunc(parameters);
       const input = x as tf.Tensor4D;
       const gradient = dy as tf.Tensor4D;
       const sizes = pointwiseGradient(input.shape, attrs.filterShape, gradient, attrs);

@@ -135,7 +135,8 @@ export interface TensorflowCapabilities {
   oneDnnSoftmax: boolean;
   /**
    * Pointwise convolutions (1×1, stride 1, no padding or dilation) and their gradients run as
-   * `MatMul` (`tensorflowPointwiseConv2D`): TensorFlow runs on the CPU, not on a GPU.
+   * matrix products, `BatchMatMulV2` and `MatMul` (`tensorflowPointwiseConv2D`): TensorFlow runs
+   * on the CPU, not on a GPU.
    */
   pointwiseConvAsMatMul: boolean;
 }
