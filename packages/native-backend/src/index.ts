@@ -1,4 +1,6 @@
 export { type NativeBackendAsset, nativeBackendAssetPath } from "./assets";
+// The op declarations: everything the browser entry exports, which is a subset of this one.
+export * from "./browser";
 export { type NativeBackendCommandsOptions, registerNativeBackendCommands } from "./commands";
 export {
   DEFAULT_TENSORFLOW_VERSION,
@@ -18,12 +20,6 @@ export {
   type NativeBackendManifest,
   readNativeBackendManifest,
 } from "./manifest";
-export {
-  MEDFM_OPS,
-  MEDFM_OPS_BEFORE_SIGNATURES,
-  type MedfmOpDeclaration,
-  medfmOpSignature,
-} from "./medfm-ops";
 export { NativeBackendError } from "./native-backend-error";
 export {
   ASYNC_BINDING_SYMBOLS,
